@@ -1,0 +1,1044 @@
+//! Name resolution and checks: syntax trees to the typed IR. Every problem is
+//! collected; checking goes on after an error so that one run reports all.
+
+use crate::ast::{self, Endpoint, Isolation, Pods, Span, Spanned, Statement, Term};
+use crate::cidr::Cidr;
+use crate::config::{Config, DnsLocation};
+use crate::diagnostics::{Code, Diagnostic};
+use crate::ir::*;
+use crate::source::Sources;
+use crate::validate;
+use std::collections::{BTreeMap, HashMap};
+
+/// The non-public IPv4 ranges that `internet` leaves out.
+pub const NON_PUBLIC_V4: &[&str] = &[
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "224.0.0.0/4",
+    "240.0.0.0/4",
+];
+/// The non-public IPv6 ranges that `internet` leaves out. LANGUAGE.md also
+/// lists `::ffff:0:0/96`, which Kubernetes' strict CIDR validation rejects and
+/// which never appears on the wire (docs/decisions/0002-internet-ipv4-mapped.md).
+pub const NON_PUBLIC_V6: &[&str] = &["::1/128", "fc00::/7", "fe80::/10", "ff00::/8"];
+
+/// Resolves names across all files and checks everything, producing the IR
+/// and every diagnostic found. `files[i]` is the tree of `sources` file `i`.
+pub fn check(files: &[ast::File], sources: &Sources, config: &Config) -> (Program, Vec<Diagnostic>) {
+    let mut checker = Checker {
+        sources,
+        config,
+        diagnostics: Vec::new(),
+        decls: Declarations::default(),
+    };
+    let intents = checker.declarations(files);
+    let program = checker.resolve(intents);
+    (program, checker.diagnostics)
+}
+
+#[derive(Default)]
+struct Declarations {
+    namespaces: BTreeMap<String, NamespaceInfo>,
+    isolation_at: HashMap<String, (Isolation, Span)>,
+    workloads: HashMap<(String, String), (LabelSelector, Span)>,
+    workload_names: HashMap<String, Span>,
+    externals: HashMap<String, (IpBlock, Span)>,
+}
+
+/// An intent (or `allow dns`) found in pass one, resolved in pass two.
+struct PendingIntent<'a> {
+    namespace: String,
+    source: Option<&'a Spanned<Endpoint>>,
+    targets: Vec<(&'a Spanned<ast::Target>, Option<String>)>,
+    metadata: Vec<(String, String)>,
+}
+
+struct Checker<'a> {
+    sources: &'a Sources,
+    config: &'a Config,
+    diagnostics: Vec<Diagnostic>,
+    decls: Declarations,
+}
+
+impl<'a> Checker<'a> {
+    fn error(&mut self, d: Diagnostic) {
+        self.diagnostics.push(d);
+    }
+
+    /// Pass one: declarations, namespaces, metadata attachment; intents are kept for pass two.
+    fn declarations(&mut self, files: &'a [ast::File]) -> Vec<PendingIntent<'a>> {
+        let mut intents = Vec::new();
+        for file in files {
+            let mut namespace: Option<String> = None;
+            let mut file_meta: BTreeMap<String, String> = BTreeMap::new();
+            let mut pending: Vec<&ast::Metadata> = Vec::new();
+            for statement in &file.statements {
+                let is_intent = matches!(statement.node, Statement::Intent(_) | Statement::AllowDns(_));
+                if !is_intent && !matches!(statement.node, Statement::Annotation(_)) {
+                    self.dangling(&mut pending, Some(statement.span));
+                }
+                let needs_namespace = !matches!(
+                    statement.node,
+                    Statement::Namespace(_) | Statement::External { .. } | Statement::Meta(_) | Statement::Annotation(_)
+                );
+                if needs_namespace && namespace.is_none() {
+                    self.error(
+                        Diagnostic::new(Code::IntentOutsideNamespace, statement.span, "statement outside any namespace")
+                            .with_label("no `namespace` above this")
+                            .with_help("start the file with `namespace NAME`; only `external`, `meta` and `@` metadata may come before it"),
+                    );
+                    pending.clear();
+                    continue;
+                }
+                let current = namespace.clone().unwrap_or_default();
+                match &statement.node {
+                    Statement::Namespace(name) => {
+                        if self.dns_label(name) {
+                            let info = self.decls.namespaces.entry(name.node.text.clone()).or_default();
+                            info.declared = true;
+                            info.declarations.push(statement.span);
+                        }
+                        namespace = Some(name.node.text.clone());
+                    }
+                    Statement::Workload { name, selector } => self.workload(&current, name, selector),
+                    Statement::External { name, cidr, except } => self.external(name, cidr, except),
+                    Statement::Isolate(mode) => self.isolate(&current, *mode, statement.span),
+                    Statement::Annotation(m) => {
+                        if self.metadata_key(&m.key).is_some() {
+                            pending.push(m);
+                        }
+                    }
+                    Statement::Meta(m) => {
+                        if let Some(key) = self.metadata_key(&m.key) {
+                            file_meta.insert(key, m.value.node.clone());
+                        }
+                    }
+                    Statement::Intent(intent) => {
+                        let metadata = merge_metadata(&file_meta, &pending, self);
+                        pending.clear();
+                        intents.push(PendingIntent {
+                            namespace: current,
+                            source: Some(&intent.source),
+                            targets: intent.targets.iter().map(|t| (t, None)).collect(),
+                            metadata,
+                        });
+                    }
+                    Statement::AllowDns(target) => {
+                        let metadata = merge_metadata(&file_meta, &pending, self);
+                        pending.clear();
+                        let text = normalise(self.sources.slice(statement.span));
+                        intents.push(PendingIntent {
+                            namespace: current,
+                            source: None,
+                            targets: vec![(target, Some(text))],
+                            metadata,
+                        });
+                    }
+                }
+            }
+            self.dangling(&mut pending, None);
+        }
+        self.cross_declaration_checks();
+        intents
+    }
+
+    fn dangling(&mut self, pending: &mut Vec<&ast::Metadata>, next: Option<Span>) {
+        if let Some(first) = pending.first() {
+            let span = first.key.span.to(first.value.span);
+            let mut d = Diagnostic::new(
+                Code::DanglingMetadata,
+                span,
+                format!("metadata `@{}` is not followed by an intent", first.key.node),
+            )
+            .with_label("this metadata belongs to nothing")
+            .with_help("put `@` lines directly above the intent they describe, or use `meta KEY = VALUE` for the whole file");
+            if let Some(next) = next {
+                d = d.with_secondary(next, "this statement comes in between");
+            }
+            self.error(d);
+        }
+        pending.clear();
+    }
+
+    fn dns_label(&mut self, name: &Spanned<ast::Name>) -> bool {
+        match validate::is_dns1123_label(&name.node.text) {
+            Ok(()) => true,
+            Err(reason) => {
+                let suggestion = suggest_label(&name.node.text);
+                let mut d =
+                    Diagnostic::new(Code::InvalidName, name.span, format!("`{}` is not a valid name", name.node.text)).with_label(reason);
+                d = match suggestion {
+                    Some(s) if s != name.node.text => d.with_help(format!("names are DNS labels: lower-case letters, digits and `-`, at most 63 characters, such as `{s}`")),
+                    _ => d.with_help("names are DNS labels: lower-case letters, digits and `-`, starting and ending with a letter or digit, at most 63 characters"),
+                };
+                self.error(d);
+                false
+            }
+        }
+    }
+
+    fn workload(&mut self, namespace: &str, name: &Spanned<ast::Name>, selector: &Spanned<ast::Selector>) {
+        let valid_name = self.dns_label(name);
+        let Some(sel) = self.selector(&selector.node) else { return };
+        if !valid_name {
+            return;
+        }
+        let key = (namespace.to_string(), name.node.text.clone());
+        let span = name.span.to(selector.span);
+        match self.decls.workloads.get(&key) {
+            Some((existing, at)) if *existing != sel => {
+                let at = *at;
+                self.error(
+                    Diagnostic::new(
+                        Code::ConflictingWorkload,
+                        span,
+                        format!(
+                            "workload `{}` in namespace `{namespace}` is declared twice with different selectors",
+                            name.node.text
+                        ),
+                    )
+                    .with_label(format!("here it means `{sel}`"))
+                    .with_secondary(at, format!("here it means `{existing}`"))
+                    .with_help("keep one declaration, or give the second workload another name"),
+                );
+            }
+            Some(_) => {}
+            None => {
+                self.decls.workloads.insert(key, (sel, span));
+                self.decls.workload_names.entry(name.node.text.clone()).or_insert(name.span);
+            }
+        }
+    }
+
+    fn external(&mut self, name: &Spanned<ast::Name>, cidr: &Spanned<String>, except: &[Spanned<String>]) {
+        let valid_name = self.dns_label(name);
+        let Some(block) = self.ip_block(cidr, except) else { return };
+        if !valid_name {
+            return;
+        }
+        let span = name.span.to(except.last().map_or(cidr.span, |e| e.span));
+        match self.decls.externals.get(&name.node.text) {
+            Some((existing, at)) if *existing != block => {
+                let at = *at;
+                self.error(
+                    Diagnostic::new(
+                        Code::ConflictingExternal,
+                        span,
+                        format!("external `{}` is declared twice with different blocks", name.node.text),
+                    )
+                    .with_label("second declaration")
+                    .with_secondary(at, "first declaration")
+                    .with_help("externals are global: keep one declaration for all files"),
+                );
+            }
+            Some(_) => {}
+            None => {
+                self.decls.externals.insert(name.node.text.clone(), (block, span));
+            }
+        }
+    }
+
+    fn isolate(&mut self, namespace: &str, mode: Isolation, span: Span) {
+        if let Some((existing, at)) = self.decls.isolation_at.get(namespace)
+            && *existing != mode
+        {
+            let (existing, at) = (*existing, *at);
+            self.error(
+                Diagnostic::new(
+                    Code::ConflictingIsolation,
+                    span,
+                    format!("namespace `{namespace}` is isolated differently in two places"),
+                )
+                .with_label(format!("`isolate {}` here", mode.as_str()))
+                .with_secondary(at, format!("`isolate {}` here", existing.as_str()))
+                .with_help("a namespace has one isolation mode: keep one `isolate` statement"),
+            );
+            return;
+        }
+        self.decls.isolation_at.insert(namespace.to_string(), (mode, span));
+        let info = self.decls.namespaces.entry(namespace.to_string()).or_default();
+        info.isolation = mode;
+        info.declarations.push(span);
+    }
+
+    fn cross_declaration_checks(&mut self) {
+        let mut clashes: Vec<(String, Span, Span)> = Vec::new();
+        for (name, (_, ext_span)) in &self.decls.externals {
+            if let Some(w) = self.decls.workload_names.get(name) {
+                clashes.push((name.clone(), *w, *ext_span));
+            }
+        }
+        clashes.sort_by_key(|c| (c.1.file, c.1.start));
+        for (name, workload, external) in clashes {
+            self.error(
+                Diagnostic::new(
+                    Code::ExternalAndWorkload,
+                    workload,
+                    format!("`{name}` is declared both as a workload and as an external"),
+                )
+                .with_label("workload")
+                .with_secondary(external, "external")
+                .with_help("a bare name must mean one thing: rename one of them"),
+            );
+        }
+    }
+
+    /// The annotation key for a metadata key, or `None` after reporting why it is not one.
+    fn metadata_key(&mut self, key: &Spanned<String>) -> Option<String> {
+        let prefix = &self.config.annotation_prefix;
+        let full = if key.node.contains('/') {
+            key.node.clone()
+        } else {
+            format!("{prefix}/{}", key.node)
+        };
+        if full == format!("{prefix}/source") || full == format!("{prefix}/intent") {
+            self.error(
+                Diagnostic::new(
+                    Code::ReservedMetadataKey,
+                    key.span,
+                    format!("metadata key `{}` is reserved", key.node),
+                )
+                .with_label("netpolc writes this annotation itself")
+                .with_help("`source` and `intent` record where each policy comes from; choose another key"),
+            );
+            return None;
+        }
+        let problems = validate::validate_qualified_name(&full);
+        if let Some(problem) = problems.first() {
+            self.error(
+                Diagnostic::new(Code::InvalidMetadataKey, key.span, format!("`{}` is not a valid metadata key", key.node))
+                    .with_label(problem.clone())
+                    .with_help("metadata keys become annotation keys: letters, digits, `-`, `_` and `.`, at most 63 characters, with an optional DNS prefix and `/`"),
+            );
+            return None;
+        }
+        Some(full)
+    }
+
+    fn label_key(&mut self, key: &Spanned<String>) -> bool {
+        let problems = validate::validate_qualified_name(&key.node);
+        match problems.first() {
+            None => true,
+            Some(p) => {
+                let p = p.clone();
+                self.error(
+                    Diagnostic::new(Code::InvalidLabelKey, key.span, format!("`{}` is not a valid label key", key.node))
+                        .with_label(p)
+                        .with_help("label keys are an optional DNS prefix and `/`, then at most 63 letters, digits, `-`, `_` or `.`, starting and ending with a letter or digit"),
+                );
+                false
+            }
+        }
+    }
+
+    fn label_value(&mut self, value: &Spanned<String>) -> bool {
+        match validate::validate_label_value(&value.node) {
+            Ok(()) => true,
+            Err(p) => {
+                self.error(
+                    Diagnostic::new(Code::InvalidLabelValue, value.span, format!("`{}` is not a valid label value", value.node))
+                        .with_label(p)
+                        .with_help("label values have at most 63 letters, digits, `-`, `_` or `.`, starting and ending with a letter or digit, or are empty"),
+                );
+                false
+            }
+        }
+    }
+
+    fn selector(&mut self, selector: &ast::Selector) -> Option<LabelSelector> {
+        let mut ok = true;
+        let mut out = LabelSelector::default();
+        for term in &selector.terms {
+            ok &= self.label_key(term.node.key());
+            let values: Vec<&Spanned<String>> = match &term.node {
+                Term::Equal(_, v) | Term::NotEqual(_, v) => vec![v],
+                Term::In(_, vs) | Term::NotIn(_, vs) => vs.iter().collect(),
+                Term::Exists(_) | Term::NotExists(_) => Vec::new(),
+            };
+            for v in values {
+                ok &= self.label_value(v);
+            }
+            let key = term.node.key().node.clone();
+            let expression = |operator, values: &[Spanned<String>]| {
+                let mut values: Vec<String> = values.iter().map(|v| v.node.clone()).collect();
+                values.sort();
+                values.dedup();
+                Expression {
+                    key: key.clone(),
+                    operator,
+                    values,
+                }
+            };
+            match &term.node {
+                Term::Equal(_, v) => match out.labels.get(&key) {
+                    Some(existing) if *existing != v.node => out.expressions.push(expression(Operator::In, std::slice::from_ref(v))),
+                    _ => {
+                        out.labels.insert(key.clone(), v.node.clone());
+                    }
+                },
+                Term::NotEqual(_, v) => out.expressions.push(expression(Operator::NotIn, std::slice::from_ref(v))),
+                Term::In(_, vs) | Term::NotIn(_, vs) => {
+                    if vs.is_empty() {
+                        ok = false;
+                        self.error(
+                            Diagnostic::new(Code::EmptySetTerm, term.span, format!("`{key}` is compared with an empty list"))
+                                .with_label("no values")
+                                .with_help("Kubernetes needs at least one value for `in` and `notin`; use `!key` or `key` to test whether a label exists"),
+                        );
+                    }
+                    let op = if matches!(term.node, Term::In(..)) {
+                        Operator::In
+                    } else {
+                        Operator::NotIn
+                    };
+                    out.expressions.push(expression(op, vs));
+                }
+                Term::Exists(_) => out.expressions.push(expression(Operator::Exists, &[])),
+                Term::NotExists(_) => out.expressions.push(expression(Operator::DoesNotExist, &[])),
+            }
+        }
+        out.expressions.sort();
+        out.expressions.dedup();
+        ok.then_some(out)
+    }
+
+    fn cidr(&mut self, text: &Spanned<String>) -> Option<Cidr> {
+        match Cidr::parse(&text.node) {
+            Ok(c) => {
+                if c.has_host_bits() {
+                    let canonical = c.canonical();
+                    self.error(
+                        Diagnostic::new(Code::HostBitsSet, text.span, format!("`{}` has host bits set", text.node))
+                            .with_label(format!("this means `{canonical}`"))
+                            .with_help(format!("write `{canonical}`")),
+                    );
+                }
+                Some(c.canonical())
+            }
+            Err(reason) => {
+                self.error(
+                    Diagnostic::new(Code::InvalidCidr, text.span, format!("`{}` is not a valid CIDR", text.node))
+                        .with_label(reason)
+                        .with_help("write an address and a prefix length, such as `10.0.0.0/24` or `2001:db8::/32`"),
+                );
+                None
+            }
+        }
+    }
+
+    fn ip_block(&mut self, cidr: &Spanned<String>, except: &[Spanned<String>]) -> Option<IpBlock> {
+        let block = self.cidr(cidr);
+        let mut holes = Vec::new();
+        let mut ok = block.is_some();
+        for e in except {
+            let Some(hole) = self.cidr(e) else {
+                ok = false;
+                continue;
+            };
+            if let Some(block) = block
+                && !block.strictly_contains(hole)
+            {
+                ok = false;
+                self.error(
+                    Diagnostic::new(Code::ExceptOutsideBlock, e.span, format!("`{hole}` is not inside `{block}`"))
+                        .with_label("outside the block")
+                        .with_secondary(cidr.span, "the block")
+                        .with_help("each `except` must be a smaller block inside the block it is cut from, of the same IP family"),
+                );
+            }
+            holes.push(hole.to_string());
+        }
+        holes.sort();
+        holes.dedup();
+        let block = block?;
+        ok.then(|| IpBlock {
+            cidr: block.to_string(),
+            except: holes,
+        })
+    }
+
+    /// Pass two: endpoints to peers, targets to flows.
+    fn resolve(&mut self, intents: Vec<PendingIntent<'a>>) -> Program {
+        let mut program = Program {
+            namespaces: std::mem::take(&mut self.decls.namespaces),
+            ..Default::default()
+        };
+        let mut seen: HashMap<(Peer, Peer, PortSet), Span> = HashMap::new();
+        for intent in intents {
+            let source = match intent.source {
+                None => Some(Peer::Pods {
+                    namespaces: Namespaces::Named(intent.namespace.clone()),
+                    pods: LabelSelector::default(),
+                    name: PeerName::All,
+                }),
+                Some(s) => {
+                    if matches!(s.node, Endpoint::Dns) {
+                        self.error(
+                            Diagnostic::new(Code::DnsAsSource, s.span, "`dns` cannot be a source")
+                                .with_label("`dns` is a target only")
+                                .with_help("to let the DNS pods connect somewhere, name them: `kube-system/[k8s-app=kube-dns] -> ...`"),
+                        );
+                        None
+                    } else {
+                        self.endpoint(s, &intent.namespace)
+                    }
+                }
+            };
+            let source_text = intent.source.map(|s| normalise(self.sources.slice(s.span)));
+            for (target, fixed_text) in intent.targets {
+                let Some(peer) = self.endpoint(&target.node.endpoint, &intent.namespace) else {
+                    continue;
+                };
+                let is_dns = matches!(target.node.endpoint.node, Endpoint::Dns);
+                let Some(ports) = self.ports(&target.node.ports, &peer, is_dns) else {
+                    continue;
+                };
+                let Some(source) = source.clone() else { continue };
+                if matches!(source, Peer::Ips { .. }) && matches!(peer, Peer::Ips { .. }) {
+                    let src_span = intent.source.map_or(target.span, |s| s.span);
+                    self.error(
+                        Diagnostic::new(
+                            Code::IpBlockBothSides,
+                            target.node.endpoint.span,
+                            "an intent cannot have an IP block on both sides",
+                        )
+                        .with_label("IP block target")
+                        .with_secondary(src_span, "IP block source")
+                        .with_help("NetworkPolicies only restrict pods: one side of an intent must be pods"),
+                    );
+                    continue;
+                }
+                let text = match (fixed_text, &source_text) {
+                    (Some(t), _) => t,
+                    (None, Some(s)) => format!("{s} -> {}", normalise(self.sources.slice(target.span))),
+                    (None, None) => normalise(self.sources.slice(target.span)),
+                };
+                let key = (source.clone(), peer.clone(), ports.clone());
+                if let Some(first) = seen.get(&key) {
+                    self.error(
+                        Diagnostic::new(Code::DuplicateIntent, target.span, format!("`{text}` is declared twice"))
+                            .with_label("duplicate")
+                            .with_secondary(*first, "first declared here")
+                            .with_help("remove one of them"),
+                    );
+                } else {
+                    seen.insert(key, target.span);
+                }
+                self.touch_namespaces(&mut program, &source, &peer, is_dns);
+                self.selector_side_warning(&source, intent.source.map_or(target.span, |s| s.span), "source");
+                if !is_dns {
+                    self.selector_side_warning(&peer, target.node.endpoint.span, "target");
+                }
+                let origin = program.origins.len();
+                program.origins.push(Origin {
+                    span: target.span,
+                    location: format!("{}:{}", self.sources.name(target.span.file), self.sources.line_of(target.span)),
+                    text,
+                    metadata: intent.metadata.clone(),
+                });
+                program.flows.push(Flow {
+                    source,
+                    target: peer,
+                    ports,
+                    origin,
+                });
+            }
+        }
+        self.undeclared_namespace_warnings(&program);
+        self.missing_dns_warnings(&program);
+        program
+    }
+
+    fn selector_side_warning(&mut self, peer: &Peer, span: Span, side: &str) {
+        if let Peer::Pods {
+            namespaces: Namespaces::Selected(sel),
+            ..
+        } = peer
+            && !sel.is_empty()
+        {
+            let half = if side == "source" { "egress" } else { "ingress" };
+            self.error(
+                Diagnostic::new(
+                    Code::NamespaceSelectorHalf,
+                    span,
+                    format!("no {half} policy is generated for the namespaces matching `{{{sel}}}`"),
+                )
+                .with_label(format!("{side} chosen by namespace labels"))
+                .with_note(format!(
+                    "netpolc cannot know which namespaces carry these labels, so their {half} half is up to them"
+                ))
+                .with_help("if those namespaces isolate this direction, they must allow this flow themselves"),
+            );
+        }
+    }
+
+    /// Records namespaces that receive rules without being declared.
+    fn touch_namespaces(&mut self, program: &mut Program, source: &Peer, target: &Peer, target_is_dns: bool) {
+        if let Peer::Pods {
+            namespaces: Namespaces::Named(ns),
+            ..
+        } = source
+        {
+            program.namespaces.entry(ns.clone()).or_default();
+        }
+        if let Peer::Pods {
+            namespaces: Namespaces::Named(ns),
+            ..
+        } = target
+            && !(target_is_dns && !program.namespaces.get(ns).is_some_and(|n| n.declared))
+        {
+            program.namespaces.entry(ns.clone()).or_default();
+        }
+    }
+
+    fn undeclared_namespace_warnings(&mut self, program: &Program) {
+        for (ns, info) in &program.namespaces {
+            if info.declared {
+                continue;
+            }
+            let mut directions = Vec::new();
+            let mut first: Option<Span> = None;
+            for flow in &program.flows {
+                let origin = program.origins[flow.origin].span;
+                let dns_target = matches!(flow.target.name(), PeerName::Dns);
+                if in_named(&flow.source, ns) {
+                    if !directions.contains(&"egress") {
+                        directions.push("egress");
+                    }
+                    first.get_or_insert(origin);
+                }
+                if in_named(&flow.target, ns) && !dns_target {
+                    if !directions.contains(&"ingress") {
+                        directions.push("ingress");
+                    }
+                    first.get_or_insert(origin);
+                }
+            }
+            if let Some(at) = first {
+                directions.sort();
+                self.error(
+                    Diagnostic::new(
+                        Code::UndeclaredNamespace,
+                        at,
+                        format!(
+                            "namespace `{ns}` is not declared, but its pods get {} rules",
+                            directions.join(" and ")
+                        ),
+                    )
+                    .with_label(format!("makes pods of `{ns}` isolated for {}", directions.join(" and ")))
+                    .with_note("a pod selected by any policy loses every connection in that direction that no policy allows")
+                    .with_help(format!(
+                        "declare `namespace {ns}` in the file of the team that owns it and list its flows there"
+                    )),
+                );
+            }
+        }
+    }
+
+    fn missing_dns_warnings(&mut self, program: &Program) {
+        for (ns, info) in &program.namespaces {
+            if !info.declared || !info.isolation.egress() {
+                continue;
+            }
+            let from_here = |f: &&Flow| in_named(&f.source, ns);
+            let has_dns = program
+                .flows
+                .iter()
+                .filter(from_here)
+                .any(|f| matches!(f.target.name(), PeerName::Dns));
+            if has_dns {
+                continue;
+            }
+            if let Some(flow) = program.flows.iter().find(from_here) {
+                let at = program.origins[flow.origin].span;
+                self.error(
+                    Diagnostic::new(
+                        Code::MissingDns,
+                        at,
+                        format!("namespace `{ns}` isolates egress but nothing in it may resolve names"),
+                    )
+                    .with_label("egress intent without DNS")
+                    .with_help(format!(
+                        "add `, allow dns` to this intent, or a line `allow dns` under `namespace {ns}`"
+                    )),
+                );
+            }
+        }
+    }
+
+    fn endpoint(&mut self, endpoint: &Spanned<Endpoint>, namespace: &str) -> Option<Peer> {
+        let span = endpoint.span;
+        match &endpoint.node {
+            Endpoint::Name(name) => {
+                if let Some((block, _)) = self.decls.externals.get(&name.text) {
+                    return Some(Peer::Ips {
+                        blocks: vec![block.clone()],
+                        name: PeerName::External(name.text.clone()),
+                    });
+                }
+                self.workload_peer(namespace, &Spanned::new(name.clone(), span))
+            }
+            Endpoint::Qualified { namespace: ns, pods } => {
+                let ns_ok = self.dns_label(ns);
+                let peer = match pods {
+                    Pods::Name(n) => self.workload_peer(&ns.node.text, n),
+                    Pods::All => Some(Peer::Pods {
+                        namespaces: Namespaces::Named(ns.node.text.clone()),
+                        pods: LabelSelector::default(),
+                        name: PeerName::All,
+                    }),
+                    Pods::Selector(s) => {
+                        let sel = self.selector(s)?;
+                        let name = PeerName::Selector(short_hash(&format!("[{sel}]")));
+                        Some(Peer::Pods {
+                            namespaces: Namespaces::Named(ns.node.text.clone()),
+                            pods: sel,
+                            name,
+                        })
+                    }
+                };
+                if ns_ok { peer } else { None }
+            }
+            Endpoint::AllPods => Some(Peer::Pods {
+                namespaces: Namespaces::Named(namespace.to_string()),
+                pods: LabelSelector::default(),
+                name: PeerName::All,
+            }),
+            Endpoint::PodSelector(s) => {
+                let sel = self.selector(s)?;
+                let name = PeerName::Selector(short_hash(&format!("[{sel}]")));
+                Some(Peer::Pods {
+                    namespaces: Namespaces::Named(namespace.to_string()),
+                    pods: sel,
+                    name,
+                })
+            }
+            Endpoint::Namespaces { namespaces, pods } => {
+                let ns_sel = self.selector(namespaces);
+                let (pod_sel, pod_text) = match pods {
+                    Pods::All => (Some(LabelSelector::default()), "*".to_string()),
+                    Pods::Name(n) => {
+                        let ok = self.dns_label(n);
+                        let sel = LabelSelector::label(&self.config.workload_label, &n.node.text);
+                        (ok.then_some(sel), n.node.text.clone())
+                    }
+                    Pods::Selector(s) => {
+                        let sel = self.selector(s);
+                        let text = sel.as_ref().map(|s| format!("[{s}]")).unwrap_or_default();
+                        (sel, text)
+                    }
+                };
+                let (ns_sel, pod_sel) = (ns_sel?, pod_sel?);
+                let name = if ns_sel.is_empty() && pod_sel.is_empty() {
+                    PeerName::Cluster
+                } else {
+                    PeerName::Selector(short_hash(&format!("{{{ns_sel}}}/{pod_text}")))
+                };
+                Some(Peer::Pods {
+                    namespaces: Namespaces::Selected(ns_sel),
+                    pods: pod_sel,
+                    name,
+                })
+            }
+            Endpoint::Cluster => Some(Peer::Pods {
+                namespaces: Namespaces::Selected(LabelSelector::default()),
+                pods: LabelSelector::default(),
+                name: PeerName::Cluster,
+            }),
+            Endpoint::World => Some(Peer::Ips {
+                blocks: vec![
+                    IpBlock {
+                        cidr: "0.0.0.0/0".into(),
+                        except: Vec::new(),
+                    },
+                    IpBlock {
+                        cidr: "::/0".into(),
+                        except: Vec::new(),
+                    },
+                ],
+                name: PeerName::World,
+            }),
+            Endpoint::Internet => Some(Peer::Ips {
+                blocks: vec![
+                    IpBlock {
+                        cidr: "0.0.0.0/0".into(),
+                        except: NON_PUBLIC_V4.iter().map(|s| s.to_string()).collect(),
+                    },
+                    IpBlock {
+                        cidr: "::/0".into(),
+                        except: NON_PUBLIC_V6.iter().map(|s| s.to_string()).collect(),
+                    },
+                ],
+                name: PeerName::Internet,
+            }),
+            Endpoint::Dns => Some(match &self.config.dns {
+                DnsLocation::Pods { namespace, pods } => Peer::Pods {
+                    namespaces: Namespaces::Named(namespace.clone()),
+                    pods: pods.clone(),
+                    name: PeerName::Dns,
+                },
+                DnsLocation::IpBlock(cidr) => Peer::Ips {
+                    blocks: vec![IpBlock {
+                        cidr: cidr.clone(),
+                        except: Vec::new(),
+                    }],
+                    name: PeerName::Dns,
+                },
+            }),
+            Endpoint::Cidr(text) => {
+                let cidr = self.cidr(&Spanned::new(text.clone(), span))?;
+                let canonical = cidr.to_string();
+                Some(Peer::Ips {
+                    blocks: vec![IpBlock {
+                        cidr: canonical.clone(),
+                        except: Vec::new(),
+                    }],
+                    name: PeerName::Cidr(canonical),
+                })
+            }
+            Endpoint::Ipv6Literal(text) => {
+                self.error(
+                    Diagnostic::new(Code::Ipv6Literal, span, format!("IPv6 block `{text}` written in an intent"))
+                        .with_label("IPv6 literal")
+                        .with_help(format!("declare it and use its name: `external NAME = {text}`")),
+                );
+                None
+            }
+        }
+    }
+
+    fn workload_peer(&mut self, namespace: &str, name: &Spanned<ast::Name>) -> Option<Peer> {
+        if !self.dns_label(name) {
+            return None;
+        }
+        let text = &name.node.text;
+        let pods = match self.decls.workloads.get(&(namespace.to_string(), text.clone())) {
+            Some((sel, _)) => sel.clone(),
+            None => {
+                self.typo_warning(namespace, name);
+                LabelSelector::label(&self.config.workload_label, text)
+            }
+        };
+        Some(Peer::Pods {
+            namespaces: Namespaces::Named(namespace.to_string()),
+            pods,
+            name: PeerName::Workload(text.clone()),
+        })
+    }
+
+    fn typo_warning(&mut self, namespace: &str, name: &Spanned<ast::Name>) {
+        let text = &name.node.text;
+        let best = self
+            .decls
+            .workloads
+            .iter()
+            .filter(|((ns, _), _)| ns == namespace)
+            .map(|((_, n), (_, at))| (edit_distance(text, n), n.clone(), *at))
+            .filter(|(d, n, _)| *d > 0 && *d <= max_typo_distance(n))
+            .min();
+        if let Some((_, suggestion, at)) = best {
+            let label = self.config.workload_label.clone();
+            self.error(
+                Diagnostic::new(
+                    Code::UnknownWorkloadTypo,
+                    name.span,
+                    format!("workload `{text}` is not declared in namespace `{namespace}`; did you mean `{suggestion}`?"),
+                )
+                .with_label(format!("selects pods labelled `{label}={text}`"))
+                .with_secondary(at, format!("`{suggestion}` is declared here"))
+                .with_help(format!(
+                    "write `{suggestion}`, or declare `workload {text} = ...` if `{label}={text}` is meant"
+                )),
+            );
+        }
+    }
+
+    fn ports(&mut self, ports: &[Spanned<ast::Port>], peer: &Peer, is_dns: bool) -> Option<PortSet> {
+        if ports.is_empty() {
+            return Some(if is_dns {
+                PortSet(self.config.dns_ports.clone())
+            } else {
+                PortSet::all()
+            });
+        }
+        let mut ok = true;
+        let mut out = Vec::new();
+        for port in ports {
+            let protocol = match &port.node.protocol {
+                None => Some(Protocol::Tcp),
+                Some(p) => match p.node.to_ascii_lowercase().as_str() {
+                    "tcp" => Some(Protocol::Tcp),
+                    "udp" => Some(Protocol::Udp),
+                    "sctp" => Some(Protocol::Sctp),
+                    _ => {
+                        self.error(
+                            Diagnostic::new(Code::UnknownProtocol, p.span, format!("unknown protocol `{}`", p.node))
+                                .with_label("not a protocol of NetworkPolicies")
+                                .with_help("use `tcp` (the default), `udp` or `sctp`"),
+                        );
+                        None
+                    }
+                },
+            };
+            let number = match &port.node.value {
+                ast::PortValue::Number(n) => self.port_number(*n, port.span).map(PortNumber::Single),
+                ast::PortValue::Range(a, b) => {
+                    let (a, b) = (self.port_number(*a, port.span), self.port_number(*b, port.span));
+                    match (a, b) {
+                        (Some(a), Some(b)) if b < a => {
+                            self.error(
+                                Diagnostic::new(
+                                    Code::PortRangeReversed,
+                                    port.span,
+                                    format!("port range `{a}-{b}` ends below its start"),
+                                )
+                                .with_label("end is lower than start")
+                                .with_help(format!("write `{b}-{a}`")),
+                            );
+                            None
+                        }
+                        (Some(a), Some(b)) if a == b => Some(PortNumber::Single(a)),
+                        (Some(a), Some(b)) => Some(PortNumber::Range(a, b)),
+                        _ => None,
+                    }
+                }
+                ast::PortValue::Named(name) => {
+                    let problems = validate::validate_port_name(name);
+                    if let Some(p) = problems.first() {
+                        let p = p.clone();
+                        self.error(
+                            Diagnostic::new(Code::InvalidPortName, port.span, format!("`{name}` is not a valid port name"))
+                                .with_label(p)
+                                .with_help("a named port has 1 to 15 lower-case letters, digits and `-`, with at least one letter, such as `http` or `metrics`"),
+                        );
+                        None
+                    } else if matches!(peer, Peer::Ips { .. }) {
+                        self.error(
+                            Diagnostic::new(
+                                Code::NamedPortToIpBlock,
+                                port.span,
+                                format!("named port `{name}` towards an IP block can never match"),
+                            )
+                            .with_label("named ports are looked up on the destination pod")
+                            .with_help("an IP block has no container ports: give the port number"),
+                        );
+                        None
+                    } else {
+                        Some(PortNumber::Named(name.clone()))
+                    }
+                }
+            };
+            match (protocol, number) {
+                (Some(protocol), Some(port)) => out.push(PortSpec { protocol, port }),
+                _ => ok = false,
+            }
+        }
+        out.sort();
+        out.dedup();
+        ok.then_some(PortSet(out))
+    }
+
+    fn port_number(&mut self, n: u32, span: Span) -> Option<u16> {
+        match u16::try_from(n) {
+            Ok(p) if p >= 1 => Some(p),
+            _ => {
+                let shown = if n == u32::MAX {
+                    "that number".to_string()
+                } else {
+                    format!("`{n}`")
+                };
+                self.error(
+                    Diagnostic::new(Code::PortOutOfRange, span, format!("port {shown} is outside 1-65535"))
+                        .with_label("not a port number")
+                        .with_help("ports are numbers from 1 to 65535"),
+                );
+                None
+            }
+        }
+    }
+}
+
+fn merge_metadata(file_meta: &BTreeMap<String, String>, pending: &[&ast::Metadata], checker: &mut Checker) -> Vec<(String, String)> {
+    let mut merged: BTreeMap<String, Vec<String>> = file_meta.iter().map(|(k, v)| (k.clone(), vec![v.clone()])).collect();
+    let mut overridden: Vec<String> = Vec::new();
+    for m in pending {
+        let Some(key) = checker.metadata_key(&m.key) else { continue };
+        let values = merged.entry(key.clone()).or_default();
+        if !overridden.contains(&key) {
+            values.clear();
+            overridden.push(key);
+        }
+        if !values.contains(&m.value.node) {
+            values.push(m.value.node.clone());
+        }
+    }
+    merged.into_iter().map(|(k, v)| (k, v.join(", "))).collect()
+}
+
+fn in_named(peer: &Peer, ns: &str) -> bool {
+    matches!(peer, Peer::Pods { namespaces: Namespaces::Named(n), .. } if n == ns)
+}
+
+/// Collapses white space (line continuations included) to single spaces and drops comments.
+pub fn normalise(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let code = line.split('#').next().unwrap_or("");
+        for word in code.split_whitespace() {
+            if !out.is_empty() && !out.ends_with('(') && !word.starts_with(')') {
+                out.push(' ');
+            }
+            out.push_str(word);
+        }
+    }
+    out
+}
+
+/// A short, stable hash (FNV-1a, 64 bits) as 8 base-36-free hex digits.
+pub fn short_hash(text: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:08x}", (hash >> 32) as u32 ^ hash as u32)
+}
+
+fn suggest_label(text: &str) -> Option<String> {
+    let s: String = text
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let s = s.trim_matches('-').to_string();
+    (!s.is_empty() && s.len() <= 63).then_some(s)
+}
+
+fn max_typo_distance(name: &str) -> usize {
+    match name.chars().count() {
+        0..=3 => 1,
+        4..=8 => 2,
+        _ => 3,
+    }
+}
+
+/// Levenshtein distance, for "did you mean" hints.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(row[j]).min(cur) };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}

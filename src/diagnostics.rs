@@ -1,0 +1,280 @@
+//! Diagnostics as plain data, the registry of their codes, and the one place
+//! that renders them.
+
+use crate::ast::Span;
+use crate::source::Sources;
+use codespan_reporting::diagnostic as cs;
+use codespan_reporting::term;
+
+/// How bad a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// The input is wrong: nothing is written.
+    Error,
+    /// Probably a mistake; output is still written.
+    Warning,
+}
+
+macro_rules! codes {
+    ($($variant:ident = $code:literal, $severity:ident, $title:literal;)*) => {
+        /// Every diagnostic code. Codes are stable: never renumber one.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code {
+            $(#[doc = $title] $variant,)*
+        }
+
+        impl Code {
+            /// Every code, in order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            /// The code as shown to users (`E0101`).
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $code,)* }
+            }
+
+            /// Error or warning.
+            pub fn severity(self) -> Severity {
+                match self { $(Code::$variant => Severity::$severity,)* }
+            }
+
+            /// A short title, used in docs/errors.md.
+            pub fn title(self) -> &'static str {
+                match self { $(Code::$variant => $title,)* }
+            }
+        }
+    };
+}
+
+codes! {
+    Syntax = "E0001", Error, "syntax error";
+    NotUtf8 = "E0002", Error, "file is not UTF-8";
+    Binary = "E0003", Error, "file is binary";
+    EmptyFile = "E0004", Error, "file has no statements";
+    LineTooLong = "E0005", Error, "line too long";
+    FileTooLarge = "E0006", Error, "file too large";
+    InvalidName = "E0101", Error, "name is not a DNS label";
+    KeywordAsName = "E0102", Error, "keyword used as a name";
+    PortOutOfRange = "E0103", Error, "port outside 1-65535";
+    PortRangeReversed = "E0104", Error, "port range ends below its start";
+    InvalidPortName = "E0105", Error, "invalid named port";
+    UnknownProtocol = "E0106", Error, "unknown protocol";
+    InvalidCidr = "E0107", Error, "invalid CIDR";
+    ExceptOutsideBlock = "E0108", Error, "`except` outside its block";
+    InvalidLabelKey = "E0109", Error, "invalid label key";
+    InvalidLabelValue = "E0110", Error, "invalid label value";
+    InvalidMetadataKey = "E0111", Error, "invalid metadata key";
+    ReservedMetadataKey = "E0112", Error, "reserved metadata key";
+    Ipv6Literal = "E0113", Error, "IPv6 literal in an intent";
+    EmptySetTerm = "E0114", Error, "empty value list in a selector";
+    IntentOutsideNamespace = "E0201", Error, "intent outside any namespace";
+    ConflictingWorkload = "E0202", Error, "workload declared twice differently";
+    ExternalAndWorkload = "E0203", Error, "name is both an external and a workload";
+    ConflictingIsolation = "E0204", Error, "conflicting `isolate` statements";
+    ConflictingExternal = "E0205", Error, "external declared twice differently";
+    DanglingMetadata = "E0206", Error, "metadata not followed by an intent";
+    IpBlockBothSides = "E0301", Error, "IP block on both sides of an intent";
+    NamedPortToIpBlock = "E0302", Error, "named port towards an IP block";
+    DnsAsSource = "E0303", Error, "`dns` used as a source";
+    PolicyNameCollision = "E0401", Error, "two policies would get the same name";
+    InvalidObject = "E0402", Error, "generated object would be rejected by Kubernetes";
+    HostBitsSet = "W0001", Warning, "CIDR with host bits set";
+    DuplicateIntent = "W0002", Warning, "duplicate intent";
+    UnknownWorkloadTypo = "W0003", Warning, "undeclared workload close to a declared one";
+    NamespaceSelectorHalf = "W0004", Warning, "the other half is up to the selected namespaces";
+    UndeclaredNamespace = "W0005", Warning, "pods of an undeclared namespace become isolated";
+    MissingDns = "W0006", Warning, "egress-isolated namespace without DNS";
+}
+
+/// A labelled span of source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    /// Where.
+    pub span: Span,
+    /// What to say there (may be empty).
+    pub message: String,
+    /// The primary label is underlined with `^`; secondary ones with `-`.
+    pub primary: bool,
+}
+
+/// One problem found in the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Stable code; also gives the severity.
+    pub code: Code,
+    /// One lower-case line, no final period, user names in backticks.
+    pub message: String,
+    /// Places in the source; the first primary one is *the* location.
+    pub labels: Vec<Label>,
+    /// Extra lines: hints and notes.
+    pub notes: Vec<String>,
+    /// Whether to quote the source lines (not for binary files or huge lines).
+    pub show_source: bool,
+}
+
+impl Diagnostic {
+    /// A diagnostic with `code`, a message and a primary label at `span`.
+    pub fn new(code: Code, span: Span, message: impl Into<String>) -> Self {
+        Diagnostic {
+            code,
+            message: message.into(),
+            labels: vec![Label {
+                span,
+                message: String::new(),
+                primary: true,
+            }],
+            notes: Vec::new(),
+            show_source: true,
+        }
+    }
+
+    /// Shows only the location, not the source line (binary files, huge lines).
+    pub fn without_source(mut self) -> Self {
+        self.show_source = false;
+        self
+    }
+
+    /// A diagnostic about a whole file, with no source position.
+    pub fn file_level(code: Code, file: usize, message: impl Into<String>) -> Self {
+        Diagnostic::new(code, Span { file, start: 0, end: 0 }, message)
+    }
+
+    /// Sets the message of the primary label.
+    pub fn with_label(mut self, message: impl Into<String>) -> Self {
+        if let Some(label) = self.labels.first_mut() {
+            label.message = message.into();
+        }
+        self
+    }
+
+    /// Adds a secondary label.
+    pub fn with_secondary(mut self, span: Span, message: impl Into<String>) -> Self {
+        self.labels.push(Label {
+            span,
+            message: message.into(),
+            primary: false,
+        });
+        self
+    }
+
+    /// Adds a hint line (`help: ...`).
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.notes.push(format!("help: {}", help.into()));
+        self
+    }
+
+    /// Adds a note line (`note: ...`).
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(format!("note: {}", note.into()));
+        self
+    }
+
+    /// Error or warning.
+    pub fn severity(&self) -> Severity {
+        self.code.severity()
+    }
+
+    /// The primary span.
+    pub fn span(&self) -> Span {
+        self.labels
+            .iter()
+            .find(|l| l.primary)
+            .or(self.labels.first())
+            .map(|l| l.span)
+            .unwrap_or_default()
+    }
+}
+
+/// Whether any diagnostic is an error.
+pub fn has_errors(diagnostics: &[Diagnostic]) -> bool {
+    diagnostics.iter().any(|d| d.severity() == Severity::Error)
+}
+
+/// Sorts diagnostics by file, position and code, and drops exact repeats,
+/// so that reports are stable whatever order the phases found them in.
+pub fn sort(diagnostics: &mut Vec<Diagnostic>, sources: &Sources) {
+    diagnostics.sort_by(|a, b| {
+        let (sa, sb) = (a.span(), b.span());
+        (sources.name(sa.file), sa.start, a.code, &a.message).cmp(&(sources.name(sb.file), sb.start, b.code, &b.message))
+    });
+    diagnostics.dedup();
+}
+
+/// Renders diagnostics as text, the way a terminal shows them; with `color`,
+/// ANSI colour codes are included.
+pub fn render(diagnostics: &[Diagnostic], sources: &Sources, color: bool) -> String {
+    let config = term::Config::default();
+    let files = sources.codespan_files();
+    let mut out: Vec<u8> = Vec::new();
+    for diagnostic in diagnostics {
+        let cs = to_codespan(diagnostic, sources);
+        let result = if color {
+            let mut buffer = term::termcolor::Buffer::ansi();
+            let r = term::emit_to_write_style(&mut buffer, &config, &files, &cs);
+            out.extend_from_slice(buffer.as_slice());
+            r
+        } else {
+            term::emit_to_io_write(&mut out, &config, &files, &cs)
+        };
+        if result.is_err() {
+            // A span outside its file is a bug of ours; still tell the user.
+            out.extend_from_slice(
+                format!(
+                    "{}[{}]: {}\n",
+                    severity_word(diagnostic),
+                    diagnostic.code.as_str(),
+                    diagnostic.message
+                )
+                .as_bytes(),
+            );
+        }
+    }
+    let errors = diagnostics.iter().filter(|d| d.severity() == Severity::Error).count();
+    let warnings = diagnostics.len() - errors;
+    if !diagnostics.is_empty() {
+        out.extend_from_slice(summary(errors, warnings).as_bytes());
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn severity_word(d: &Diagnostic) -> &'static str {
+    match d.severity() {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    }
+}
+
+fn summary(errors: usize, warnings: usize) -> String {
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    format!("{}, {}\n", plural(errors, "error"), plural(warnings, "warning"))
+}
+
+fn to_codespan(d: &Diagnostic, sources: &Sources) -> cs::Diagnostic<usize> {
+    let base = match d.severity() {
+        Severity::Error => cs::Diagnostic::error(),
+        Severity::Warning => cs::Diagnostic::warning(),
+    };
+    let labels = d
+        .labels
+        .iter()
+        .map(|l| {
+            let label = if l.primary {
+                cs::Label::primary(l.span.file, l.span.start..l.span.end)
+            } else {
+                cs::Label::secondary(l.span.file, l.span.start..l.span.end)
+            };
+            label.with_message(l.message.clone())
+        })
+        .collect();
+    let base = base.with_code(d.code.as_str()).with_message(d.message.clone());
+    if d.show_source {
+        return base.with_labels(labels).with_notes(d.notes.clone());
+    }
+    let span = d.span();
+    let (line, column) = sources.line_column(span);
+    let mut notes = vec![format!(
+        "at {}:{line}:{column}",
+        sources.get(span.file).map_or("", |f| f.path.as_str())
+    )];
+    notes.extend(d.notes.iter().cloned());
+    base.with_notes(notes)
+}

@@ -1,0 +1,289 @@
+//! The typed intermediate representation: resolved, checked flows between
+//! peers. Data only; `check` builds it and `lower` consumes it.
+
+use crate::ast::{Isolation, Span};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A checked program: every namespace involved and every flow declared.
+#[derive(Debug, Clone, Default)]
+pub struct Program {
+    /// Namespaces that are declared or referenced, by name.
+    pub namespaces: BTreeMap<String, NamespaceInfo>,
+    /// Every flow, in source order (files sorted by name).
+    pub flows: Vec<Flow>,
+    /// Provenance of each flow, indexed by [`Flow::origin`].
+    pub origins: Vec<Origin>,
+}
+
+/// What is known of one namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamespaceInfo {
+    /// Whether some file says `namespace NAME` (then it gets a `default-deny`).
+    pub declared: bool,
+    /// Directions it enforces. Undeclared namespaces count as `both`.
+    pub isolation: Isolation,
+    /// Where it is declared (`namespace` and `isolate` statements).
+    pub declarations: Vec<Span>,
+}
+
+/// `source` may open connections to `target` on `ports`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flow {
+    /// Who connects.
+    pub source: Peer,
+    /// To whom.
+    pub target: Peer,
+    /// On which ports.
+    pub ports: PortSet,
+    /// Index into [`Program::origins`].
+    pub origin: usize,
+}
+
+/// Where a flow comes from, for annotations and diagnostics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The target (or `allow dns` statement) in the source.
+    pub span: Span,
+    /// The intent, normalised: `web-app -> backend/user-api:8080`.
+    pub text: String,
+    /// `file:line`, the file named as in [`crate::source::SourceFile::name`].
+    pub location: String,
+    /// Annotation keys and values from `@` and `meta` lines.
+    pub metadata: Vec<(String, String)>,
+}
+
+/// One side of a flow.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Peer {
+    /// Pods, chosen by namespace and labels.
+    Pods {
+        /// Which namespaces.
+        namespaces: Namespaces,
+        /// Which pods in them.
+        pods: LabelSelector,
+        /// How policy names refer to it.
+        name: PeerName,
+    },
+    /// IP blocks outside the cluster.
+    Ips {
+        /// The blocks (one per address family for `world` and `internet`).
+        blocks: Vec<IpBlock>,
+        /// How policy names refer to it.
+        name: PeerName,
+    },
+}
+
+impl Peer {
+    /// How policy names refer to this peer.
+    pub fn name(&self) -> &PeerName {
+        match self {
+            Peer::Pods { name, .. } | Peer::Ips { name, .. } => name,
+        }
+    }
+}
+
+/// Namespaces of a pod peer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Namespaces {
+    /// One namespace, by name.
+    Named(String),
+    /// Every namespace whose labels match (empty: all of them).
+    Selected(LabelSelector),
+}
+
+/// The name of a peer inside policy names (LANGUAGE.md §5.7).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PeerName {
+    /// A workload: its name.
+    Workload(String),
+    /// `*`: `all`.
+    All,
+    /// `cluster`.
+    Cluster,
+    /// `world`.
+    World,
+    /// `internet`.
+    Internet,
+    /// `dns`.
+    Dns,
+    /// An `external`: its name.
+    External(String),
+    /// A CIDR literal: `cidr-10-0-0-0-24`.
+    Cidr(String),
+    /// A selector: `sel-` and a short hash of its canonical text.
+    Selector(String),
+}
+
+impl fmt::Display for PeerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerName::Workload(n) | PeerName::External(n) => f.write_str(n),
+            PeerName::All => f.write_str("all"),
+            PeerName::Cluster => f.write_str("cluster"),
+            PeerName::World => f.write_str("world"),
+            PeerName::Internet => f.write_str("internet"),
+            PeerName::Dns => f.write_str("dns"),
+            PeerName::Cidr(c) => {
+                f.write_str("cidr-")?;
+                f.write_str(&c.replace(['.', '/', ':'], "-"))
+            }
+            PeerName::Selector(hash) => write!(f, "sel-{hash}"),
+        }
+    }
+}
+
+/// A Kubernetes label selector in canonical form (sorted, deduplicated).
+/// Empty matches everything.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct LabelSelector {
+    /// `matchLabels`.
+    pub labels: BTreeMap<String, String>,
+    /// `matchExpressions`, sorted.
+    pub expressions: Vec<Expression>,
+}
+
+impl LabelSelector {
+    /// Whether it matches everything.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.expressions.is_empty()
+    }
+
+    /// A selector of one `key=value`.
+    pub fn label(key: &str, value: &str) -> Self {
+        LabelSelector {
+            labels: BTreeMap::from([(key.to_string(), value.to_string())]),
+            expressions: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Display for LabelSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        let mut sep = |f: &mut fmt::Formatter<'_>| {
+            let s = if first { "" } else { ", " };
+            first = false;
+            f.write_str(s)
+        };
+        for (k, v) in &self.labels {
+            sep(f)?;
+            write!(f, "{k}={v}")?;
+        }
+        for e in &self.expressions {
+            sep(f)?;
+            match e.operator {
+                Operator::Exists => write!(f, "{}", e.key)?,
+                Operator::DoesNotExist => write!(f, "!{}", e.key)?,
+                Operator::In | Operator::NotIn => {
+                    let op = if e.operator == Operator::In { "in" } else { "notin" };
+                    write!(f, "{} {op} ({})", e.key, e.values.join(", "))?
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One `matchExpressions` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Expression {
+    /// Label key.
+    pub key: String,
+    /// Operator.
+    pub operator: Operator,
+    /// Values, sorted and deduplicated (empty for `Exists`/`DoesNotExist`).
+    pub values: Vec<String>,
+}
+
+/// A `matchExpressions` operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Operator {
+    /// `In`
+    In,
+    /// `NotIn`
+    NotIn,
+    /// `Exists`
+    Exists,
+    /// `DoesNotExist`
+    DoesNotExist,
+}
+
+impl Operator {
+    /// The Kubernetes spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operator::In => "In",
+            Operator::NotIn => "NotIn",
+            Operator::Exists => "Exists",
+            Operator::DoesNotExist => "DoesNotExist",
+        }
+    }
+}
+
+/// A canonical IP block.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IpBlock {
+    /// The block, canonical (`10.20.0.0/16`).
+    pub cidr: String,
+    /// Holes, canonical, sorted.
+    pub except: Vec<String>,
+}
+
+/// Ports of a flow. Empty means every port of every protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct PortSet(pub Vec<PortSpec>);
+
+impl PortSet {
+    /// Every port.
+    pub fn all() -> Self {
+        PortSet(Vec::new())
+    }
+
+    /// Whether it allows every port.
+    pub fn is_all(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A protocol and a port, range or port name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortSpec {
+    /// The protocol.
+    pub protocol: Protocol,
+    /// Which ports.
+    pub port: PortNumber,
+}
+
+/// A transport protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    /// TCP
+    Tcp,
+    /// UDP
+    Udp,
+    /// SCTP
+    Sctp,
+}
+
+impl Protocol {
+    /// The Kubernetes spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+            Protocol::Sctp => "SCTP",
+        }
+    }
+}
+
+/// Port part of a [`PortSpec`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PortNumber {
+    /// One port.
+    Single(u16),
+    /// An inclusive range, start below end.
+    Range(u16, u16),
+    /// A named container port.
+    Named(String),
+}

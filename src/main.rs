@@ -1,0 +1,181 @@
+//! The `netpolc` command line: arguments in, exit codes out. All the work is in the library.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use netpolc::emit::{self, Format};
+use netpolc::{Compilation, Config, Severity};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "netpolc", version, about = "Compile .np intents into paired Kubernetes NetworkPolicies")]
+#[command(
+    after_help = "Examples:\n  netpolc build examples/shop.np\n  netpolc build policies/ -o deploy/netpol\n  netpolc check policies/ --deny-warnings"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// When to colour diagnostics (`auto`: on a terminal, unless NO_COLOR is set)
+    #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
+    color: Color,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compile intents and write the NetworkPolicies
+    #[command(
+        after_help = "Examples:\n  netpolc build examples/shop.np                # YAML on stdout\n  netpolc build policies/ -o deploy/netpol       # one file per namespace + kustomization.yaml\n  netpolc build policies/ --format json          # a Kubernetes List\n\nExit codes: 0 written, 1 problems in the input (nothing written), 2 bad usage or I/O error."
+    )]
+    Build {
+        /// `.np` files, or folders searched recursively for them
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Write `<namespace>.yaml` files and `kustomization.yaml` into this folder instead of stdout
+        #[arg(short, long, value_name = "DIR")]
+        output: Option<PathBuf>,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = OutputFormat::Yaml)]
+        format: OutputFormat,
+        /// Treat warnings as errors
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Check intents without writing anything
+    #[command(
+        after_help = "Examples:\n  netpolc check policies/\n  netpolc check team-a.np team-b.np --deny-warnings\n\nExit codes: 0 clean, 1 problems in the input, 2 bad usage or I/O error."
+    )]
+    Check {
+        /// `.np` files, or folders searched recursively for them
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Treat warnings as errors (exit 1)
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutputFormat {
+    Yaml,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    let color = match cli.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal(),
+    };
+    match cli.command {
+        Command::Build {
+            paths,
+            output,
+            format,
+            deny_warnings,
+        } => {
+            let format = match format {
+                OutputFormat::Yaml => Format::Yaml,
+                OutputFormat::Json => Format::Json,
+            };
+            let Some(compilation) = compile(&paths, color) else {
+                return ExitCode::from(2);
+            };
+            if failed(&compilation, deny_warnings) {
+                return ExitCode::from(1);
+            }
+            match output {
+                None => {
+                    let text = emit::render(&compilation.policies, format);
+                    let mut stdout = std::io::stdout().lock();
+                    if stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).is_err() {
+                        return ExitCode::from(2);
+                    }
+                }
+                Some(dir) => {
+                    let files = emit::folder_files(&compilation.policies, format);
+                    match emit::write_folder(&dir, &files) {
+                        Ok(report) => eprintln!(
+                            "wrote {} policies in {} files to {} ({} changed, {} removed)",
+                            compilation.policies.len(),
+                            files.len(),
+                            dir.display(),
+                            report.written.len(),
+                            report.removed.len()
+                        ),
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            return ExitCode::from(2);
+                        }
+                    }
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Check { paths, deny_warnings } => {
+            let Some(compilation) = compile(&paths, color) else {
+                return ExitCode::from(2);
+            };
+            if failed(&compilation, deny_warnings) {
+                return ExitCode::from(1);
+            }
+            if compilation.diagnostics.is_empty() {
+                eprintln!(
+                    "ok: {} policies in {} namespaces",
+                    compilation.policies.len(),
+                    namespaces(&compilation)
+                );
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// Loads and compiles; prints diagnostics. `None` on an I/O error.
+fn compile(paths: &[PathBuf], color: bool) -> Option<Compilation> {
+    let (sources, early) = match netpolc::source::load(paths) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return None;
+        }
+    };
+    if sources.files().is_empty() {
+        eprintln!(
+            "error: no `.np` files found in {}",
+            paths.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(", ")
+        );
+        return None;
+    }
+    let compilation = netpolc::compile(sources, early, &Config::default());
+    if !compilation.diagnostics.is_empty() {
+        eprint!(
+            "{}",
+            netpolc::diagnostics::render(&compilation.diagnostics, &compilation.sources, color)
+        );
+    }
+    Some(compilation)
+}
+
+fn failed(c: &Compilation, deny_warnings: bool) -> bool {
+    c.has_errors() || (deny_warnings && c.diagnostics.iter().any(|d| d.severity() == Severity::Warning))
+}
+
+fn namespaces(c: &Compilation) -> usize {
+    let mut names: Vec<&str> = c.policies.iter().filter_map(|p| p.metadata.namespace.as_deref()).collect();
+    names.dedup();
+    names.len()
+}

@@ -1,0 +1,615 @@
+//! Text to syntax tree: the pest grammar in `grammar/np.pest`, run one logical
+//! line at a time so that every syntax error of a file is reported, and pest's
+//! rule names turned into words before they reach a user.
+
+use crate::ast::*;
+use crate::diagnostics::{Code, Diagnostic};
+use grammar::{Grammar, Rule};
+use pest::Parser as _;
+use pest::iterators::Pair;
+
+#[allow(missing_docs)]
+mod grammar {
+    #[derive(pest_derive::Parser)]
+    #[grammar = "../grammar/np.pest"]
+    pub struct Grammar;
+}
+
+/// Physical lines longer than this are refused rather than parsed and shown.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Parses one file. Returns the statements that parsed and a diagnostic for
+/// each line that did not.
+pub fn parse(file: usize, text: &str) -> (File, Vec<Diagnostic>) {
+    let mut statements = Vec::new();
+    let mut diagnostics = Vec::new();
+    for (start, end) in logical_lines(text) {
+        let chunk = &text[start..end];
+        if let Some(offset) = long_line(chunk) {
+            let at = start + offset;
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::LineTooLong,
+                    Span { file, start: at, end: at },
+                    format!("line longer than {MAX_LINE_BYTES} bytes"),
+                )
+                .without_source()
+                .with_help("split the intent over several lines after `,` or `->`"),
+            );
+            continue;
+        }
+        let ctx = Ctx {
+            file,
+            base: start,
+            problems: Default::default(),
+        };
+        match Grammar::parse(Rule::line, chunk) {
+            Ok(mut pairs) => {
+                let Some(line) = pairs.next() else { continue };
+                for pair in line.into_inner() {
+                    if pair.as_rule() != Rule::EOI {
+                        let span = ctx.span(&pair);
+                        statements.push(Spanned::new(ctx.statement(pair), span));
+                    }
+                }
+            }
+            Err(_) => {
+                // Parse the bad line again with pest's detailed tracking, which also
+                // records the literal tokens (`->`, `,`, `)`) it expected; it is
+                // slower, so only failing lines pay for it.
+                pest::set_error_detail(true);
+                let detailed = Grammar::parse(Rule::line, chunk).err();
+                pest::set_error_detail(false);
+                if let Some(e) = detailed {
+                    diagnostics.push(ctx.syntax_error(e, chunk));
+                }
+            }
+        }
+        diagnostics.append(&mut ctx.take_problems());
+    }
+    if statements.is_empty() && diagnostics.is_empty() {
+        diagnostics.push(
+            Diagnostic::file_level(Code::EmptyFile, file, "file has no statements")
+                .with_help("start with `namespace NAME` and add intents, or remove the file"),
+        );
+    }
+    (File { statements }, diagnostics)
+}
+
+/// Splits text into logical lines: a line whose code ends with `,` or `->`
+/// continues on the next. Returns byte ranges without the final newline.
+fn logical_lines(text: &str) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut lines = Vec::new();
+    let mut start = 0;
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let line_end = memchr_newline(bytes, pos);
+        let code = code_part(&text[pos..line_end]).trim_end();
+        let continues = code.ends_with(',') || code.ends_with("->");
+        if !continues || line_end == bytes.len() {
+            lines.push((start, line_end));
+            start = line_end + 1;
+        }
+        pos = line_end + 1;
+    }
+    if start < bytes.len() {
+        lines.push((start, bytes.len()));
+    }
+    lines
+}
+
+fn memchr_newline(bytes: &[u8], from: usize) -> usize {
+    bytes[from..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| from + i)
+}
+
+/// The part of a physical line before its comment (a `#` outside quotes).
+fn code_part(line: &str) -> &str {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '#' if !quoted => return &line[..i],
+            _ => {}
+        }
+    }
+    line
+}
+
+fn long_line(chunk: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in chunk.split('\n') {
+        if line.len() > MAX_LINE_BYTES {
+            return Some(offset);
+        }
+        offset += line.len() + 1;
+    }
+    None
+}
+
+struct Ctx {
+    file: usize,
+    base: usize,
+    problems: std::cell::RefCell<Vec<Diagnostic>>,
+}
+
+impl Ctx {
+    fn take_problems(&self) -> Vec<Diagnostic> {
+        self.problems.take()
+    }
+
+    fn problem(&self, d: Diagnostic) {
+        self.problems.borrow_mut().push(d);
+    }
+
+    fn span(&self, pair: &Pair<Rule>) -> Span {
+        let s = pair.as_span();
+        Span {
+            file: self.file,
+            start: self.base + s.start(),
+            end: self.base + s.end(),
+        }
+    }
+
+    fn spanned<T>(&self, pair: &Pair<Rule>, node: T) -> Spanned<T> {
+        Spanned::new(node, self.span(pair))
+    }
+
+    fn statement(&self, pair: Pair<Rule>) -> Statement {
+        let rule = pair.as_rule();
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let mut next = || inner.next();
+        match rule {
+            Rule::namespace_decl => {
+                let _kw = next();
+                Statement::Namespace(self.name(next()))
+            }
+            Rule::workload_decl => {
+                let _kw = next();
+                let name = self.name(next());
+                let selector = next()
+                    .map(|p| self.spanned(&p, self.selector(p.clone())))
+                    .unwrap_or_else(|| Spanned::new(Selector::default(), Span::default()));
+                Statement::Workload { name, selector }
+            }
+            Rule::external_decl => {
+                let _kw = next();
+                let name = self.name(next());
+                let cidr = next()
+                    .map(|p| self.spanned(&p, p.as_str().to_string()))
+                    .unwrap_or_else(|| Spanned::new(String::new(), Span::default()));
+                let except = inner
+                    .filter(|p| p.as_rule() == Rule::cidr)
+                    .map(|p| self.spanned(&p, p.as_str().to_string()))
+                    .collect();
+                Statement::External { name, cidr, except }
+            }
+            Rule::isolate_stmt => {
+                let mode = inner.nth(1).map(|p| p.as_str().to_string()).unwrap_or_default();
+                Statement::Isolate(match mode.as_str() {
+                    "ingress" => Isolation::Ingress,
+                    "egress" => Isolation::Egress,
+                    "none" => Isolation::None,
+                    _ => Isolation::Both,
+                })
+            }
+            Rule::allow_dns_stmt => {
+                let ports = inner
+                    .find(|p| p.as_rule() == Rule::ports)
+                    .map(|p| self.ports(p))
+                    .unwrap_or_default();
+                Statement::AllowDns(Spanned::new(
+                    Target {
+                        endpoint: Spanned::new(Endpoint::Dns, span),
+                        ports,
+                    },
+                    span,
+                ))
+            }
+            Rule::meta_stmt => {
+                let _kw = next();
+                Statement::Meta(self.metadata(next(), next()))
+            }
+            Rule::annotation => Statement::Annotation(self.metadata(next(), next())),
+            _ => Statement::Intent(self.intent(inner)),
+        }
+    }
+
+    fn metadata(&self, key: Option<Pair<Rule>>, value: Option<Pair<Rule>>) -> Metadata {
+        let key = key
+            .map(|k| self.spanned(&k, k.as_str().to_string()))
+            .unwrap_or_else(|| Spanned::new(String::new(), Span::default()));
+        let value = value
+            .map(|v| self.spanned(&v, self.text(v.clone())))
+            .unwrap_or_else(|| Spanned::new(String::new(), Span::default()));
+        Metadata { key, value }
+    }
+
+    fn intent(&self, mut inner: pest::iterators::Pairs<Rule>) -> Intent {
+        let source = match inner.next() {
+            Some(p) => self.endpoint(p),
+            None => Spanned::new(Endpoint::AllPods, Span::default()),
+        };
+        let targets = inner.map(|t| self.target(t)).collect();
+        Intent { source, targets }
+    }
+
+    fn target(&self, pair: Pair<Rule>) -> Spanned<Target> {
+        let span = self.span(&pair);
+        let mut endpoint = Spanned::new(Endpoint::Dns, span);
+        let mut ports = Vec::new();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::allow_dns => endpoint = self.spanned(&p, Endpoint::Dns),
+                Rule::endpoint => endpoint = self.endpoint(p),
+                Rule::ports => ports = self.ports(p),
+                _ => {}
+            }
+        }
+        Spanned::new(Target { endpoint, ports }, span)
+    }
+
+    fn endpoint(&self, pair: Pair<Rule>) -> Spanned<Endpoint> {
+        let span = self.span(&pair);
+        let Some(inner) = pair.into_inner().next() else {
+            return Spanned::new(Endpoint::AllPods, span);
+        };
+        let node = match inner.as_rule() {
+            Rule::ipv6_literal => Endpoint::Ipv6Literal(inner.as_str().to_string()),
+            Rule::cidr_literal => Endpoint::Cidr(inner.as_str().to_string()),
+            Rule::namespaces_endpoint => {
+                let mut parts = inner.into_inner();
+                let namespaces = parts
+                    .next()
+                    .and_then(|p| p.into_inner().next())
+                    .map(|s| self.selector(s))
+                    .unwrap_or_default();
+                Endpoint::Namespaces {
+                    namespaces,
+                    pods: self.pods(parts.next()),
+                }
+            }
+            Rule::qualified_endpoint => {
+                let mut parts = inner.into_inner();
+                let namespace = self.name(parts.next());
+                Endpoint::Qualified {
+                    namespace,
+                    pods: self.pods(parts.next()),
+                }
+            }
+            Rule::all_pods => Endpoint::AllPods,
+            Rule::pod_selector => Endpoint::PodSelector(inner.into_inner().next().map(|s| self.selector(s)).unwrap_or_default()),
+            Rule::cluster => Endpoint::Cluster,
+            Rule::world => Endpoint::World,
+            Rule::internet => Endpoint::Internet,
+            Rule::dns => Endpoint::Dns,
+            _ => Endpoint::Name(self.name(Some(inner)).node),
+        };
+        Spanned::new(node, span)
+    }
+
+    fn pods(&self, pair: Option<Pair<Rule>>) -> Pods {
+        match pair {
+            Some(p) if p.as_rule() == Rule::all_pods => Pods::All,
+            Some(p) if p.as_rule() == Rule::pod_selector => {
+                Pods::Selector(p.into_inner().next().map(|s| self.selector(s)).unwrap_or_default())
+            }
+            other => Pods::Name(self.name(other)),
+        }
+    }
+
+    /// A name; a keyword written without quotes is reported here, where its
+    /// position is known, and kept so that checking goes on.
+    fn name(&self, pair: Option<Pair<Rule>>) -> Spanned<Name> {
+        let Some(pair) = pair else {
+            return Spanned::new(
+                Name {
+                    text: String::new(),
+                    quoted: false,
+                },
+                Span::default(),
+            );
+        };
+        let span = self.span(&pair);
+        let inner = pair.into_inner().next();
+        let (text, quoted) = match inner {
+            Some(q) if q.as_rule() == Rule::quoted => (self.text_of_quoted(q), true),
+            Some(b) => (b.as_str().to_string(), false),
+            None => (String::new(), false),
+        };
+        if !quoted && crate::KEYWORDS.contains(&text.as_str()) {
+            self.problem(
+                Diagnostic::new(
+                    Code::KeywordAsName,
+                    span,
+                    format!("`{text}` is a keyword and cannot be used as a name as it is"),
+                )
+                .with_label("keyword")
+                .with_help(format!("write it in double quotes to use it as a name: \"{text}\"")),
+            );
+        }
+        Spanned::new(Name { text, quoted }, span)
+    }
+
+    fn selector(&self, pair: Pair<Rule>) -> Selector {
+        let terms = pair
+            .into_inner()
+            .map(|term| {
+                let span = self.span(&term);
+                let rule = term.as_rule();
+                let mut parts = term.into_inner();
+                let key = self.label_part(parts.next());
+                let node = match rule {
+                    Rule::not_exists => Term::NotExists(key),
+                    Rule::exists => Term::Exists(key),
+                    Rule::equal => Term::Equal(key, self.label_part(parts.next())),
+                    Rule::not_equal => Term::NotEqual(key, self.label_part(parts.next())),
+                    _ => {
+                        let op = parts.next().map(|p| p.as_str().to_string()).unwrap_or_default();
+                        let values = parts.map(|v| self.label_part(Some(v))).collect();
+                        if op == "notin" {
+                            Term::NotIn(key, values)
+                        } else {
+                            Term::In(key, values)
+                        }
+                    }
+                };
+                Spanned::new(node, span)
+            })
+            .collect();
+        Selector { terms }
+    }
+
+    fn label_part(&self, pair: Option<Pair<Rule>>) -> Spanned<String> {
+        match pair {
+            Some(p) => {
+                let span = self.span(&p);
+                Spanned::new(self.text(p), span)
+            }
+            None => Spanned::new(String::new(), Span::default()),
+        }
+    }
+
+    /// The text of a value that may be quoted.
+    fn text(&self, pair: Pair<Rule>) -> String {
+        match pair.clone().into_inner().next() {
+            Some(q) if q.as_rule() == Rule::quoted => self.text_of_quoted(q),
+            _ if pair.as_rule() == Rule::quoted => self.text_of_quoted(pair),
+            _ => pair.as_str().to_string(),
+        }
+    }
+
+    fn text_of_quoted(&self, pair: Pair<Rule>) -> String {
+        let raw = pair.into_inner().next().map(|p| p.as_str()).unwrap_or("");
+        let mut out = String::with_capacity(raw.len());
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                match chars.next() {
+                    Some('n') => out.push('\n'),
+                    Some('t') => out.push('\t'),
+                    Some(other) => out.push(other),
+                    None => {}
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    fn ports(&self, pair: Pair<Rule>) -> Vec<Spanned<Port>> {
+        let mut out = Vec::new();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::port => out.push(self.port(p)),
+                Rule::port_list => out.extend(p.into_inner().map(|q| self.port(q))),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    fn port(&self, pair: Pair<Rule>) -> Spanned<Port> {
+        let span = self.span(&pair);
+        let mut value = PortValue::Named(String::new());
+        let mut protocol = None;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::port_value => value = port_value(p.as_str()),
+                Rule::protocol => protocol = Some(self.spanned(&p, p.as_str().to_string())),
+                _ => {}
+            }
+        }
+        Spanned::new(Port { value, protocol }, span)
+    }
+
+    fn syntax_error(&self, error: pest::error::Error<Rule>, chunk: &str) -> Diagnostic {
+        let pos = match error.location {
+            pest::error::InputLocation::Pos(p) => p,
+            pest::error::InputLocation::Span((s, _)) => s,
+        };
+        let positives: &[Rule] = match &error.variant {
+            pest::error::ErrorVariant::ParsingError { positives, .. } => positives,
+            pest::error::ErrorVariant::CustomError { .. } => &[],
+        };
+        let mut tokens = Vec::new();
+        let mut pos = pos;
+        if let Some(attempts) = error.parse_attempts() {
+            if attempts.max_position > pos {
+                pos = attempts.max_position;
+            }
+            if attempts.max_position == pos {
+                for t in attempts.expected_tokens() {
+                    if let Some(word) = token_word(&t.to_string()) {
+                        tokens.push(word);
+                    }
+                }
+            }
+        }
+        let starts_with_keyword = ["namespace", "workload", "external", "isolate", "meta", "allow"]
+            .iter()
+            .any(|k| chunk.trim_start().strip_prefix(k).is_some_and(|rest| rest.starts_with([' ', '\t'])));
+        if starts_with_keyword {
+            // The line could also be read as an intent whose source is named
+            // like the keyword; `->` and `/` would only mislead.
+            tokens.retain(|t| *t != "`->`" && *t != "`/`");
+        }
+        let expected = expected_words(positives, tokens);
+        let found = describe_found(&chunk[pos.min(chunk.len())..]);
+        let end = pos + chunk[pos.min(chunk.len())..].chars().next().map_or(0, |c| c.len_utf8());
+        let span = Span {
+            file: self.file,
+            start: self.base + pos,
+            end: self.base + end,
+        };
+        let mut d =
+            Diagnostic::new(Code::Syntax, span, format!("expected {expected}, found {found}")).with_label(format!("expected {expected}"));
+        if let Some(hint) = syntax_hint(chunk, pos) {
+            d = d.with_help(hint);
+        }
+        d
+    }
+}
+
+fn port_value(text: &str) -> PortValue {
+    let number = |s: &str| {
+        s.bytes().try_fold(0u32, |n, b| {
+            if b.is_ascii_digit() {
+                Some(n.saturating_mul(10).saturating_add(u32::from(b - b'0')))
+            } else {
+                None
+            }
+        })
+    };
+    if let Some(n) = number(text) {
+        return PortValue::Number(n);
+    }
+    if let Some((a, b)) = text.split_once('-')
+        && let (Some(a), Some(b)) = (number(a), number(b))
+    {
+        return PortValue::Range(a, b);
+    }
+    PortValue::Named(text.to_string())
+}
+
+fn describe_found(rest: &str) -> String {
+    let rest = rest.trim_start_matches([' ', '\t']);
+    match rest.chars().next() {
+        None => "end of line".to_string(),
+        Some('\n') | Some('\r') => "end of line".to_string(),
+        Some(c) if c.is_alphanumeric() || c == '_' || c == '-' || c == '.' => {
+            let word: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                .take(40)
+                .collect();
+            format!("`{word}`")
+        }
+        Some(c) => format!("`{c}`"),
+    }
+}
+
+fn syntax_hint(chunk: &str, pos: usize) -> Option<String> {
+    let before = chunk[..pos.min(chunk.len())].trim_end();
+    let rest = chunk[pos.min(chunk.len())..].trim_start();
+    if rest.starts_with("=>") || rest.starts_with("<-") || rest.starts_with("-->") {
+        return Some("an intent is written `SOURCE -> TARGET`".into());
+    }
+    if rest.starts_with(':') && before.ends_with(|c: char| c.is_alphanumeric()) && !before.contains("->") {
+        return Some("ports belong to targets: `web -> api:8080`".into());
+    }
+    if chunk.trim_start().starts_with('@') {
+        return Some("metadata is written `@key value`, with a value".into());
+    }
+    if rest.starts_with('"') && !rest[1..].contains('"') {
+        return Some("a quoted string must end with `\"` on the same line".into());
+    }
+    None
+}
+
+/// The literal tokens worth naming in "expected ..."; keywords and white
+/// space are left to the rule names.
+fn token_word(token: &str) -> Option<&'static str> {
+    Some(match token {
+        "->" => "`->`",
+        "," => "`,`",
+        ")" => "`)`",
+        "(" => "`(`",
+        "]" => "`]`",
+        "}" => "`}`",
+        "=" => "`=`",
+        "/" => "`/`",
+        "\"" => "`\"`",
+        _ => return None,
+    })
+}
+
+fn expected_words(rules: &[Rule], tokens: Vec<&'static str>) -> String {
+    let mut words: Vec<&str> = Vec::new();
+    for word in tokens.into_iter().chain(rules.iter().map(|r| rule_word(*r))) {
+        if !words.contains(&word) {
+            words.push(word);
+        }
+    }
+    if words.len() > 1 {
+        words.retain(|w| *w != "a statement" && *w != "a quoted string");
+    }
+    match words.len() {
+        0 => "something else".into(),
+        1 => words[0].into(),
+        n => format!("{} or {}", words[..n - 1].join(", "), words[n - 1]),
+    }
+}
+
+/// The word for a grammar rule in "expected ..." messages.
+fn rule_word(rule: Rule) -> &'static str {
+    match rule {
+        Rule::EOI => "end of line",
+        Rule::statement | Rule::line => "a statement",
+        Rule::namespace_decl | Rule::kw_namespace => "`namespace`",
+        Rule::workload_decl | Rule::kw_workload => "`workload`",
+        Rule::external_decl | Rule::kw_external => "`external`",
+        Rule::isolate_stmt | Rule::kw_isolate => "`isolate`",
+        Rule::allow_dns_stmt | Rule::kw_allow | Rule::allow_dns => "`allow dns`",
+        Rule::kw_dns | Rule::dns => "`dns`",
+        Rule::kw_except => "`except`",
+        Rule::kw_meta | Rule::meta_stmt => "`meta`",
+        Rule::annotation => "`@key value`",
+        Rule::intent => "an intent",
+        Rule::isolation => "`ingress`, `egress`, `both` or `none`",
+        Rule::target => "a target",
+        Rule::endpoint
+        | Rule::namespaces_endpoint
+        | Rule::qualified_endpoint
+        | Rule::cluster
+        | Rule::world
+        | Rule::internet
+        | Rule::kw_cluster
+        | Rule::kw_world
+        | Rule::kw_internet => "an endpoint",
+        Rule::all_pods => "`*`",
+        Rule::pods => "pods",
+        Rule::pod_selector => "`[`",
+        Rule::namespace_selector => "`{`",
+        Rule::cidr_literal | Rule::ipv6_literal | Rule::cidr => "a CIDR such as `10.0.0.0/24`",
+        Rule::ports => "`:` and ports",
+        Rule::port_list | Rule::port | Rule::port_value => "a port",
+        Rule::protocol => "`tcp`, `udp` or `sctp`",
+        Rule::selector | Rule::term | Rule::not_exists | Rule::set_term | Rule::not_equal | Rule::equal | Rule::exists => {
+            "a selector term such as `app=web`"
+        }
+        Rule::set_operator | Rule::kw_in | Rule::kw_notin => "`in` or `notin`",
+        Rule::label_key | Rule::bare_key => "a label key",
+        Rule::label_value | Rule::bare_value | Rule::set_value | Rule::bare_set_value => "a label value",
+        Rule::name | Rule::bare_name => "a name",
+        Rule::metadata_key => "a metadata key",
+        Rule::metadata_value | Rule::bare_metadata_value => "a value",
+        Rule::quoted | Rule::quoted_text => "a quoted string",
+        Rule::WHITESPACE | Rule::COMMENT | Rule::word_char => "a word",
+    }
+}
