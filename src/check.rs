@@ -720,24 +720,24 @@ impl<'a> Checker<'a> {
             }
             Endpoint::Namespaces { namespaces, pods } => {
                 let ns_sel = self.selector(namespaces);
-                let (pod_sel, pod_text) = match pods {
-                    Pods::All => (Some(LabelSelector::default()), "*".to_string()),
+                let (pod_sel, pod_name) = match pods {
+                    Pods::All => (Some(LabelSelector::default()), PeerName::All),
                     Pods::Name(n) => {
                         let ok = self.dns_label(n);
                         let sel = LabelSelector::label(&self.config.workload_label, &n.node.text);
-                        (ok.then_some(sel), n.node.text.clone())
+                        (ok.then_some(sel), PeerName::Workload(n.node.text.clone()))
                     }
                     Pods::Selector(s) => {
                         let sel = self.selector(s);
-                        let text = sel.as_ref().map(|s| format!("[{s}]")).unwrap_or_default();
-                        (sel, text)
+                        let name = PeerName::Selector(sel.as_ref().map(|s| short_hash(&format!("[{s}]"))).unwrap_or_default());
+                        (sel, name)
                     }
                 };
                 let (ns_sel, pod_sel) = (ns_sel?, pod_sel?);
-                let name = if ns_sel.is_empty() && pod_sel.is_empty() {
-                    PeerName::Cluster
-                } else {
-                    PeerName::Selector(short_hash(&format!("{{{ns_sel}}}/{pod_text}")))
+                let name = match (ns_sel.is_empty(), pod_name) {
+                    (true, PeerName::All) => PeerName::Cluster,
+                    (true, pods) => PeerName::InNamespaces(None, Box::new(pods)),
+                    (false, pods) => PeerName::InNamespaces(Some(short_hash(&format!("{{{ns_sel}}}"))), Box::new(pods)),
                 };
                 Some(Peer::Pods {
                     namespaces: Namespaces::Selected(ns_sel),

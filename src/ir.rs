@@ -113,6 +113,9 @@ pub enum PeerName {
     Cidr(String),
     /// A selector: `sel-` and a short hash of its canonical text.
     Selector(String),
+    /// Pods in namespaces chosen by labels: `sel-<hash>.<pods>`, or
+    /// `cluster.<pods>` when every namespace is chosen.
+    InNamespaces(Option<String>, Box<PeerName>),
 }
 
 impl fmt::Display for PeerName {
@@ -129,6 +132,8 @@ impl fmt::Display for PeerName {
                 f.write_str(&c.replace(['.', '/', ':'], "-"))
             }
             PeerName::Selector(hash) => write!(f, "sel-{hash}"),
+            PeerName::InNamespaces(Some(hash), pods) => write!(f, "sel-{hash}.{pods}"),
+            PeerName::InNamespaces(None, pods) => write!(f, "cluster.{pods}"),
         }
     }
 }
