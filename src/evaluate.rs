@@ -27,10 +27,10 @@
 //! a peer with no selector...) simply match nothing. [`validate`] reports
 //! them.
 
+use crate::cidr::Cidr;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
-use std::str::FromStr;
 
 use k8s_openapi::api::networking::v1::{
     IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
@@ -52,73 +52,7 @@ pub type Labels = BTreeMap<String, String>;
 // Cluster model
 // ---------------------------------------------------------------------------
 
-/// A transport protocol a NetworkPolicy port can name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Protocol {
-    /// TCP, the default when a policy port or a container port names none.
-    Tcp,
-    /// UDP.
-    Udp,
-    /// SCTP.
-    Sctp,
-}
-
-impl Protocol {
-    /// The spelling the Kubernetes API uses: `"TCP"`, `"UDP"` or `"SCTP"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Tcp => "TCP",
-            Protocol::Udp => "UDP",
-            Protocol::Sctp => "SCTP",
-        }
-    }
-
-    /// Parses the exact spelling the Kubernetes API accepts (`"TCP"`, `"UDP"`,
-    /// `"SCTP"`); anything else, including lowercase, gives `None`.
-    pub fn from_api(text: &str) -> Option<Protocol> {
-        match text {
-            "TCP" => Some(Protocol::Tcp),
-            "UDP" => Some(Protocol::Udp),
-            "SCTP" => Some(Protocol::Sctp),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The error returned when text is not a protocol name.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParseProtocolError {
-    /// The text that was not recognised.
-    pub text: String,
-}
-
-impl fmt::Display for ParseProtocolError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown protocol `{}` (expected tcp, udp or sctp)", self.text)
-    }
-}
-
-impl std::error::Error for ParseProtocolError {}
-
-impl FromStr for Protocol {
-    type Err = ParseProtocolError;
-
-    /// Accepts the lowercase (`tcp`) or uppercase (`TCP`) spelling.
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "TCP" | "tcp" => Ok(Protocol::Tcp),
-            "UDP" | "udp" => Ok(Protocol::Udp),
-            "SCTP" | "sctp" => Ok(Protocol::Sctp),
-            _ => Err(ParseProtocolError { text: text.to_owned() }),
-        }
-    }
-}
+pub use crate::ir::{ParseProtocolError, Protocol};
 
 /// A named container port of a pod, the target of a named policy port.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -692,65 +626,14 @@ pub fn policy_types(policy: &NetworkPolicy) -> PolicyTypes {
     }
 }
 
-/// An IP network in CIDR notation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Cidr {
-    /// The address as written (host bits are ignored when matching).
-    pub address: IpAddr,
-    /// The prefix length.
-    pub prefix: u8,
-}
-
-impl Cidr {
-    /// Parses `ADDRESS/PREFIX` (IPv4 or IPv6). A bare address, a prefix too
-    /// long for the family, or anything malformed gives `None`.
-    pub fn parse(text: &str) -> Option<Cidr> {
-        let (address, prefix) = text.split_once('/')?;
-        let address: IpAddr = address.parse().ok()?;
-        if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let prefix: u8 = prefix.parse().ok()?;
-        let max = if address.is_ipv4() { 32 } else { 128 };
-        (prefix <= max).then_some(Cidr { address, prefix })
-    }
-
-    /// Whether `ip` is inside the network. Addresses of the other family are
-    /// never inside.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.address, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-
-    /// Whether every address of `other` is inside this network.
-    pub fn covers(&self, other: &Cidr) -> bool {
-        other.prefix >= self.prefix && self.contains(other.address)
-    }
-}
-
-impl fmt::Display for Cidr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.address, self.prefix)
-    }
-}
-
 /// Whether an address is inside `ipBlock.cidr` and outside every
 /// `ipBlock.except`. A malformed CIDR anywhere in the block makes it match
 /// nothing.
 pub fn ip_block_matches(block: &IPBlock, ip: IpAddr) -> bool {
-    let Some(cidr) = Cidr::parse(&block.cidr) else {
+    let Ok(cidr) = Cidr::parse(&block.cidr) else {
         return false;
     };
-    if !cidr.contains(ip) {
+    if !cidr.contains_addr(ip) {
         return false;
     }
     block
@@ -758,7 +641,7 @@ pub fn ip_block_matches(block: &IPBlock, ip: IpAddr) -> bool {
         .as_deref()
         .unwrap_or_default()
         .iter()
-        .all(|except| Cidr::parse(except).is_some_and(|except| !except.contains(ip)))
+        .all(|except| Cidr::parse(except).is_ok_and(|except| !except.contains_addr(ip)))
 }
 
 /// Whether a peer (`from` / `to` entry) of a policy living in
@@ -990,142 +873,6 @@ pub fn evaluate(policies: &[NetworkPolicy], cluster: &Cluster, conn: &Connection
 /// [`evaluate`]'s `allowed`, without allocating.
 pub fn is_allowed(policies: &[NetworkPolicy], cluster: &Cluster, conn: &Connection) -> bool {
     side_permits(policies, cluster, conn, Direction::Egress) && side_permits(policies, cluster, conn, Direction::Ingress)
-}
-
-// ---------------------------------------------------------------------------
-// Validation
-// ---------------------------------------------------------------------------
-
-/// Lists what the API server would reject or default surprisingly in a
-/// policy, one message per problem, each starting with the field path. The
-/// evaluator never panics on such policies (invalid parts match nothing),
-/// but a compiler should not emit them.
-pub fn validate(policy: &NetworkPolicy) -> Vec<String> {
-    let mut problems = Vec::new();
-    if policy.metadata.name.as_deref().is_none_or(str::is_empty) {
-        problems.push("metadata.name: missing".to_owned());
-    }
-    if policy.metadata.namespace.as_deref().is_none_or(str::is_empty) {
-        problems.push(format!("metadata.namespace: missing (evaluated as `{DEFAULT_NAMESPACE}`)"));
-    }
-    let Some(spec) = policy.spec.as_ref() else {
-        problems.push("spec: missing".to_owned());
-        return problems;
-    };
-    if let Some(selector) = &spec.pod_selector {
-        validate_selector(selector, "spec.podSelector", &mut problems);
-    }
-    for (i, t) in spec.policy_types.iter().flatten().enumerate() {
-        if t != "Ingress" && t != "Egress" {
-            problems.push(format!("spec.policyTypes[{i}]: `{t}` is neither `Ingress` nor `Egress`"));
-        }
-    }
-    for (i, rule) in spec.ingress.iter().flatten().enumerate() {
-        let path = format!("spec.ingress[{i}]");
-        validate_peers(rule.from.as_deref(), &format!("{path}.from"), &mut problems);
-        validate_ports(rule.ports.as_deref(), &format!("{path}.ports"), &mut problems);
-    }
-    for (i, rule) in spec.egress.iter().flatten().enumerate() {
-        let path = format!("spec.egress[{i}]");
-        validate_peers(rule.to.as_deref(), &format!("{path}.to"), &mut problems);
-        validate_ports(rule.ports.as_deref(), &format!("{path}.ports"), &mut problems);
-    }
-    problems
-}
-
-fn validate_selector(selector: &LabelSelector, path: &str, problems: &mut Vec<String>) {
-    for (i, requirement) in selector.match_expressions.iter().flatten().enumerate() {
-        let count = requirement.values.as_ref().map_or(0, Vec::len);
-        let here = format!("{path}.matchExpressions[{i}]");
-        match requirement.operator.as_str() {
-            "In" | "NotIn" if count == 0 => problems.push(format!("{here}: operator `{}` needs at least one value", requirement.operator)),
-            "Exists" | "DoesNotExist" if count > 0 => problems.push(format!("{here}: operator `{}` takes no values", requirement.operator)),
-            "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
-            other => problems.push(format!("{here}: unknown operator `{other}`")),
-        }
-    }
-}
-
-fn validate_peers(peers: Option<&[NetworkPolicyPeer]>, path: &str, problems: &mut Vec<String>) {
-    for (i, peer) in peers.unwrap_or_default().iter().enumerate() {
-        let here = format!("{path}[{i}]");
-        let selectors = peer.pod_selector.is_some() || peer.namespace_selector.is_some();
-        match &peer.ip_block {
-            None if !selectors => problems.push(format!("{here}: a peer needs podSelector, namespaceSelector or ipBlock")),
-            Some(_) if selectors => problems.push(format!("{here}: ipBlock cannot be combined with a selector")),
-            _ => {}
-        }
-        if let Some(selector) = &peer.pod_selector {
-            validate_selector(selector, &format!("{here}.podSelector"), problems);
-        }
-        if let Some(selector) = &peer.namespace_selector {
-            validate_selector(selector, &format!("{here}.namespaceSelector"), problems);
-        }
-        if let Some(block) = &peer.ip_block {
-            let cidr = Cidr::parse(&block.cidr);
-            if cidr.is_none() {
-                problems.push(format!("{here}.ipBlock.cidr: `{}` is not a CIDR", block.cidr));
-            }
-            for (j, except) in block.except.iter().flatten().enumerate() {
-                match (Cidr::parse(except), cidr) {
-                    (None, _) => problems.push(format!("{here}.ipBlock.except[{j}]: `{except}` is not a CIDR")),
-                    (Some(e), Some(c)) if !(c.covers(&e) && e.prefix > c.prefix) => problems.push(format!(
-                        "{here}.ipBlock.except[{j}]: `{except}` is not strictly inside `{}`",
-                        block.cidr
-                    )),
-                    _ => {}
-                }
-            }
-        }
-    }
-}
-
-/// Whether `name` is a valid container port name (an IANA service name):
-/// 1 to 15 lowercase letters, digits and single inner dashes, with at least
-/// one letter.
-pub fn is_port_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 15
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && name.bytes().any(|b| b.is_ascii_lowercase())
-        && !name.starts_with('-')
-        && !name.ends_with('-')
-        && !name.contains("--")
-}
-
-fn validate_ports(ports: Option<&[NetworkPolicyPort]>, path: &str, problems: &mut Vec<String>) {
-    for (i, port) in ports.unwrap_or_default().iter().enumerate() {
-        let here = format!("{path}[{i}]");
-        if let Some(protocol) = port.protocol.as_deref() {
-            if Protocol::from_api(protocol).is_none() {
-                problems.push(format!("{here}.protocol: `{protocol}` is not TCP, UDP or SCTP"));
-            }
-        }
-        match (&port.port, port.end_port) {
-            (Some(IntOrString::Int(n)), end) => {
-                if !(1..=65535).contains(n) {
-                    problems.push(format!("{here}.port: {n} is not in 1-65535"));
-                }
-                if let Some(end) = end {
-                    if !(1..=65535).contains(&end) {
-                        problems.push(format!("{here}.endPort: {end} is not in 1-65535"));
-                    } else if end < *n {
-                        problems.push(format!("{here}.endPort: {end} is smaller than port {n}"));
-                    }
-                }
-            }
-            (Some(IntOrString::String(name)), end) => {
-                if !is_port_name(name) {
-                    problems.push(format!("{here}.port: `{name}` is not a valid port name"));
-                }
-                if end.is_some() {
-                    problems.push(format!("{here}.endPort: needs a numeric port"));
-                }
-            }
-            (None, Some(_)) => problems.push(format!("{here}.endPort: needs a numeric port")),
-            (None, None) => {}
-        }
-    }
 }
 
 #[cfg(test)]
@@ -1797,41 +1544,6 @@ mod tests {
     // -- ipBlock -------------------------------------------------------------
 
     #[test]
-    fn cidr_parsing_and_containment() {
-        let c = Cidr::parse("10.0.0.0/16").unwrap();
-        assert!(c.contains(v4(10, 0, 255, 255)));
-        assert!(!c.contains(v4(10, 1, 0, 0)));
-        assert!(!c.contains(ip("::ffff:10.0.0.1")));
-        // Host bits are ignored.
-        assert!(Cidr::parse("10.0.0.1/8").unwrap().contains(v4(10, 200, 0, 0)));
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains(v4(255, 255, 255, 255)));
-        assert!(!Cidr::parse("0.0.0.0/0").unwrap().contains(ip("::1")));
-        assert!(Cidr::parse("::/0").unwrap().contains(ip("fd00::5")));
-        let host = Cidr::parse("10.0.0.1/32").unwrap();
-        assert!(host.contains(v4(10, 0, 0, 1)));
-        assert!(!host.contains(v4(10, 0, 0, 2)));
-        let v6 = Cidr::parse("2001:db8::/32").unwrap();
-        assert!(v6.contains(ip("2001:db8:ffff::1")));
-        assert!(!v6.contains(ip("2001:db9::")));
-        assert!(Cidr::parse("2001:db8::1/128").unwrap().contains(ip("2001:db8::1")));
-        for bad in [
-            "10.0.0.0",
-            "10.0.0.0/33",
-            "::/129",
-            "10.0.0/8",
-            "x/8",
-            "10.0.0.0/",
-            "10.0.0.0/+8",
-            "",
-        ] {
-            assert_eq!(Cidr::parse(bad), None, "{bad}");
-        }
-        assert!(v6.covers(&Cidr::parse("2001:db8:ff::/48").unwrap()));
-        assert!(!Cidr::parse("2001:db8:ff::/48").unwrap().covers(&v6));
-        assert_eq!(v6.to_string(), "2001:db8::/32");
-    }
-
-    #[test]
     fn ip_block_with_except_ipv4_including_pod_ips() {
         let c = cluster();
         let ps = [np("
@@ -2044,7 +1756,7 @@ mod tests {
     // -- robustness ----------------------------------------------------------
 
     #[test]
-    fn invalid_parts_match_nothing_and_are_reported() {
+    fn invalid_parts_match_nothing() {
         let c = cluster();
         let ps = [np("
             metadata: {name: bad, namespace: backend}
@@ -2063,62 +1775,6 @@ mod tests {
             assert!(!v.allowed, "{src}");
             assert!(matches!(v.ingress, SideVerdict::Denied { .. }), "{src}");
         }
-        let problems = validate(&ps[0]);
-        let expected = [
-            "spec.ingress[0].ports[0].protocol: `tcp` is not TCP, UDP or SCTP",
-            "spec.ingress[1].from[0]: a peer needs podSelector, namespaceSelector or ipBlock",
-            "spec.ingress[2].from[0]: ipBlock cannot be combined with a selector",
-            "spec.ingress[3].from[0].ipBlock.cidr: `10.0.0.0/33` is not a CIDR",
-            "spec.ingress[4].from[0].ipBlock.except[0]: `nonsense` is not a CIDR",
-            "spec.ingress[5].from[0].podSelector.matchExpressions[0]: unknown operator `Equals`",
-        ];
-        assert_eq!(problems, expected);
-    }
-
-    #[test]
-    fn validate_accepts_good_policies_and_checks_ports_and_names() {
-        let good = np("
-            metadata: {name: ok, namespace: backend}
-            spec:
-              podSelector: {matchExpressions: [{key: a, operator: Exists}]}
-              policyTypes: [Ingress, Egress]
-              ingress:
-              - from: [{namespaceSelector: {}, podSelector: {matchLabels: {a: b}}}]
-                ports: [{port: 1, endPort: 65535}, {port: http, protocol: UDP}, {protocol: SCTP}]
-              egress:
-              - to: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}}]
-        ");
-        assert_eq!(validate(&good), Vec::<String>::new());
-
-        let bad = np("
-            spec:
-              podSelector: {matchExpressions: [{key: a, operator: In}, {key: b, operator: Exists, values: [x]}]}
-              policyTypes: [Sideways]
-              egress:
-              - to: [{ipBlock: {cidr: 10.0.0.0/8, except: [11.0.0.0/16, 10.0.0.0/8]}}]
-                ports:
-                - {port: 0}
-                - {port: 100, endPort: 99}
-                - {port: http-, endPort: 90}
-                - {endPort: 90}
-                - {port: '80'}
-        ");
-        let expected = [
-            "metadata.name: missing",
-            "metadata.namespace: missing (evaluated as `default`)",
-            "spec.podSelector.matchExpressions[0]: operator `In` needs at least one value",
-            "spec.podSelector.matchExpressions[1]: operator `Exists` takes no values",
-            "spec.policyTypes[0]: `Sideways` is neither `Ingress` nor `Egress`",
-            "spec.egress[0].to[0].ipBlock.except[0]: `11.0.0.0/16` is not strictly inside `10.0.0.0/8`",
-            "spec.egress[0].to[0].ipBlock.except[1]: `10.0.0.0/8` is not strictly inside `10.0.0.0/8`",
-            "spec.egress[0].ports[0].port: 0 is not in 1-65535",
-            "spec.egress[0].ports[1].endPort: 99 is smaller than port 100",
-            "spec.egress[0].ports[2].port: `http-` is not a valid port name",
-            "spec.egress[0].ports[2].endPort: needs a numeric port",
-            "spec.egress[0].ports[3].endPort: needs a numeric port",
-            "spec.egress[0].ports[4].port: `80` is not a valid port name",
-        ];
-        assert_eq!(validate(&bad), expected);
     }
 
     #[test]
@@ -2142,7 +1798,6 @@ mod tests {
         assert!(ps[0].spec.is_none());
         assert!(!tcp(&ps, &c, "frontend/web", "backend/api", 8080));
         assert!(tcp(&ps, &c, "backend/api", "frontend/web", 80));
-        assert_eq!(validate(&ps[0]), vec!["spec: missing".to_owned()]);
     }
 
     #[test]

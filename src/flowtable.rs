@@ -30,7 +30,7 @@ use std::net::IpAddr;
 
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 
-use crate::evaluate::{Cluster, Connection, Endpoint, Labels, NAMESPACE_NAME_LABEL, NamedPort, Pod, Protocol, evaluate, is_port_name};
+use crate::evaluate::{Cluster, Connection, Endpoint, Labels, NAMESPACE_NAME_LABEL, NamedPort, Pod, Protocol, evaluate};
 
 /// A parsed flow table: the cluster it describes and what must hold in it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -299,7 +299,7 @@ fn add_named_port(ports: &mut Vec<NamedPort>, token: &str) -> Result<(), String>
     let (name, rest) = token
         .split_once('=')
         .ok_or_else(|| format!("expected NAME=PORT/PROTO after `ports`, found `{token}`"))?;
-    if !is_port_name(name) {
+    if !crate::validate::validate_port_name(name).is_empty() {
         return Err(format!(
             "bad port name `{name}` (1-15 lowercase letters, digits and dashes, with a letter)"
         ));

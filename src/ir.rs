@@ -4,6 +4,7 @@
 use crate::ast::{Isolation, Span};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::str::FromStr;
 
 /// A checked program: every namespace involved and every flow declared.
 #[derive(Debug, Clone, Default)]
@@ -260,24 +261,70 @@ pub struct PortSpec {
     pub port: PortNumber,
 }
 
-/// A transport protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A transport protocol a NetworkPolicy port can name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Protocol {
-    /// TCP
+    /// TCP, the default when a policy port or a container port names none.
     Tcp,
-    /// UDP
+    /// UDP.
     Udp,
-    /// SCTP
+    /// SCTP.
     Sctp,
 }
 
 impl Protocol {
-    /// The Kubernetes spelling.
+    /// The spelling the Kubernetes API uses: `"TCP"`, `"UDP"` or `"SCTP"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Tcp => "TCP",
             Protocol::Udp => "UDP",
             Protocol::Sctp => "SCTP",
+        }
+    }
+
+    /// Parses the exact spelling the Kubernetes API accepts (`"TCP"`, `"UDP"`,
+    /// `"SCTP"`); anything else, including lowercase, gives `None`.
+    pub fn from_api(text: &str) -> Option<Protocol> {
+        match text {
+            "TCP" => Some(Protocol::Tcp),
+            "UDP" => Some(Protocol::Udp),
+            "SCTP" => Some(Protocol::Sctp),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error returned when text is not a protocol name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseProtocolError {
+    /// The text that was not recognised.
+    pub text: String,
+}
+
+impl fmt::Display for ParseProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown protocol `{}` (expected tcp, udp or sctp)", self.text)
+    }
+}
+
+impl std::error::Error for ParseProtocolError {}
+
+impl FromStr for Protocol {
+    type Err = ParseProtocolError;
+
+    /// Accepts the lowercase (`tcp`) or uppercase (`TCP`) spelling.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "TCP" | "tcp" => Ok(Protocol::Tcp),
+            "UDP" | "udp" => Ok(Protocol::Udp),
+            "SCTP" | "sctp" => Ok(Protocol::Sctp),
+            _ => Err(ParseProtocolError { text: text.to_owned() }),
         }
     }
 }
