@@ -80,7 +80,8 @@ impl<'a> Checker<'a> {
             for statement in &file.statements {
                 let is_intent = matches!(statement.node, Statement::Intent(_) | Statement::AllowDns(_));
                 if !is_intent && !matches!(statement.node, Statement::Annotation(_)) {
-                    self.dangling(&mut pending, Some(statement.span));
+                    let before_namespace = matches!(statement.node, Statement::Namespace(_));
+                    self.dangling(&mut pending, Some((statement.span, before_namespace)));
                 }
                 let needs_namespace = !matches!(
                     statement.node,
@@ -90,7 +91,7 @@ impl<'a> Checker<'a> {
                     self.error(
                         Diagnostic::new(Code::IntentOutsideNamespace, statement.span, "statement outside any namespace")
                             .with_label("no `namespace` above this")
-                            .with_help("start the file with `namespace NAME`; only `external`, `meta` and `@` metadata may come before it"),
+                            .with_help("start the file with `namespace NAME`; only `external` and `meta` may come before it"),
                     );
                     pending.clear();
                     continue;
@@ -147,7 +148,7 @@ impl<'a> Checker<'a> {
         intents
     }
 
-    fn dangling(&mut self, pending: &mut Vec<&ast::Metadata>, next: Option<Span>) {
+    fn dangling(&mut self, pending: &mut Vec<&ast::Metadata>, next: Option<(Span, bool)>) {
         if let Some(first) = pending.first() {
             let span = first.key.span.to(first.value.span);
             let mut d = Diagnostic::new(
@@ -157,8 +158,11 @@ impl<'a> Checker<'a> {
             )
             .with_label("this metadata belongs to nothing")
             .with_help("put `@` lines directly above the intent they describe, or use `meta KEY = VALUE` for the whole file");
-            if let Some(next) = next {
+            if let Some((next, is_namespace)) = next {
                 d = d.with_secondary(next, "this statement comes in between");
+                if is_namespace {
+                    d = d.with_note("metadata describes one intent, not a namespace: put it below `namespace`, just above the intent");
+                }
             }
             self.error(d);
         }
@@ -445,10 +449,14 @@ impl<'a> Checker<'a> {
             {
                 ok = false;
                 self.error(
-                    Diagnostic::new(Code::ExceptOutsideBlock, e.span, format!("`{hole}` is not inside `{block}`"))
-                        .with_label("outside the block")
-                        .with_secondary(cidr.span, "the block")
-                        .with_help("each `except` must be a smaller block inside the block it is cut from, of the same IP family"),
+                    Diagnostic::new(
+                        Code::ExceptOutsideBlock,
+                        e.span,
+                        format!("`{hole}` is not strictly inside `{block}`"),
+                    )
+                    .with_label("outside the block")
+                    .with_secondary(cidr.span, "the block")
+                    .with_help("each `except` must be a smaller block inside the block it is cut from, of the same IP family"),
                 );
             }
             holes.push(hole.to_string());
@@ -481,7 +489,8 @@ impl<'a> Checker<'a> {
                         self.error(
                             Diagnostic::new(Code::DnsAsSource, s.span, "`dns` cannot be a source")
                                 .with_label("`dns` is a target only")
-                                .with_help("to let the DNS pods connect somewhere, name them: `kube-system/[k8s-app=kube-dns] -> ...`"),
+                                .with_note("replies are always allowed: DNS answers need no intent of their own")
+                                .with_help("write the intent from the pods that resolve names: `web -> dns`"),
                         );
                         None
                     } else {
@@ -495,9 +504,6 @@ impl<'a> Checker<'a> {
                     continue;
                 };
                 let is_dns = matches!(target.node.endpoint.node, Endpoint::Dns);
-                let Some(ports) = self.ports(&target.node.ports, &peer, is_dns) else {
-                    continue;
-                };
                 let Some(source) = source.clone() else { continue };
                 if matches!(source, Peer::Ips { .. }) && matches!(peer, Peer::Ips { .. }) {
                     let src_span = intent.source.map_or(target.span, |s| s.span);
@@ -513,6 +519,9 @@ impl<'a> Checker<'a> {
                     );
                     continue;
                 }
+                let Some(ports) = self.ports(&target.node.ports, &peer, is_dns) else {
+                    continue;
+                };
                 let text = match (fixed_text, &source_text) {
                     (Some(t), _) => t,
                     (None, Some(s)) => format!("{s} -> {}", normalise(self.sources.slice(target.span))),
@@ -537,6 +546,7 @@ impl<'a> Checker<'a> {
                 let origin = program.origins.len();
                 program.origins.push(Origin {
                     span: target.span,
+                    source_span: intent.source.map_or(target.span, |s| s.span),
                     location: format!("{}:{}", self.sources.name(target.span.file), self.sources.line_of(target.span)),
                     text,
                     metadata: intent.metadata.clone(),
@@ -610,7 +620,7 @@ impl<'a> Checker<'a> {
                     if !directions.contains(&"egress") {
                         directions.push("egress");
                     }
-                    first.get_or_insert(origin);
+                    first.get_or_insert(program.origins[flow.origin].source_span);
                 }
                 if in_named(&flow.target, ns) && !dns_target {
                     if !directions.contains(&"ingress") {
@@ -947,11 +957,7 @@ impl<'a> Checker<'a> {
         match u16::try_from(n) {
             Ok(p) if p >= 1 => Some(p),
             _ => {
-                let shown = if n == u32::MAX {
-                    "that number".to_string()
-                } else {
-                    format!("`{n}`")
-                };
+                let shown = if n == u32::MAX { "number".to_string() } else { format!("`{n}`") };
                 self.error(
                     Diagnostic::new(Code::PortOutOfRange, span, format!("port {shown} is outside 1-65535"))
                         .with_label("not a port number")

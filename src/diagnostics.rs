@@ -83,6 +83,7 @@ codes! {
     NamespaceSelectorHalf = "W0004", Warning, "the other half is up to the selected namespaces";
     UndeclaredNamespace = "W0005", Warning, "pods of an undeclared namespace become isolated";
     MissingDns = "W0006", Warning, "egress-isolated namespace without DNS";
+    NoEffect = "W0007", Warning, "intent generates no policy";
 }
 
 /// A labelled span of source.

@@ -53,15 +53,9 @@ pub fn yaml_stream(policies: &[NetworkPolicy]) -> String {
 
 fn write_yaml(out: &mut Vec<u8>, value: &NetworkPolicy) {
     // The generated types only hold strings, integers, maps and lists, which
-    // always serialise; an error here would be a bug in the writer.
-    match serde_saphyr::to_string(value) {
-        Ok(text) => {
-            out.extend_from_slice(text.as_bytes());
-            if !text.ends_with('\n') {
-                out.push(b'\n');
-            }
-        }
-        Err(e) => out.extend_from_slice(format!("# netpolc: cannot serialise: {e}\n").as_bytes()),
+    // the writer always supports; an error here would be a bug in it.
+    if let Err(e) = crate::yaml::to_writer(out, value) {
+        out.extend_from_slice(format!("# netpolc: cannot serialise: {e}\n").as_bytes());
     }
 }
 

@@ -46,6 +46,8 @@ pub struct Flow {
 pub struct Origin {
     /// The target (or `allow dns` statement) in the source.
     pub span: Span,
+    /// The intent's source endpoint (the statement for `allow dns`).
+    pub source_span: Span,
     /// The intent, normalised: `web-app -> backend/user-api:8080`.
     pub text: String,
     /// `file:line`, the file named as in [`crate::source::SourceFile::name`].

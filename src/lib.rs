@@ -22,6 +22,7 @@ pub mod lower;
 pub mod parse;
 pub mod source;
 pub mod validate;
+pub mod yaml;
 
 pub use config::Config;
 pub use diagnostics::{Diagnostic, Severity};

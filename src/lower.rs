@@ -44,6 +44,7 @@ pub fn lower(program: &Program, sources: &Sources, config: &Config) -> (Vec<net:
     let declared: Vec<&String> = program.namespaces.iter().filter(|(_, i)| i.declared).map(|(n, _)| n).collect();
     let mut pairs: BTreeMap<(String, String), Pair> = BTreeMap::new();
     let mut diagnostics = Vec::new();
+    let mut collided: Vec<usize> = Vec::new();
 
     for flow in &program.flows {
         let halves = [
@@ -90,6 +91,7 @@ pub fn lower(program: &Program, sources: &Sources, config: &Config) -> (Vec<net:
                                 &program.origins[*pair.origins.iter().next().unwrap_or(&0)],
                                 &program.origins[flow.origin],
                             );
+                            collided.push(flow.origin);
                             let (ns, name) = o.key();
                             diagnostics.push(
                                 Diagnostic::new(
@@ -108,6 +110,28 @@ pub fn lower(program: &Program, sources: &Sources, config: &Config) -> (Vec<net:
         }
     }
 
+    let mut used = vec![false; program.origins.len()];
+    for &o in &collided {
+        used[o] = true;
+    }
+    for pair in pairs.values() {
+        for &o in &pair.origins {
+            used[o] = true;
+        }
+    }
+    for flow in &program.flows {
+        if !used[flow.origin] {
+            used[flow.origin] = true;
+            let origin = &program.origins[flow.origin];
+            diagnostics.push(
+                Diagnostic::new(Code::NoEffect, origin.span, format!("`{}` generates no policy", origin.text))
+                    .with_label("no rule on either side")
+                    .with_note(no_effect_reason(flow, program))
+                    .with_help("remove the intent, or declare the namespace that should enforce it"),
+            );
+        }
+    }
+
     let mut policies: Vec<net::NetworkPolicy> = Vec::with_capacity(pairs.len() + declared.len());
     for (ns, info) in &program.namespaces {
         if info.declared
@@ -121,6 +145,33 @@ pub fn lower(program: &Program, sources: &Sources, config: &Config) -> (Vec<net:
     }
     policies.sort_by(|a, b| (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name)));
     (policies, diagnostics)
+}
+
+/// Why neither half of a flow produced a rule.
+fn no_effect_reason(flow: &Flow, program: &Program) -> String {
+    let side = |peer: &Peer, direction: &str| match peer {
+        Peer::Ips { .. } => "an IP block gets no policy".to_string(),
+        Peer::Pods { name: PeerName::Dns, .. } if direction == "ingress" => {
+            "the `dns` target gets its ingress half only when its namespace is declared".to_string()
+        }
+        Peer::Pods {
+            namespaces: Namespaces::Named(ns),
+            ..
+        } => {
+            let isolation = program.namespaces.get(ns).map(|i| i.isolation).unwrap_or_default();
+            format!(
+                "namespace `{ns}` is `isolate {}`, so it gets no {direction} rules",
+                isolation.as_str()
+            )
+        }
+        Peer::Pods {
+            namespaces: Namespaces::Selected(_),
+            ..
+        } => {
+            format!("namespaces chosen by labels write their {direction} half themselves")
+        }
+    };
+    format!("{}; {}", side(&flow.source, "egress"), side(&flow.target, "ingress"))
 }
 
 /// Whether `flow` contributes a rule to policy `name` in namespace `ns`.

@@ -451,16 +451,22 @@ impl Ctx {
                 }
             }
         }
-        let starts_with_keyword = ["namespace", "workload", "external", "isolate", "meta", "allow"]
-            .iter()
-            .any(|k| chunk.trim_start().strip_prefix(k).is_some_and(|rest| rest.starts_with([' ', '\t'])));
+        let starts_with_keyword = ["namespace", "workload", "external", "isolate", "meta", "allow"].iter().any(|k| {
+            chunk
+                .trim_start()
+                .strip_prefix(k)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '#']))
+        });
         if starts_with_keyword {
             // The line could also be read as an intent whose source is named
             // like the keyword; `->` and `/` would only mislead.
             tokens.retain(|t| *t != "`->`" && *t != "`/`");
         }
-        let expected = expected_words(positives, tokens);
         let found = describe_found(&chunk[pos.min(chunk.len())..]);
+        let mut expected = expected_words(positives, tokens, found == "end of line");
+        if chunk.trim_start().starts_with('@') && found == "end of line" {
+            expected = "a value after the metadata key".to_string();
+        }
         let end = pos + chunk[pos.min(chunk.len())..].chars().next().map_or(0, |c| c.len_utf8());
         let span = Span {
             file: self.file,
@@ -526,7 +532,10 @@ fn syntax_hint(chunk: &str, pos: usize) -> Option<String> {
     if chunk.trim_start().starts_with('@') {
         return Some("metadata is written `@key value`, with a value".into());
     }
-    if rest.starts_with('"') && !rest[1..].contains('"') {
+    if before.split_whitespace().last().is_some_and(|w| w.matches(':').count() >= 2) {
+        return Some("IPv6 blocks are declared with `external NAME = 2001:db8::/32` and used by name".into());
+    }
+    if unclosed_quote(chunk) {
         return Some("a quoted string must end with `\"` on the same line".into());
     }
     None
@@ -549,7 +558,25 @@ fn token_word(token: &str) -> Option<&'static str> {
     })
 }
 
-fn expected_words(rules: &[Rule], tokens: Vec<&'static str>) -> String {
+/// Whether some line of `chunk` opens a quoted string it does not close.
+fn unclosed_quote(chunk: &str) -> bool {
+    chunk.lines().any(|line| {
+        let mut quoted = false;
+        let mut escaped = false;
+        for c in line.chars() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if quoted => escaped = true,
+                '"' => quoted = !quoted,
+                '#' if !quoted => break,
+                _ => {}
+            }
+        }
+        quoted
+    })
+}
+
+fn expected_words(rules: &[Rule], tokens: Vec<&'static str>, at_end: bool) -> String {
     let mut words: Vec<&str> = Vec::new();
     for word in tokens.into_iter().chain(rules.iter().map(|r| rule_word(*r))) {
         if !words.contains(&word) {
@@ -557,7 +584,7 @@ fn expected_words(rules: &[Rule], tokens: Vec<&'static str>) -> String {
         }
     }
     if words.len() > 1 {
-        words.retain(|w| *w != "a statement" && *w != "a quoted string");
+        words.retain(|w| *w != "a statement" && *w != "a quoted string" && !(at_end && *w == "end of line"));
     }
     match words.len() {
         0 => "something else".into(),

@@ -206,7 +206,11 @@ pub fn decode(bytes: Vec<u8>) -> (String, Option<DecodeProblem>) {
         return (String::new(), Some(DecodeProblem::Binary));
     }
     match String::from_utf8(bytes) {
-        Ok(text) => (text, None),
+        // Editors on Windows may start a UTF-8 file with a byte-order mark; it carries no meaning.
+        Ok(text) => match text.strip_prefix('\u{feff}') {
+            Some(rest) => (rest.to_string(), None),
+            None => (text, None),
+        },
         Err(e) => {
             let at = e.utf8_error().valid_up_to();
             (String::from_utf8_lossy(e.as_bytes()).into_owned(), Some(DecodeProblem::NotUtf8(at)))

@@ -54,6 +54,14 @@ fn examples_compile_validate_and_mean_what_they_say() {
         let yaml = out.yaml();
         settings().bind(|| insta::assert_snapshot!(format!("example-{name}"), yaml));
 
+        // The fast writer must agree byte for byte with serde-saphyr, the reference.
+        let reference: String = out
+            .policies
+            .iter()
+            .map(|p| format!("---\n{}", serde_saphyr::to_string(p).expect("saphyr serialises")))
+            .collect();
+        assert_eq!(yaml, reference, "{name}: YAML writer differs from serde-saphyr");
+
         // Round trip through the real API types: what we parse back is what we built.
         let parsed = parse_stream(&yaml);
         assert_eq!(parsed, out.policies, "{name}: YAML does not round-trip");
