@@ -600,7 +600,7 @@ impl<'a> Checker<'a> {
             namespaces: Namespaces::Named(ns),
             ..
         } = target
-            && !(target_is_dns && !program.namespaces.get(ns).is_some_and(|n| n.declared))
+            && (!target_is_dns || program.namespaces.get(ns).is_some_and(|n| n.declared))
         {
             program.namespaces.entry(ns.clone()).or_default();
         }

@@ -159,10 +159,10 @@ impl Parser {
         for token in tokens {
             add_label(&mut labels, token)?;
         }
-        if let Some(value) = labels.get(NAMESPACE_NAME_LABEL) {
-            if value != name {
-                return Err(format!("label `{NAMESPACE_NAME_LABEL}` is always the namespace's name (`{name}`)"));
-            }
+        if let Some(value) = labels.get(NAMESPACE_NAME_LABEL)
+            && value != name
+        {
+            return Err(format!("label `{NAMESPACE_NAME_LABEL}` is always the namespace's name (`{name}`)"));
         }
         self.cluster.add_namespace(name, labels);
         self.namespace_lines.insert(name.to_owned(), line);

@@ -428,10 +428,11 @@ fn validate_object_meta(meta: &ObjectMeta, path: &Path, out: &mut Out) {
 /// Kubernetes' `maskTrailingDash`: a trailing `-` (with the byte before it)
 /// becomes `a`, so a generateName prefix may end in `-`.
 fn mask_trailing_dash(name: &str) -> Cow<'_, str> {
-    if name.len() > 1 && name.ends_with('-') {
-        if let Some(head) = name.get(..name.len() - 2) {
-            return Cow::Owned(format!("{head}a"));
-        }
+    if name.len() > 1
+        && name.ends_with('-')
+        && let Some(head) = name.get(..name.len() - 2)
+    {
+        return Cow::Owned(format!("{head}a"));
     }
     Cow::Borrowed(name)
 }
@@ -527,10 +528,11 @@ fn check_managed_fields(entries: &[ManagedFieldsEntry], path: &Path, out: &mut O
         if operation != "Apply" && operation != "Update" {
             out.invalid(&path.child("operation"), operation, "must be `Apply` or `Update`");
         }
-        if let Some(fields_type) = entry.fields_type.as_deref() {
-            if !fields_type.is_empty() && fields_type != "FieldsV1" {
-                out.invalid(&path.child("fieldsType"), fields_type, "must be `FieldsV1`");
-            }
+        if let Some(fields_type) = entry.fields_type.as_deref()
+            && !fields_type.is_empty()
+            && fields_type != "FieldsV1"
+        {
+            out.invalid(&path.child("fieldsType"), fields_type, "must be `FieldsV1`");
         }
         let manager = entry.manager.as_deref().unwrap_or("");
         if manager.len() > MANAGED_FIELDS_MANAGER_MAX_LEN {
@@ -641,10 +643,10 @@ fn check_requirement(req: &LabelSelectorRequirement, path: &Path, out: &mut Out)
 }
 
 fn check_port(port: &NetworkPolicyPort, path: &Path, out: &mut Out) {
-    if let Some(protocol) = &port.protocol {
-        if !PROTOCOLS.contains(&protocol.as_str()) {
-            out.not_supported(&path.child("protocol"), protocol, &PROTOCOLS);
-        }
+    if let Some(protocol) = &port.protocol
+        && !PROTOCOLS.contains(&protocol.as_str())
+    {
+        out.not_supported(&path.child("protocol"), protocol, &PROTOCOLS);
     }
     let end_path = path.child("endPort");
     match &port.port {

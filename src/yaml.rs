@@ -1502,7 +1502,7 @@ mod tests {
         let svc = ["web-app", "backend", "user-api", "payments", "db", "cache"][i % 6];
         let peer = ["backend", "web-app", "db", "world", "payments", "user-api"][(i / 6) % 6];
         let name = format!("{svc}-to-{peer}.rule-{i}");
-        let ingress = i % 2 == 0;
+        let ingress = i.is_multiple_of(2);
         let peers = vec![
             NetworkPolicyPeer {
                 pod_selector: Some(selector(&[("app", peer)])),
@@ -1512,7 +1512,7 @@ mod tests {
             NetworkPolicyPeer {
                 ip_block: Some(IPBlock {
                     cidr: format!("10.{}.{}.0/24", i % 256, (i / 256) % 256),
-                    except: (i % 3 == 0).then(|| vec![format!("10.{}.0.0/28", i % 256)]),
+                    except: i.is_multiple_of(3).then(|| vec![format!("10.{}.0.0/28", i % 256)]),
                 }),
                 ..NetworkPolicyPeer::default()
             },
