@@ -88,6 +88,19 @@ pub enum Statement {
     Meta(Metadata),
     /// `ENDPOINT -> TARGET, ...`
     Intent(Intent),
+    /// `expect ENDPOINT -> TARGET allowed|denied`: the user's own test.
+    Expect(Expectation),
+}
+
+/// `expect SOURCE -> TARGET allowed|denied`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expectation {
+    /// Who connects.
+    pub source: Spanned<Endpoint>,
+    /// To whom, on which ports.
+    pub target: Spanned<Target>,
+    /// `allowed` (true) or `denied` (false).
+    pub allowed: bool,
 }
 
 /// The directions a namespace enforces.

@@ -36,8 +36,13 @@ pub fn check(files: &[ast::File], sources: &Sources, config: &Config) -> (Progra
         diagnostics: Vec::new(),
         decls: Declarations::default(),
     };
-    let intents = checker.declarations(files);
-    let program = checker.resolve(intents);
+    let (intents, expectations) = checker.declarations(files);
+    let mut program = checker.resolve(intents);
+    for e in expectations {
+        if let Some(resolved) = checker.expectation(&e) {
+            program.expectations.push(resolved);
+        }
+    }
     (program, checker.diagnostics)
 }
 
@@ -47,7 +52,16 @@ struct Declarations {
     isolation_at: HashMap<String, (Isolation, Span)>,
     workloads: HashMap<(String, String), (LabelSelector, Span)>,
     workload_names: HashMap<String, Span>,
+    /// Declared workload names per namespace, for "did you mean" hints.
+    workloads_in: HashMap<String, Vec<String>>,
     externals: HashMap<String, (IpBlock, Span)>,
+}
+
+/// An `expect` statement found in pass one, resolved in pass two.
+struct PendingExpectation<'a> {
+    namespace: String,
+    statement: &'a ast::Expectation,
+    span: Span,
 }
 
 /// An intent (or `allow dns`) found in pass one, resolved in pass two.
@@ -71,8 +85,9 @@ impl<'a> Checker<'a> {
     }
 
     /// Pass one: declarations, namespaces, metadata attachment; intents are kept for pass two.
-    fn declarations(&mut self, files: &'a [ast::File]) -> Vec<PendingIntent<'a>> {
+    fn declarations(&mut self, files: &'a [ast::File]) -> (Vec<PendingIntent<'a>>, Vec<PendingExpectation<'a>>) {
         let mut intents = Vec::new();
+        let mut expectations = Vec::new();
         for file in files {
             let mut namespace: Option<String> = None;
             let mut file_meta: BTreeMap<String, String> = BTreeMap::new();
@@ -129,6 +144,13 @@ impl<'a> Checker<'a> {
                             metadata,
                         });
                     }
+                    Statement::Expect(expectation) => {
+                        expectations.push(PendingExpectation {
+                            namespace: current,
+                            statement: expectation,
+                            span: statement.span,
+                        });
+                    }
                     Statement::AllowDns(target) => {
                         let metadata = merge_metadata(&file_meta, &pending, self);
                         pending.clear();
@@ -145,7 +167,23 @@ impl<'a> Checker<'a> {
             self.dangling(&mut pending, None);
         }
         self.cross_declaration_checks();
-        intents
+        (intents, expectations)
+    }
+
+    /// Resolves an `expect` statement; `None` after reporting why it cannot be.
+    fn expectation(&mut self, e: &PendingExpectation) -> Option<Expectation> {
+        let source = self.endpoint(&e.statement.source, &e.namespace)?;
+        let target = self.endpoint(&e.statement.target.node.endpoint, &e.namespace)?;
+        let is_dns = matches!(e.statement.target.node.endpoint.node, Endpoint::Dns);
+        let ports = self.ports(&e.statement.target.node.ports, &target, is_dns)?;
+        Some(Expectation {
+            source,
+            target,
+            ports,
+            allowed: e.statement.allowed,
+            span: e.span,
+            text: normalise(self.sources.slice(e.span)),
+        })
     }
 
     fn dangling(&mut self, pending: &mut Vec<&ast::Metadata>, next: Option<(Span, bool)>) {
@@ -213,6 +251,11 @@ impl<'a> Checker<'a> {
             }
             Some(_) => {}
             None => {
+                self.decls
+                    .workloads_in
+                    .entry(namespace.to_string())
+                    .or_default()
+                    .push(name.node.text.clone());
                 self.decls.workloads.insert(key, (sel, span));
                 self.decls.workload_names.entry(name.node.text.clone()).or_insert(name.span);
             }
@@ -607,65 +650,67 @@ impl<'a> Checker<'a> {
     }
 
     fn undeclared_namespace_warnings(&mut self, program: &Program) {
-        for (ns, info) in &program.namespaces {
-            if info.declared {
-                continue;
+        // Per undeclared namespace: the directions its pods get rules in, and the first intent doing it.
+        let mut found: BTreeMap<&str, (Vec<&str>, Span)> = BTreeMap::new();
+        fn undeclared<'p>(peer: &'p Peer, program: &Program) -> Option<&'p str> {
+            match peer {
+                Peer::Pods {
+                    namespaces: Namespaces::Named(ns),
+                    ..
+                } if !program.namespaces.get(ns).is_some_and(|i| i.declared) => Some(ns.as_str()),
+                _ => None,
             }
-            let mut directions = Vec::new();
-            let mut first: Option<Span> = None;
-            for flow in &program.flows {
-                let origin = program.origins[flow.origin].span;
-                let dns_target = matches!(flow.target.name(), PeerName::Dns);
-                if in_named(&flow.source, ns) {
-                    if !directions.contains(&"egress") {
-                        directions.push("egress");
+        }
+        for flow in &program.flows {
+            let origin = &program.origins[flow.origin];
+            let dns_target = matches!(flow.target.name(), PeerName::Dns);
+            let sides = [
+                (undeclared(&flow.source, program), "egress", origin.source_span),
+                (undeclared(&flow.target, program).filter(|_| !dns_target), "ingress", origin.span),
+            ];
+            for (ns, direction, span) in sides {
+                if let Some(ns) = ns {
+                    let entry = found.entry(ns).or_insert((Vec::new(), span));
+                    if !entry.0.contains(&direction) {
+                        entry.0.push(direction);
                     }
-                    first.get_or_insert(program.origins[flow.origin].source_span);
-                }
-                if in_named(&flow.target, ns) && !dns_target {
-                    if !directions.contains(&"ingress") {
-                        directions.push("ingress");
-                    }
-                    first.get_or_insert(origin);
                 }
             }
-            if let Some(at) = first {
-                directions.sort();
-                self.error(
-                    Diagnostic::new(
-                        Code::UndeclaredNamespace,
-                        at,
-                        format!(
-                            "namespace `{ns}` is not declared, but its pods get {} rules",
-                            directions.join(" and ")
-                        ),
-                    )
-                    .with_label(format!("makes pods of `{ns}` isolated for {}", directions.join(" and ")))
-                    .with_note("a pod selected by any policy loses every connection in that direction that no policy allows")
-                    .with_help(format!(
-                        "declare `namespace {ns}` in the file of the team that owns it and list its flows there"
-                    )),
-                );
-            }
+        }
+        for (ns, (mut directions, at)) in found {
+            directions.sort();
+            let directions = directions.join(" and ");
+            self.error(
+                Diagnostic::new(
+                    Code::UndeclaredNamespace,
+                    at,
+                    format!("namespace `{ns}` is not declared, but its pods get {directions} rules"),
+                )
+                .with_label(format!("makes pods of `{ns}` isolated for {directions}"))
+                .with_note("a pod selected by any policy loses every connection in that direction that no policy allows")
+                .with_help(format!(
+                    "declare `namespace {ns}` in the file of the team that owns it and list its flows there"
+                )),
+            );
         }
     }
 
     fn missing_dns_warnings(&mut self, program: &Program) {
-        for (ns, info) in &program.namespaces {
-            if !info.declared || !info.isolation.egress() {
-                continue;
+        // Per namespace: whether some flow from it reaches DNS, and its first egress intent.
+        let mut seen: BTreeMap<&str, (bool, Span)> = BTreeMap::new();
+        for flow in &program.flows {
+            if let Peer::Pods {
+                namespaces: Namespaces::Named(ns),
+                ..
+            } = &flow.source
+            {
+                let entry = seen.entry(ns.as_str()).or_insert((false, program.origins[flow.origin].span));
+                entry.0 |= matches!(flow.target.name(), PeerName::Dns);
             }
-            let from_here = |f: &&Flow| in_named(&f.source, ns);
-            let has_dns = program
-                .flows
-                .iter()
-                .filter(from_here)
-                .any(|f| matches!(f.target.name(), PeerName::Dns));
-            if has_dns {
-                continue;
-            }
-            if let Some(flow) = program.flows.iter().find(from_here) {
-                let at = program.origins[flow.origin].span;
+        }
+        for (ns, (has_dns, at)) in seen {
+            let isolates_egress = program.namespaces.get(ns).is_some_and(|i| i.declared && i.isolation.egress());
+            if isolates_egress && !has_dns {
                 self.error(
                     Diagnostic::new(
                         Code::MissingDns,
@@ -845,10 +890,16 @@ impl<'a> Checker<'a> {
         let text = &name.node.text;
         let best = self
             .decls
-            .workloads
-            .iter()
-            .filter(|((ns, _), _)| ns == namespace)
-            .map(|((_, n), (_, at))| (edit_distance(text, n), n.clone(), *at))
+            .workloads_in
+            .get(namespace)
+            .into_iter()
+            .flatten()
+            .filter_map(|n| {
+                self.decls
+                    .workloads
+                    .get(&(namespace.to_string(), n.clone()))
+                    .map(|(_, at)| (edit_distance(text, n), n.clone(), *at))
+            })
             .filter(|(d, n, _)| *d > 0 && *d <= max_typo_distance(n))
             .min();
         if let Some((_, suggestion, at)) = best {
@@ -984,10 +1035,6 @@ fn merge_metadata(file_meta: &BTreeMap<String, String>, pending: &[&ast::Metadat
         }
     }
     merged.into_iter().map(|(k, v)| (k, v.join(", "))).collect()
-}
-
-fn in_named(peer: &Peer, ns: &str) -> bool {
-    matches!(peer, Peer::Pods { namespaces: Namespaces::Named(n), .. } if n == ns)
 }
 
 /// Collapses white space (line continuations included) to single spaces and drops comments.

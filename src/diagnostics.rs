@@ -77,6 +77,8 @@ codes! {
     DnsAsSource = "E0303", Error, "`dns` used as a source";
     PolicyNameCollision = "E0401", Error, "two policies would get the same name";
     InvalidObject = "E0402", Error, "generated object would be rejected by Kubernetes";
+    VerificationFailed = "E0403", Error, "emitted policies disagree with the intents";
+    ExpectationFailed = "E0501", Error, "expectation does not hold";
     HostBitsSet = "W0001", Warning, "CIDR with host bits set";
     DuplicateIntent = "W0002", Warning, "duplicate intent";
     UnknownWorkloadTypo = "W0003", Warning, "undeclared workload close to a declared one";

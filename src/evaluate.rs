@@ -28,7 +28,7 @@
 //! them.
 
 use crate::cidr::Cidr;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -155,13 +155,25 @@ impl Pod {
 }
 
 /// The namespaces and pods connections are evaluated in.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct Cluster {
     /// The namespaces.
     pub namespaces: Vec<Namespace>,
     /// The pods; an [`Endpoint::Pod`] is an index into this list.
     pub pods: Vec<Pod>,
+    /// Namespace name to index, kept by [`Cluster::add_namespace`].
+    namespace_index: HashMap<String, usize>,
+    /// `(namespace, pod)` to index, kept by [`Cluster::add_pod`].
+    pod_index: HashMap<(String, String), usize>,
 }
+
+impl PartialEq for Cluster {
+    fn eq(&self, other: &Self) -> bool {
+        self.namespaces == other.namespaces && self.pods == other.pods
+    }
+}
+
+impl Eq for Cluster {}
 
 impl Cluster {
     /// An empty cluster.
@@ -171,7 +183,17 @@ impl Cluster {
 
     /// The namespace with this name, if declared.
     pub fn namespace(&self, name: &str) -> Option<&Namespace> {
-        self.namespaces.iter().find(|ns| ns.name == name)
+        self.namespace_position(name).and_then(|i| self.namespaces.get(i))
+    }
+
+    /// The index of a namespace. The fields are public, so the index is only
+    /// trusted while it covers every namespace; otherwise this scans.
+    fn namespace_position(&self, name: &str) -> Option<usize> {
+        if self.namespace_index.len() == self.namespaces.len() {
+            self.namespace_index.get(name).copied()
+        } else {
+            self.namespaces.iter().position(|ns| ns.name == name)
+        }
     }
 
     /// Declares a namespace, or adds labels to an existing one, and returns
@@ -183,11 +205,15 @@ impl Cluster {
         K: Into<String>,
         V: Into<String>,
     {
-        let index = match self.namespaces.iter().position(|ns| ns.name == name) {
+        let index = match self.namespace_position(name) {
             Some(index) => index,
             None => {
                 self.namespaces.push(Namespace::new(name));
-                self.namespaces.len() - 1
+                let index = self.namespaces.len() - 1;
+                if self.namespace_index.len() + 1 == self.namespaces.len() {
+                    self.namespace_index.insert(name.to_owned(), index);
+                }
+                index
             }
         };
         if let Some(namespace) = self.namespaces.get_mut(index) {
@@ -205,26 +231,30 @@ impl Cluster {
     pub fn add_pod(&mut self, pod: Pod) -> usize {
         let namespace = pod.namespace.clone();
         self.add_namespace(&namespace, std::iter::empty::<(String, String)>());
-        let existing = self
-            .pods
-            .iter_mut()
-            .enumerate()
-            .find(|(_, p)| p.namespace == pod.namespace && p.name == pod.name);
-        match existing {
-            Some((index, slot)) => {
-                *slot = pod;
+        match self.pod_index(&pod.namespace, &pod.name) {
+            Some(index) => {
+                self.pods[index] = pod;
                 index
             }
             None => {
+                let key = (pod.namespace.clone(), pod.name.clone());
                 self.pods.push(pod);
-                self.pods.len() - 1
+                let index = self.pods.len() - 1;
+                if self.pod_index.len() + 1 == self.pods.len() {
+                    self.pod_index.insert(key, index);
+                }
+                index
             }
         }
     }
 
     /// The index of the pod `namespace/name`.
     pub fn pod_index(&self, namespace: &str, name: &str) -> Option<usize> {
-        self.pods.iter().position(|p| p.namespace == namespace && p.name == name)
+        if self.pod_index.len() == self.pods.len() {
+            self.pod_index.get(&(namespace.to_owned(), name.to_owned())).copied()
+        } else {
+            self.pods.iter().position(|p| p.namespace == namespace && p.name == name)
+        }
     }
 
     /// The pod at this index.

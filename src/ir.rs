@@ -15,6 +15,25 @@ pub struct Program {
     pub flows: Vec<Flow>,
     /// Provenance of each flow, indexed by [`Flow::origin`].
     pub origins: Vec<Origin>,
+    /// The `expect` statements: the user's own tests of the policies.
+    pub expectations: Vec<Expectation>,
+}
+
+/// `expect SOURCE -> TARGET allowed|denied`, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expectation {
+    /// Who connects.
+    pub source: Peer,
+    /// To whom.
+    pub target: Peer,
+    /// The ports to try; empty means every modelled port.
+    pub ports: PortSet,
+    /// Whether the connections must be allowed (or denied).
+    pub allowed: bool,
+    /// The statement.
+    pub span: Span,
+    /// The statement, normalised.
+    pub text: String,
 }
 
 /// What is known of one namespace.

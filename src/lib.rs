@@ -19,9 +19,11 @@ pub mod evaluate;
 pub mod flowtable;
 pub mod ir;
 pub mod lower;
+pub mod model;
 pub mod parse;
 pub mod source;
 pub mod validate;
+pub mod verify;
 pub mod yaml;
 
 pub use config::Config;
@@ -49,6 +51,7 @@ pub const KEYWORDS: &[&str] = &[
     "both",
     "none",
     "meta",
+    "expect",
 ];
 
 /// The result of a compilation.
@@ -62,6 +65,8 @@ pub struct Compilation {
     pub policies: Vec<NetworkPolicy>,
     /// The checked program.
     pub program: ir::Program,
+    /// How long each stage took.
+    pub timings: Timings,
 }
 
 impl Compilation {
@@ -91,6 +96,7 @@ pub fn compile_str(name: &str, text: &str) -> Compilation {
 /// Runs every stage on `sources`. `early` holds diagnostics found while
 /// loading (files that are not text); those files are not parsed.
 pub fn compile(sources: Sources, early: Vec<Diagnostic>, config: &Config) -> Compilation {
+    let mut timings = Timings::default();
     let mut diagnostics = early;
     let unreadable: Vec<usize> = diagnostics.iter().map(|d| d.span().file).collect();
     let mut files = Vec::with_capacity(sources.files().len());
@@ -103,11 +109,25 @@ pub fn compile(sources: Sources, early: Vec<Diagnostic>, config: &Config) -> Com
         diagnostics.append(&mut problems);
         files.push(tree);
     }
+    timings.lap("parse");
     let (program, mut problems) = check::check(&files, &sources, config);
     diagnostics.append(&mut problems);
+    timings.lap("check");
     let (mut policies, mut problems) = lower::lower(&program, &sources, config);
     diagnostics.append(&mut problems);
+    timings.lap("lower");
     diagnostics.extend(validate_output(&policies, &program));
+    timings.lap("validate");
+    if !diagnostics::has_errors(&diagnostics) {
+        let mut model = model::synthesize(&program, config);
+        model.probe_policies(&policies);
+        timings.lap("model");
+        let mismatches = verify::verify(&program, &policies, &model);
+        diagnostics.extend(verify::mismatch_diagnostics(&mismatches, &program, &model));
+        timings.lap("verify");
+        diagnostics.extend(verify::check_expectations(&program, &policies, &model));
+        timings.lap("expect");
+    }
     diagnostics::sort(&mut diagnostics, &sources);
     if diagnostics::has_errors(&diagnostics) {
         policies.clear();
@@ -117,6 +137,33 @@ pub fn compile(sources: Sources, early: Vec<Diagnostic>, config: &Config) -> Com
         diagnostics,
         policies,
         program,
+        timings,
+    }
+}
+
+/// How long each stage of a compilation took.
+#[derive(Debug, Clone)]
+pub struct Timings {
+    last: std::time::Instant,
+    /// Stage names and durations, in order.
+    pub stages: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Timings {
+            last: std::time::Instant::now(),
+            stages: Vec::new(),
+        }
+    }
+}
+
+impl Timings {
+    /// Records the time since the previous lap under `stage`.
+    pub fn lap(&mut self, stage: &'static str) {
+        let now = std::time::Instant::now();
+        self.stages.push((stage, now - self.last));
+        self.last = now;
     }
 }
 

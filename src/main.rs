@@ -18,6 +18,9 @@ struct Cli {
     /// When to colour diagnostics (`auto`: on a terminal, unless NO_COLOR is set)
     #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
     color: Color,
+    /// Print how long each compiler stage took, on stderr
+    #[arg(long, global = true)]
+    timings: bool,
 }
 
 #[derive(Subcommand)]
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
             if failed(&compilation, deny_warnings) {
                 return ExitCode::from(1);
             }
+            let started = std::time::Instant::now();
             match output {
                 None => {
                     let text = emit::render(&compilation.policies, format);
@@ -122,6 +126,9 @@ fn main() -> ExitCode {
                         }
                     }
                 }
+            }
+            if cli.timings {
+                print_timings(&compilation, Some(started.elapsed()));
             }
             ExitCode::SUCCESS
         }
@@ -168,6 +175,16 @@ fn compile(paths: &[PathBuf], color: bool) -> Option<Compilation> {
         );
     }
     Some(compilation)
+}
+
+fn print_timings(c: &Compilation, emit: Option<std::time::Duration>) {
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    for (stage, d) in &c.timings.stages {
+        eprintln!("{stage:>9}: {:8.2} ms", ms(*d));
+    }
+    if let Some(d) = emit {
+        eprintln!("{:>9}: {:8.2} ms", "emit", ms(d));
+    }
 }
 
 fn failed(c: &Compilation, deny_warnings: bool) -> bool {

@@ -215,6 +215,23 @@ impl Ctx {
                 Statement::Meta(self.metadata(next(), next()))
             }
             Rule::annotation => Statement::Annotation(self.metadata(next(), next())),
+            Rule::expect_stmt => {
+                let _kw = next();
+                let source = next()
+                    .map(|p| self.endpoint(p))
+                    .unwrap_or_else(|| Spanned::new(Endpoint::AllPods, span));
+                let target = next().map(|p| self.target(p)).unwrap_or_else(|| {
+                    Spanned::new(
+                        Target {
+                            endpoint: Spanned::new(Endpoint::AllPods, span),
+                            ports: Vec::new(),
+                        },
+                        span,
+                    )
+                });
+                let allowed = next().is_some_and(|p| p.as_str() == "allowed");
+                Statement::Expect(Expectation { source, target, allowed })
+            }
             _ => Statement::Intent(self.intent(inner)),
         }
     }
@@ -451,12 +468,14 @@ impl Ctx {
                 }
             }
         }
-        let starts_with_keyword = ["namespace", "workload", "external", "isolate", "meta", "allow"].iter().any(|k| {
-            chunk
-                .trim_start()
-                .strip_prefix(k)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '#']))
-        });
+        let starts_with_keyword = ["namespace", "workload", "external", "isolate", "meta", "allow", "expect"]
+            .iter()
+            .any(|k| {
+                chunk
+                    .trim_start()
+                    .strip_prefix(k)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '#']))
+            });
         if starts_with_keyword {
             // The line could also be read as an intent whose source is named
             // like the keyword; `->` and `/` would only mislead.
@@ -606,6 +625,8 @@ fn rule_word(rule: Rule) -> &'static str {
         Rule::kw_dns | Rule::dns => "`dns`",
         Rule::kw_except => "`except`",
         Rule::kw_meta | Rule::meta_stmt => "`meta`",
+        Rule::kw_expect | Rule::expect_stmt => "`expect`",
+        Rule::verdict => "`allowed` or `denied`",
         Rule::annotation => "`@key value`",
         Rule::intent => "an intent",
         Rule::isolation => "`ingress`, `egress`, `both` or `none`",

@@ -27,6 +27,8 @@ pub struct SourceFile {
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
     files: Vec<SourceFile>,
+    /// Per file, the byte offset where each line starts.
+    line_starts: Vec<Vec<usize>>,
 }
 
 impl Sources {
@@ -47,6 +49,10 @@ impl Sources {
 
     /// Adds a file and returns its index.
     pub fn push(&mut self, file: SourceFile) -> usize {
+        let starts = std::iter::once(0)
+            .chain(file.text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1))
+            .collect();
+        self.line_starts.push(starts);
         self.files.push(file);
         self.files.len() - 1
     }
@@ -68,16 +74,8 @@ impl Sources {
 
     /// 1-based line number of a byte offset.
     pub fn line_of(&self, span: Span) -> usize {
-        self.files
-            .get(span.file)
-            .map(|f| {
-                f.text.as_bytes()[..span.start.min(f.text.len())]
-                    .iter()
-                    .filter(|&&b| b == b'\n')
-                    .count()
-                    + 1
-            })
-            .unwrap_or(0)
+        let Some(starts) = self.line_starts.get(span.file) else { return 0 };
+        starts.partition_point(|&start| start <= span.start)
     }
 
     /// 1-based line and column (in characters) of the start of a span.
