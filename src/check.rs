@@ -572,15 +572,17 @@ impl<'a> Checker<'a> {
                 };
                 let key = (source.clone(), peer.clone(), ports.clone());
                 if let Some(first) = seen.get(&key) {
+                    // The duplicate adds nothing: it is dropped, so that it does not
+                    // grow the annotations of the policy it would merge into.
                     self.error(
                         Diagnostic::new(Code::DuplicateIntent, target.span, format!("`{text}` is declared twice"))
-                            .with_label("duplicate")
+                            .with_label("duplicate, ignored")
                             .with_secondary(*first, "first declared here")
                             .with_help("remove one of them"),
                     );
-                } else {
-                    seen.insert(key, target.span);
+                    continue;
                 }
+                seen.insert(key, target.span);
                 self.touch_namespaces(&mut program, &source, &peer, is_dns);
                 self.selector_side_warning(&source, intent.source.map_or(target.span, |s| s.span), "source");
                 if !is_dns {

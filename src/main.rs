@@ -97,7 +97,7 @@ fn main() -> ExitCode {
             let Some(compilation) = compile(&paths, color) else {
                 return ExitCode::from(2);
             };
-            if failed(&compilation, deny_warnings) {
+            if failed(compilation, deny_warnings) {
                 return ExitCode::from(1);
             }
             let started = std::time::Instant::now();
@@ -128,7 +128,7 @@ fn main() -> ExitCode {
                 }
             }
             if cli.timings {
-                print_timings(&compilation, Some(started.elapsed()));
+                print_timings(compilation, Some(started.elapsed()));
             }
             ExitCode::SUCCESS
         }
@@ -136,14 +136,14 @@ fn main() -> ExitCode {
             let Some(compilation) = compile(&paths, color) else {
                 return ExitCode::from(2);
             };
-            if failed(&compilation, deny_warnings) {
+            if failed(compilation, deny_warnings) {
                 return ExitCode::from(1);
             }
             if compilation.diagnostics.is_empty() {
                 eprintln!(
                     "ok: {} policies in {} namespaces",
                     compilation.policies.len(),
-                    namespaces(&compilation)
+                    namespaces(compilation)
                 );
             }
             ExitCode::SUCCESS
@@ -152,7 +152,11 @@ fn main() -> ExitCode {
 }
 
 /// Loads and compiles; prints diagnostics. `None` on an I/O error.
-fn compile(paths: &[PathBuf], color: bool) -> Option<Compilation> {
+///
+/// The result is leaked on purpose: the process ends right after using it,
+/// and freeing tens of thousands of objects one by one takes longer than
+/// the operating system takes to drop the whole heap.
+fn compile(paths: &[PathBuf], color: bool) -> Option<&'static Compilation> {
     let (sources, early) = match netpolc::source::load(paths) {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -174,7 +178,7 @@ fn compile(paths: &[PathBuf], color: bool) -> Option<Compilation> {
             netpolc::diagnostics::render(&compilation.diagnostics, &compilation.sources, color)
         );
     }
-    Some(compilation)
+    Some(Box::leak(Box::new(compilation)))
 }
 
 fn print_timings(c: &Compilation, emit: Option<std::time::Duration>) {

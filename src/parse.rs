@@ -57,9 +57,13 @@ pub fn parse(file: usize, text: &str) -> (File, Vec<Diagnostic>) {
                 // Parse the bad line again with pest's detailed tracking, which also
                 // records the literal tokens (`->`, `,`, `)`) it expected; it is
                 // slower, so only failing lines pay for it.
+                // The switch is process-wide: one detailed parse at a time.
+                static DETAIL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+                let guard = DETAIL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 pest::set_error_detail(true);
                 let detailed = Grammar::parse(Rule::line, chunk).err();
                 pest::set_error_detail(false);
+                drop(guard);
                 if let Some(e) = detailed {
                     diagnostics.push(ctx.syntax_error(e, chunk));
                 }
@@ -483,6 +487,10 @@ impl Ctx {
         }
         let found = describe_found(&chunk[pos.min(chunk.len())..]);
         let mut expected = expected_words(positives, tokens, found == "end of line");
+        if chunk[..pos.min(chunk.len())].trim().is_empty() {
+            // Nothing of the line was understood: whatever alternative got furthest is noise.
+            expected = "a statement".to_string();
+        }
         if chunk.trim_start().starts_with('@') && found == "end of line" {
             expected = "a value after the metadata key".to_string();
         }

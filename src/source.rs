@@ -181,10 +181,11 @@ impl DecodeProblem {
                 .with_help("only `.np` text files can be compiled"),
             DecodeProblem::NotUtf8(at) => Diagnostic::new(
                 Code::NotUtf8,
+                // The lossy copy shows the bad byte as U+FFFD, three bytes long.
                 Span {
                     file,
                     start: at,
-                    end: at + 1,
+                    end: at + '\u{fffd}'.len_utf8(),
                 },
                 "file is not valid UTF-8",
             )

@@ -165,12 +165,72 @@ fn bit(bits: Option<&Bits>, k: usize) -> bool {
     bits.is_some_and(|b| b[k / 64] & (1 << (k % 64)) != 0)
 }
 
+/// Pods by namespace and by label, so that a selector's candidates are the
+/// pods carrying one of its `matchLabels` rather than a whole namespace.
+#[derive(Default)]
+struct PodIndex<'a> {
+    pods: usize,
+    by_namespace: HashMap<&'a str, Vec<usize>>,
+    by_label: HashMap<(&'a str, &'a str, &'a str), Vec<usize>>,
+    by_label_anywhere: HashMap<(&'a str, &'a str), Vec<usize>>,
+}
+
+impl<'a> PodIndex<'a> {
+    fn new(cluster: &'a crate::evaluate::Cluster) -> PodIndex<'a> {
+        let mut index = PodIndex {
+            pods: cluster.pods.len(),
+            ..Default::default()
+        };
+        for (i, pod) in cluster.pods.iter().enumerate() {
+            index.by_namespace.entry(pod.namespace.as_str()).or_default().push(i);
+            for (k, v) in &pod.labels {
+                index
+                    .by_label
+                    .entry((pod.namespace.as_str(), k.as_str(), v.as_str()))
+                    .or_default()
+                    .push(i);
+                index.by_label_anywhere.entry((k.as_str(), v.as_str())).or_default().push(i);
+            }
+        }
+        index
+    }
+
+    /// A superset of the pods in `namespace` (any namespace for `None`) that
+    /// carry every label of `labels`.
+    fn candidates<'l>(&self, namespace: Option<&str>, labels: impl Iterator<Item = (&'l str, &'l str)>) -> Vec<usize> {
+        let mut best: Option<&Vec<usize>> = None;
+        for (k, v) in labels {
+            let list = match namespace {
+                Some(ns) => self.by_label.get(&(ns, k, v)),
+                None => self.by_label_anywhere.get(&(k, v)),
+            };
+            let Some(list) = list else { return Vec::new() };
+            if best.is_none_or(|b| list.len() < b.len()) {
+                best = Some(list);
+            }
+        }
+        match (best, namespace) {
+            (Some(list), _) => list.clone(),
+            (None, Some(ns)) => self.by_namespace.get(ns).cloned().unwrap_or_default(),
+            (None, None) => (0..self.pods).collect(),
+        }
+    }
+}
+
+fn k8s_labels(selector: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>) -> impl Iterator<Item = (&str, &str)> {
+    selector
+        .and_then(|s| s.match_labels.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+}
+
 struct Index<'a> {
     program: &'a Program,
     policies: &'a [NetworkPolicy],
     model: &'a Model,
     endpoints: Vec<Endpoint>,
-    pods_by_namespace: HashMap<&'a str, Vec<usize>>,
+    pods: PodIndex<'a>,
     /// Per pod and direction: policies that isolate it.
     policies_of: [Vec<Vec<usize>>; 2],
     /// Per pod and direction: flows whose half selects it.
@@ -179,6 +239,9 @@ struct Index<'a> {
     rule_bits: HashMap<(usize, usize, usize), (Bits, Bits)>,
     /// Per flow: the port bits towards a pod and towards an address.
     flow_bits: Vec<(Bits, Bits)>,
+    /// Address endpoints inside each distinct IP block (cidr and holes), so
+    /// that CIDRs are parsed once per block rather than once per check.
+    inside_block: std::cell::RefCell<HashMap<(String, Vec<String>), std::rc::Rc<Vec<usize>>>>,
 }
 
 fn slot(direction: Direction) -> usize {
@@ -192,10 +255,7 @@ impl<'a> Index<'a> {
     fn new(program: &'a Program, policies: &'a [NetworkPolicy], model: &'a Model) -> Index<'a> {
         let cluster = &model.cluster;
         let pods = cluster.pods.len();
-        let mut pods_by_namespace: HashMap<&str, Vec<usize>> = HashMap::new();
-        for (i, pod) in cluster.pods.iter().enumerate() {
-            pods_by_namespace.entry(pod.namespace.as_str()).or_default().push(i);
-        }
+        let pod_index = PodIndex::new(cluster);
         // Every model pod carries the same named ports, so one stands for all destinations.
         let sample = cluster.pods.first();
         let words = model.ports.len().div_ceil(64);
@@ -215,11 +275,8 @@ impl<'a> Index<'a> {
         let mut policies_of = [vec![Vec::new(); pods], vec![Vec::new(); pods]];
         let mut rule_bits = HashMap::new();
         for (p, policy) in policies.iter().enumerate() {
-            for &i in pods_by_namespace
-                .get(evaluate::policy_namespace(policy))
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
+            let selector = policy.spec.as_ref().and_then(|s| s.pod_selector.as_ref());
+            for i in pod_index.candidates(Some(evaluate::policy_namespace(policy)), k8s_labels(selector)) {
                 for direction in [Direction::Egress, Direction::Ingress] {
                     if evaluate::policy_isolates(policy, &cluster.pods[i], direction) {
                         policies_of[slot(direction)][i].push(p);
@@ -247,7 +304,7 @@ impl<'a> Index<'a> {
                 if direction == Direction::Ingress && dns_without_ingress_half(local, program) {
                     continue;
                 }
-                for i in Self::candidates_of(local, &pods_by_namespace, pods) {
+                for i in ir_candidates(&pod_index, local) {
                     let pod = &cluster.pods[i];
                     let info = program.namespaces.get(&pod.namespace);
                     let declared = info.is_some_and(|n| n.declared);
@@ -279,30 +336,19 @@ impl<'a> Index<'a> {
             policies,
             model,
             endpoints: model.endpoints(),
-            pods_by_namespace,
+            pods: pod_index,
             policies_of,
             flows_of,
             rule_bits,
             flow_bits,
-        }
-    }
-
-    fn candidates_of(peer: &Peer, pods_by_namespace: &HashMap<&str, Vec<usize>>, pods: usize) -> Vec<usize> {
-        match peer {
-            Peer::Pods {
-                namespaces: Namespaces::Named(ns),
-                ..
-            } => pods_by_namespace.get(ns.as_str()).cloned().unwrap_or_default(),
-            Peer::Pods { .. } => (0..pods).collect(),
-            Peer::Ips { .. } => Vec::new(),
+            inside_block: Default::default(),
         }
     }
 
     /// Endpoint indexes a policy peer may match (a superset; callers filter).
     fn policy_peer_candidates(&self, peer: &NetworkPolicyPeer, namespace: &str) -> Vec<usize> {
-        let pods = self.model.cluster.pods.len();
         if peer.ip_block.is_some() {
-            return (pods..self.endpoints.len()).collect();
+            return (self.pods.pods..self.endpoints.len()).collect();
         }
         let named = peer
             .namespace_selector
@@ -310,17 +356,18 @@ impl<'a> Index<'a> {
             .and_then(|s| s.match_labels.as_ref())
             .and_then(|m| m.get(evaluate::NAMESPACE_NAME_LABEL))
             .map(String::as_str);
-        match (&peer.namespace_selector, named) {
-            (None, _) => self.pods_by_namespace.get(namespace).cloned().unwrap_or_default(),
-            (Some(_), Some(ns)) => self.pods_by_namespace.get(ns).cloned().unwrap_or_default(),
-            (Some(_), None) => (0..pods).collect(),
-        }
+        let namespace = match (&peer.namespace_selector, named) {
+            (None, _) => Some(namespace),
+            (Some(_), Some(ns)) => Some(ns),
+            (Some(_), None) => None,
+        };
+        self.pods.candidates(namespace, k8s_labels(peer.pod_selector.as_ref()))
     }
 
     fn ir_peer_candidates(&self, peer: &Peer) -> Vec<usize> {
         match peer {
-            Peer::Ips { .. } => (self.model.cluster.pods.len()..self.endpoints.len()).collect(),
-            other => Self::candidates_of(other, &self.pods_by_namespace, self.model.cluster.pods.len()),
+            Peer::Ips { .. } => (self.pods.pods..self.endpoints.len()).collect(),
+            other => ir_candidates(&self.pods, other),
         }
     }
 
@@ -332,6 +379,25 @@ impl<'a> Index<'a> {
             Direction::Egress => Connection::new(me, them, port, protocol),
             Direction::Ingress => Connection::new(them, me, port, protocol),
         }
+    }
+
+    /// The address endpoints inside a block.
+    fn addresses_inside(&self, cidr: &str, except: &[String]) -> std::rc::Rc<Vec<usize>> {
+        let key = (cidr.to_string(), except.to_vec());
+        if let Some(found) = self.inside_block.borrow().get(&key) {
+            return found.clone();
+        }
+        let block = IpBlock {
+            cidr: key.0.clone(),
+            except: key.1.clone(),
+        };
+        let pods = self.model.cluster.pods.len();
+        let inside: Vec<usize> = (pods..self.endpoints.len())
+            .filter(|&i| matches!(self.endpoints[i], Endpoint::Ip(ip) if model::block_contains(&block, ip)))
+            .collect();
+        let inside = std::rc::Rc::new(inside);
+        self.inside_block.borrow_mut().insert(key, inside.clone());
+        inside
     }
 
     /// Which bits of a (to pod, to address) pair apply to peer endpoint `other`.
@@ -354,6 +420,20 @@ impl<'a> Index<'a> {
                 let Some(bits) = self.rule_bits.get(&(p, slot(direction), r)) else {
                     continue;
                 };
+                let ip_only =
+                    peers.is_some_and(|l| !l.is_empty() && l.iter().all(|p| p.pod_selector.is_none() && p.namespace_selector.is_none()));
+                if ip_only {
+                    // Address endpoints against ipBlock peers: one lookup per block, not per address.
+                    for block in peers.into_iter().flatten().filter_map(|p| p.ip_block.as_ref()) {
+                        for &other in self
+                            .addresses_inside(&block.cidr, block.except.as_deref().unwrap_or_default())
+                            .iter()
+                        {
+                            or_into(&mut row, other, self.pick(bits, other, direction));
+                        }
+                    }
+                    continue;
+                }
                 let candidates: Vec<usize> = match peers.filter(|p| !p.is_empty()) {
                     None => (0..self.endpoints.len()).collect(),
                     Some(list) => {
@@ -395,6 +475,15 @@ impl<'a> Index<'a> {
             } else {
                 &flow.source
             };
+            if let Peer::Ips { blocks, .. } = peer {
+                for block in blocks {
+                    for &other in self.addresses_inside(&block.cidr, &block.except).iter() {
+                        or_into(&mut row, other, self.pick(&self.flow_bits[f], other, direction));
+                        origin_of.entry(other).or_insert(flow.origin);
+                    }
+                }
+                continue;
+            }
             for other in self.ir_peer_candidates(peer) {
                 if model::peer_contains(peer, cluster, &self.endpoints[other]) {
                     or_into(&mut row, other, self.pick(&self.flow_bits[f], other, direction));
@@ -428,6 +517,20 @@ impl<'a> Index<'a> {
                 }
             }
         }
+    }
+}
+
+/// A superset of the pods an IR peer stands for.
+fn ir_candidates(index: &PodIndex, peer: &Peer) -> Vec<usize> {
+    match peer {
+        Peer::Pods { namespaces, pods, .. } => {
+            let namespace = match namespaces {
+                Namespaces::Named(ns) => Some(ns.as_str()),
+                Namespaces::Selected(_) => None,
+            };
+            index.candidates(namespace, pods.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        }
+        Peer::Ips { .. } => Vec::new(),
     }
 }
 
