@@ -12,6 +12,7 @@
 pub mod ast;
 pub mod check;
 pub mod cidr;
+pub mod cluster;
 pub mod config;
 pub mod diagnostics;
 pub mod emit;
