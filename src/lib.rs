@@ -18,6 +18,7 @@ pub mod diagnostics;
 pub mod emit;
 pub mod evaluate;
 pub mod flowtable;
+pub mod graph;
 pub mod ir;
 pub mod lower;
 pub mod parse;
