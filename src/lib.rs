@@ -12,11 +12,13 @@
 pub mod ast;
 pub mod check;
 pub mod cidr;
+pub mod cluster;
 pub mod config;
 pub mod diagnostics;
 pub mod emit;
 pub mod evaluate;
 pub mod flowtable;
+pub mod graph;
 pub mod ir;
 pub mod lower;
 pub mod model;

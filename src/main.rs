@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use netpolc::emit::{self, Format};
+use netpolc::graph;
 use netpolc::{Compilation, Config, Severity};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "netpolc", version, about = "Compile .np intents into paired Kubernetes NetworkPolicies")]
 #[command(
-    after_help = "Examples:\n  netpolc build examples/shop.np\n  netpolc build policies/ -o deploy/netpol\n  netpolc check policies/ --deny-warnings"
+    after_help = "Examples:\n  netpolc build examples/shop.np\n  netpolc build policies/ -o deploy/netpol\n  netpolc check policies/ --deny-warnings\n  netpolc graph policies/ --format mermaid"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -55,6 +56,21 @@ enum Command {
         #[arg(long)]
         deny_warnings: bool,
     },
+    /// Draw the intent graph: namespaces as clusters, edges labelled with ports
+    #[command(
+        after_help = "Examples:\n  netpolc graph examples/shop.np | dot -Tpng > shop.png  # DOT on stdout\n  netpolc graph policies/ --format mermaid               # for Markdown (GitHub, GitLab)\n  netpolc graph policies/ --format svg -o graph.svg      # needs Graphviz's `dot`\n  netpolc graph policies/ -o graph.mmd                   # the format follows the extension\n\nExit codes: 0 written, 1 problems in the input (nothing written), 2 bad usage, I/O error or no `dot` for SVG."
+    )]
+    Graph {
+        /// `.np` files, or folders searched recursively for them
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Output format [default: from the extension of -o (.svg, .mmd, .mermaid, .dot, .gv), else dot]
+        #[arg(long, value_enum)]
+        format: Option<GraphFormat>,
+        /// Write to this file instead of stdout
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -62,6 +78,28 @@ enum Color {
     Auto,
     Always,
     Never,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum GraphFormat {
+    /// Graphviz DOT
+    Dot,
+    /// A Mermaid flowchart
+    Mermaid,
+    /// SVG drawn by Graphviz's `dot` command
+    Svg,
+}
+
+impl GraphFormat {
+    /// The format a file name asks for, by its extension.
+    fn from_path(path: &std::path::Path) -> Option<GraphFormat> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "svg" => Some(GraphFormat::Svg),
+            "mmd" | "mermaid" => Some(GraphFormat::Mermaid),
+            "dot" | "gv" => Some(GraphFormat::Dot),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -129,6 +167,43 @@ fn main() -> ExitCode {
             }
             if cli.timings {
                 print_timings(compilation, Some(started.elapsed()));
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Graph { paths, format, output } => {
+            let format = format
+                .or_else(|| output.as_deref().and_then(GraphFormat::from_path))
+                .unwrap_or(GraphFormat::Dot);
+            let Some(compilation) = compile(&paths, color) else {
+                return ExitCode::from(2);
+            };
+            if failed(&compilation, false) {
+                return ExitCode::from(1);
+            }
+            let text = match format {
+                GraphFormat::Dot => graph::dot(&compilation.program),
+                GraphFormat::Mermaid => graph::mermaid(&compilation.program),
+                GraphFormat::Svg => match graph::svg(&graph::dot(&compilation.program)) {
+                    Ok(svg) => svg,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
+            };
+            let written = match &output {
+                None => {
+                    let mut stdout = std::io::stdout().lock();
+                    stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush())
+                }
+                Some(path) => std::fs::write(path, text.as_bytes()),
+            };
+            if let Err(e) = written {
+                match &output {
+                    Some(path) => eprintln!("error: cannot write {}: {e}", path.display()),
+                    None => eprintln!("error: cannot write to stdout: {e}"),
+                }
+                return ExitCode::from(2);
             }
             ExitCode::SUCCESS
         }
