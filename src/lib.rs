@@ -17,6 +17,7 @@ pub mod config;
 pub mod diagnostics;
 pub mod emit;
 pub mod evaluate;
+pub mod explain;
 pub mod flowtable;
 pub mod graph;
 pub mod ir;
@@ -86,6 +87,37 @@ impl Compilation {
     pub fn render_diagnostics(&self) -> String {
         diagnostics::render(&self.diagnostics, &self.sources, false)
     }
+}
+
+/// Policies from a mix of inputs: `.np` intents (compiled) and
+/// NetworkPolicy YAML or JSON files (`.yaml`, `.yml`, `.json`), which may
+/// come from any tool.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// The compiled intents (empty when only YAML was given).
+    pub compilation: Compilation,
+    /// Every policy: the compiled ones, then those read from files.
+    pub policies: Vec<NetworkPolicy>,
+}
+
+/// Loads [`Inputs`]; folders are searched for `.np` files.
+pub fn load_inputs(paths: &[std::path::PathBuf], config: &Config) -> Result<Inputs, source::InputError> {
+    let is_objects = |p: &std::path::Path| p.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json");
+    let (objects, intents): (Vec<_>, Vec<_>) = paths.iter().cloned().partition(|p| is_objects(p));
+    let (sources, early) = if intents.is_empty() {
+        (Sources::new(), Vec::new())
+    } else {
+        source::load(&intents)?
+    };
+    let compilation = compile(sources, early, config);
+    let mut policies = compilation.policies.clone();
+    for path in objects {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| source::InputError(format!("cannot read `{}`: {}", path.display(), source::lower_io(&e))))?;
+        let found = cluster::load_policies(&text).map_err(|e| source::InputError(format!("`{}`: {e}", path.display())))?;
+        policies.extend(found);
+    }
+    Ok(Inputs { compilation, policies })
 }
 
 /// Compiles one in-memory file.

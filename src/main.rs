@@ -44,6 +44,11 @@ enum Command {
         #[arg(long)]
         deny_warnings: bool,
     },
+    /// Explain why a connection is allowed or denied
+    #[command(
+        after_help = "Examples:\n  netpolc explain frontend/web backend/catalog:8080 examples/shop.np\n  netpolc explain world frontend/web:443 policies/\n  netpolc explain shop/web-5d9c backend/api-7f6b:8080 deploy/netpol/*.yaml --cluster cluster.yaml\n\nExit codes: 0 explained, 1 problems in the input, 2 bad usage or I/O error."
+    )]
+    Explain(ExplainArgs),
     /// Check intents without writing anything
     #[command(
         after_help = "Examples:\n  netpolc check policies/\n  netpolc check team-a.np team-b.np --deny-warnings\n\nExit codes: 0 clean, 1 problems in the input, 2 bad usage or I/O error."
@@ -71,6 +76,21 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+}
+
+/// The `explain` subcommand's arguments.
+#[derive(clap::Args)]
+struct ExplainArgs {
+    /// The source: an endpoint as in intents (`frontend/web-app`, `world`), or with --cluster a pod (`NAMESPACE/POD`) or an IP
+    src: String,
+    /// The destination, optionally with `:PORT[/PROTO]` (`backend/user-api:8080`)
+    dst: String,
+    /// `.np` files or folders, and NetworkPolicy YAML/JSON files (default: the current folder)
+    #[arg(default_value = ".")]
+    paths: Vec<PathBuf>,
+    /// A cluster model: the output of `kubectl get namespaces,pods -A -o yaml`
+    #[arg(long, value_name = "FILE")]
+    cluster: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -207,6 +227,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Explain(args) => explain(args, color),
         Command::Check { paths, deny_warnings } => {
             let Some(compilation) = compile(&paths, color) else {
                 return ExitCode::from(2);
@@ -254,6 +275,91 @@ fn compile(paths: &[PathBuf], color: bool) -> Option<&'static Compilation> {
         );
     }
     Some(Box::leak(Box::new(compilation)))
+}
+
+fn explain(args: ExplainArgs, color: bool) -> ExitCode {
+    let config = Config::default();
+    let inputs = match netpolc::load_inputs(&args.paths, &config) {
+        Ok(inputs) => inputs,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let compiled = &inputs.compilation;
+    if !compiled.diagnostics.is_empty() {
+        eprint!("{}", netpolc::diagnostics::render(&compiled.diagnostics, &compiled.sources, color));
+    }
+    if compiled.has_errors() {
+        return ExitCode::from(1);
+    }
+    let (cluster, connections) = match &args.cluster {
+        Some(file) => {
+            let text = match std::fs::read_to_string(file) {
+                Ok(text) => text,
+                Err(e) => {
+                    eprintln!("error: cannot read `{}`: {}", file.display(), netpolc::source::lower_io(&e));
+                    return ExitCode::from(2);
+                }
+            };
+            let cluster = match netpolc::cluster::load_cluster(&text) {
+                Ok(cluster) => cluster,
+                Err(e) => {
+                    eprintln!("error: `{}`: {e}", file.display());
+                    return ExitCode::from(2);
+                }
+            };
+            match netpolc::explain::resolve_in_cluster(&cluster, &inputs.policies, &args.src, &args.dst) {
+                Ok(connections) => (cluster, connections),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        None => match netpolc::explain::resolve(&compiled.sources, &config, &inputs.policies, &args.src, &args.dst) {
+            Ok((model, connections)) => (model.cluster, connections),
+            Err(failed) => {
+                eprint!("{}", netpolc::diagnostics::render(&failed.diagnostics, &failed.sources, color));
+                eprintln!("error: cannot resolve `{} -> {}`", args.src, args.dst);
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let Some(first) = connections.first() else {
+        eprintln!("error: no port to try: give one, as in `{}:8080`", args.dst);
+        return ExitCode::from(2);
+    };
+    let mut text = String::new();
+    if connections.len() > 1 {
+        let allowed: Vec<String> = connections
+            .iter()
+            .filter(|c| netpolc::evaluate::is_allowed(&inputs.policies, &cluster, c))
+            .map(|c| format!("{}/{}", c.port, c.protocol))
+            .collect();
+        let others = connections.len() - allowed.len();
+        match allowed.len() {
+            0 => text.push_str(&format!(
+                "denied on all {others} ports tried (every port the intents and policies name, and one nobody names)\n\n"
+            )),
+            _ => text.push_str(&format!(
+                "allowed on {}; denied on the {others} other ports tried\n\n",
+                allowed.join(", ")
+            )),
+        }
+    }
+    let shown = connections
+        .iter()
+        .find(|c| netpolc::evaluate::is_allowed(&inputs.policies, &cluster, c))
+        .unwrap_or(first);
+    text.push_str(&netpolc::explain::explain(
+        &inputs.policies,
+        &cluster,
+        shown,
+        &config.annotation_prefix,
+    ));
+    print!("{text}");
+    ExitCode::SUCCESS
 }
 
 fn print_timings(c: &Compilation, emit: Option<std::time::Duration>) {
