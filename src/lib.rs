@@ -15,6 +15,8 @@ pub mod cidr;
 pub mod cluster;
 pub mod config;
 pub mod diagnostics;
+pub mod diff;
+pub mod diff_git;
 pub mod emit;
 pub mod evaluate;
 pub mod explain;

@@ -49,6 +49,11 @@ enum Command {
         after_help = "Examples:\n  netpolc explain frontend/web backend/catalog:8080 examples/shop.np\n  netpolc explain world frontend/web:443 policies/\n  netpolc explain shop/web-5d9c backend/api-7f6b:8080 deploy/netpol/*.yaml --cluster cluster.yaml\n\nExit codes: 0 explained, 1 problems in the input, 2 bad usage or I/O error."
     )]
     Explain(ExplainArgs),
+    /// Show the connectivity that a change adds and removes
+    #[command(
+        after_help = "Examples:\n  netpolc diff old/ new/\n  netpolc diff --git origin/main policies/ --format markdown > comment.md\n  netpolc diff before.yaml after.yaml --format json\n\nA change that only renames or reorders shows no difference.\nExit codes: 0 compared, 1 problems in the input, 2 bad usage or I/O error."
+    )]
+    Diff(DiffArgs),
     /// Check intents without writing anything
     #[command(
         after_help = "Examples:\n  netpolc check policies/\n  netpolc check team-a.np team-b.np --deny-warnings\n\nExit codes: 0 clean, 1 problems in the input, 2 bad usage or I/O error."
@@ -91,6 +96,26 @@ struct ExplainArgs {
     /// A cluster model: the output of `kubectl get namespaces,pods -A -o yaml`
     #[arg(long, value_name = "FILE")]
     cluster: Option<PathBuf>,
+}
+
+/// The `diff` subcommand's arguments.
+#[derive(clap::Args)]
+struct DiffArgs {
+    /// OLD and NEW (files or folders of `.np` intents or NetworkPolicy YAML); with --git, the paths to compare (default: the current folder)
+    paths: Vec<PathBuf>,
+    /// Compare the paths as they are in this git revision (OLD) with the working tree (NEW)
+    #[arg(long, value_name = "REV")]
+    git: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    format: DiffFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DiffFormat {
+    Text,
+    Json,
+    Markdown,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -228,6 +253,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Explain(args) => explain(args, color),
+        Command::Diff(args) => diff(args, color),
         Command::Check { paths, deny_warnings } => {
             let Some(compilation) = compile(&paths, color) else {
                 return ExitCode::from(2);
@@ -358,6 +384,73 @@ fn explain(args: ExplainArgs, color: bool) -> ExitCode {
         shown,
         &config.annotation_prefix,
     ));
+    print!("{text}");
+    ExitCode::SUCCESS
+}
+
+fn diff(args: DiffArgs, color: bool) -> ExitCode {
+    let config = Config::default();
+    let mut scratch = None;
+    let (old_paths, new_paths) = match &args.git {
+        None => match args.paths.as_slice() {
+            [old, new] => (vec![old.clone()], vec![new.clone()]),
+            _ => {
+                eprintln!("error: give OLD and NEW, or --git REV and the paths to compare");
+                return ExitCode::from(2);
+            }
+        },
+        Some(rev) => {
+            let paths = if args.paths.is_empty() {
+                vec![PathBuf::from(".")]
+            } else {
+                args.paths.clone()
+            };
+            match netpolc::diff_git::checkout(rev, &paths) {
+                Ok((dir, old)) => {
+                    scratch = Some(dir);
+                    (old, paths)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
+    let load = |paths: &[PathBuf]| netpolc::load_inputs(paths, &config);
+    let (old, new) = match (load(&old_paths), load(&new_paths)) {
+        (Ok(old), Ok(new)) => (old, new),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(dir) = scratch {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    for side in [&old, &new] {
+        let c = &side.compilation;
+        if !c.diagnostics.is_empty() {
+            eprint!("{}", netpolc::diagnostics::render(&c.diagnostics, &c.sources, color));
+        }
+        if c.has_errors() {
+            return ExitCode::from(1);
+        }
+    }
+    let old_version = netpolc::diff::Version {
+        program: &old.compilation.program,
+        policies: &old.policies,
+    };
+    let new_version = netpolc::diff::Version {
+        program: &new.compilation.program,
+        policies: &new.policies,
+    };
+    let delta = netpolc::diff::diff(&old_version, &new_version, &config, &config.annotation_prefix);
+    let text = match args.format {
+        DiffFormat::Text => netpolc::diff::text(&delta),
+        DiffFormat::Json => netpolc::diff::json(&delta),
+        DiffFormat::Markdown => netpolc::diff::markdown(&delta),
+    };
     print!("{text}");
     ExitCode::SUCCESS
 }

@@ -146,11 +146,11 @@ fn counterexample(expectation: &Expectation, policies: &[NetworkPolicy], model: 
 }
 
 /// Port slots as bits, `model.ports.len()` of them.
-type Bits = Vec<u64>;
+pub(crate) type Bits = Vec<u64>;
 
 /// What one side of one pod allows: `None` when the pod is not isolated
 /// (everything), else the port bits per peer endpoint that gets any.
-type Row = Option<HashMap<usize, Bits>>;
+pub(crate) type Row = Option<HashMap<usize, Bits>>;
 
 fn or_into(row: &mut HashMap<usize, Bits>, other: usize, bits: &Bits) {
     if bits.iter().any(|w| *w != 0) {
@@ -161,7 +161,7 @@ fn or_into(row: &mut HashMap<usize, Bits>, other: usize, bits: &Bits) {
     }
 }
 
-fn bit(bits: Option<&Bits>, k: usize) -> bool {
+pub(crate) fn bit(bits: Option<&Bits>, k: usize) -> bool {
     bits.is_some_and(|b| b[k / 64] & (1 << (k % 64)) != 0)
 }
 
@@ -225,7 +225,7 @@ fn k8s_labels(selector: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::
         .map(|(k, v)| (k.as_str(), v.as_str()))
 }
 
-struct Index<'a> {
+pub(crate) struct Index<'a> {
     program: &'a Program,
     policies: &'a [NetworkPolicy],
     model: &'a Model,
@@ -252,7 +252,7 @@ fn slot(direction: Direction) -> usize {
 }
 
 impl<'a> Index<'a> {
-    fn new(program: &'a Program, policies: &'a [NetworkPolicy], model: &'a Model) -> Index<'a> {
+    pub(crate) fn new(program: &'a Program, policies: &'a [NetworkPolicy], model: &'a Model) -> Index<'a> {
         let cluster = &model.cluster;
         let pods = cluster.pods.len();
         let pod_index = PodIndex::new(cluster);
@@ -406,7 +406,7 @@ impl<'a> Index<'a> {
         if destination_is_pod { &bits.0 } else { &bits.1 }
     }
 
-    fn emitted_row(&self, pod: usize, direction: Direction) -> Row {
+    pub(crate) fn emitted_row(&self, pod: usize, direction: Direction) -> Row {
         let policies = &self.policies_of[slot(direction)][pod];
         if policies.is_empty() {
             return None;
