@@ -25,6 +25,7 @@ pub mod graph;
 pub mod ir;
 pub mod lower;
 pub mod model;
+pub mod parallel;
 pub mod parse;
 pub mod source;
 pub mod validate;
@@ -135,13 +136,15 @@ pub fn compile(sources: Sources, early: Vec<Diagnostic>, config: &Config) -> Com
     let mut timings = Timings::default();
     let mut diagnostics = early;
     let unreadable: Vec<usize> = diagnostics.iter().map(|d| d.span().file).collect();
-    let mut files = Vec::with_capacity(sources.files().len());
-    for (i, file) in sources.files().iter().enumerate() {
+    let parsed = parallel::map(sources.files(), |i, file| {
         if unreadable.contains(&i) {
-            files.push(ast::File::default());
-            continue;
+            (ast::File::default(), Vec::new())
+        } else {
+            parse::parse(i, &file.text)
         }
-        let (tree, mut problems) = parse::parse(i, &file.text);
+    });
+    let mut files = Vec::with_capacity(parsed.len());
+    for (tree, mut problems) in parsed {
         diagnostics.append(&mut problems);
         files.push(tree);
     }
@@ -207,8 +210,8 @@ impl Timings {
 /// reported at the intent behind the object (or the namespace declaration).
 fn validate_output(policies: &[NetworkPolicy], program: &ir::Program) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    for policy in policies {
-        let violations = validate::validate_network_policy(policy);
+    let verdicts = parallel::map(policies, |_, policy| validate::validate_network_policy(policy));
+    for (policy, violations) in policies.iter().zip(verdicts) {
         if violations.is_empty() {
             continue;
         }

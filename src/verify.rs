@@ -34,13 +34,15 @@ pub struct Mismatch {
 /// connection. Empty means they agree.
 pub fn verify(program: &Program, policies: &[NetworkPolicy], model: &Model) -> Vec<Mismatch> {
     let index = Index::new(program, policies, model);
-    let mut mismatches = Vec::new();
-    for pod in 0..model.cluster.pods.len() {
+    let pods: Vec<usize> = (0..model.cluster.pods.len()).collect();
+    let found = crate::parallel::map(&pods, |_, &pod| {
+        let mut mismatches = Vec::new();
         for direction in [Direction::Egress, Direction::Ingress] {
             index.compare(pod, direction, &mut mismatches);
         }
-    }
-    mismatches
+        mismatches
+    });
+    found.into_iter().flatten().collect()
 }
 
 /// Diagnostics for [`verify`]'s mismatches: each is a compiler bug.
@@ -241,7 +243,7 @@ pub(crate) struct Index<'a> {
     flow_bits: Vec<(Bits, Bits)>,
     /// Address endpoints inside each distinct IP block (cidr and holes), so
     /// that CIDRs are parsed once per block rather than once per check.
-    inside_block: std::cell::RefCell<HashMap<(String, Vec<String>), std::rc::Rc<Vec<usize>>>>,
+    inside_block: std::sync::Mutex<HashMap<(String, Vec<String>), std::sync::Arc<Vec<usize>>>>,
 }
 
 fn slot(direction: Direction) -> usize {
@@ -382,10 +384,16 @@ impl<'a> Index<'a> {
     }
 
     /// The address endpoints inside a block.
-    fn addresses_inside(&self, cidr: &str, except: &[String]) -> std::rc::Rc<Vec<usize>> {
+    fn addresses_inside(&self, cidr: &str, except: &[String]) -> std::sync::Arc<Vec<usize>> {
         let key = (cidr.to_string(), except.to_vec());
-        if let Some(found) = self.inside_block.borrow().get(&key) {
-            return found.clone();
+        let cached = self
+            .inside_block
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some(found) = cached {
+            return found;
         }
         let block = IpBlock {
             cidr: key.0.clone(),
@@ -395,8 +403,11 @@ impl<'a> Index<'a> {
         let inside: Vec<usize> = (pods..self.endpoints.len())
             .filter(|&i| matches!(self.endpoints[i], Endpoint::Ip(ip) if model::block_contains(&block, ip)))
             .collect();
-        let inside = std::rc::Rc::new(inside);
-        self.inside_block.borrow_mut().insert(key, inside.clone());
+        let inside = std::sync::Arc::new(inside);
+        self.inside_block
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(key, inside.clone());
         inside
     }
 
