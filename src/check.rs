@@ -35,6 +35,7 @@ pub fn check(files: &[ast::File], sources: &Sources, config: &Config) -> (Progra
         config,
         diagnostics: Vec::new(),
         decls: Declarations::default(),
+        typo_cache: HashMap::new(),
     };
     let (intents, expectations) = checker.declarations(files);
     let mut program = checker.resolve(intents);
@@ -72,11 +73,16 @@ struct PendingIntent<'a> {
     metadata: Vec<(String, String)>,
 }
 
+/// The closest declared workload to an undeclared name: (distance, name, where declared).
+type Closest = Option<(usize, String, Span)>;
+
 struct Checker<'a> {
     sources: &'a Sources,
     config: &'a Config,
     diagnostics: Vec<Diagnostic>,
     decls: Declarations,
+    /// "Did you mean" answers by (namespace, undeclared name).
+    typo_cache: HashMap<(String, String), Closest>,
 }
 
 impl<'a> Checker<'a> {
@@ -890,8 +896,21 @@ impl<'a> Checker<'a> {
 
     fn typo_warning(&mut self, namespace: &str, name: &Spanned<ast::Name>) {
         let text = &name.node.text;
-        let best = self
-            .decls
+        // The same undeclared name is usually referenced many times: look it up once.
+        let key = (namespace.to_string(), text.clone());
+        let best = match self.typo_cache.get(&key) {
+            Some(found) => found.clone(),
+            None => {
+                let found = self.closest_workload(namespace, text);
+                self.typo_cache.insert(key, found.clone());
+                found
+            }
+        };
+        self.report_typo(namespace, name, best);
+    }
+
+    fn closest_workload(&self, namespace: &str, text: &str) -> Closest {
+        self.decls
             .workloads_in
             .get(namespace)
             .into_iter()
@@ -903,7 +922,11 @@ impl<'a> Checker<'a> {
                     .map(|(_, at)| (edit_distance(text, n), n.clone(), *at))
             })
             .filter(|(d, n, _)| *d > 0 && *d <= max_typo_distance(n))
-            .min();
+            .min()
+    }
+
+    fn report_typo(&mut self, namespace: &str, name: &Spanned<ast::Name>, best: Closest) {
+        let text = &name.node.text;
         if let Some((_, suggestion, at)) = best {
             let label = self.config.workload_label.clone();
             self.error(

@@ -600,6 +600,40 @@ fn describe(value: &Value) -> String {
     }
 }
 
+/// Reads NetworkPolicy objects from YAML or JSON: single objects, multi-document
+/// streams, and `List` / `NetworkPolicyList` wrappers. Other kinds are skipped.
+pub fn load_policies(text: &str) -> Result<Vec<k8s_openapi::api::networking::v1::NetworkPolicy>, ClusterError> {
+    fn walk(value: &Value, out: &mut Vec<k8s_openapi::api::networking::v1::NetworkPolicy>, depth: usize) -> Result<(), ClusterError> {
+        match value.get("kind").and_then(Value::as_str) {
+            Some("NetworkPolicy") => {
+                let policy =
+                    serde_json::from_value(value.clone()).map_err(|e| ClusterError::whole(format!("not a valid NetworkPolicy: {e}")))?;
+                out.push(policy);
+            }
+            Some(kind) if kind.ends_with("List") && depth < 4 => {
+                for item in value.get("items").and_then(Value::as_array).into_iter().flatten() {
+                    let mut item = item.clone();
+                    if kind == "NetworkPolicyList"
+                        && let Some(map) = item.as_object_mut()
+                    {
+                        map.entry("kind").or_insert_with(|| Value::String("NetworkPolicy".into()));
+                        map.entry("apiVersion")
+                            .or_insert_with(|| Value::String("networking.k8s.io/v1".into()));
+                    }
+                    walk(&item, out, depth + 1)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for document in documents(text)? {
+        walk(&document, &mut out, 0)?;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -926,38 +960,4 @@ items:
         assert_eq!(ok(samples[0]).cluster.namespaces[0].name, "bom");
         assert_eq!(ok(samples[6]).cluster.pods[0].ip, None);
     }
-}
-
-/// Reads NetworkPolicy objects from YAML or JSON: single objects, multi-document
-/// streams, and `List` / `NetworkPolicyList` wrappers. Other kinds are skipped.
-pub fn load_policies(text: &str) -> Result<Vec<k8s_openapi::api::networking::v1::NetworkPolicy>, ClusterError> {
-    fn walk(value: &Value, out: &mut Vec<k8s_openapi::api::networking::v1::NetworkPolicy>, depth: usize) -> Result<(), ClusterError> {
-        match value.get("kind").and_then(Value::as_str) {
-            Some("NetworkPolicy") => {
-                let policy =
-                    serde_json::from_value(value.clone()).map_err(|e| ClusterError::whole(format!("not a valid NetworkPolicy: {e}")))?;
-                out.push(policy);
-            }
-            Some(kind) if kind.ends_with("List") && depth < 4 => {
-                for item in value.get("items").and_then(Value::as_array).into_iter().flatten() {
-                    let mut item = item.clone();
-                    if kind == "NetworkPolicyList"
-                        && let Some(map) = item.as_object_mut()
-                    {
-                        map.entry("kind").or_insert_with(|| Value::String("NetworkPolicy".into()));
-                        map.entry("apiVersion")
-                            .or_insert_with(|| Value::String("networking.k8s.io/v1".into()));
-                    }
-                    walk(&item, out, depth + 1)?;
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    for document in documents(text)? {
-        walk(&document, &mut out, 0)?;
-    }
-    Ok(out)
 }

@@ -103,7 +103,7 @@ pub fn diff(old: &Version, new: &Version, config: &crate::Config, prefix: &str) 
             if ks.is_empty() {
                 continue;
             }
-            let connection = |k: usize| Connection::new(endpoints[s].clone(), endpoints[d].clone(), model.ports[k].0, model.ports[k].1);
+            let connection = |k: usize| Connection::new(endpoints[s], endpoints[d], model.ports[k].0, model.ports[k].1);
             let because = reasons(policies, &model, &connection(ks[0]), prefix);
             list.push(Change {
                 source: model.cluster.endpoint_name(&endpoints[s]),

@@ -35,14 +35,22 @@ impl Format {
 
 /// Renders policies in `format`: YAML documents each starting with `---`, or one JSON `List`.
 pub fn render(policies: &[NetworkPolicy], format: Format) -> String {
+    render_refs(&policies.iter().collect::<Vec<_>>(), format)
+}
+
+fn render_refs(policies: &[&NetworkPolicy], format: Format) -> String {
     match format {
-        Format::Yaml => yaml_stream(policies),
-        Format::Json => json_list(policies),
+        Format::Yaml => yaml_refs(policies),
+        Format::Json => json_refs(policies),
     }
 }
 
 /// A multi-document YAML stream, each document introduced by `---`.
 pub fn yaml_stream(policies: &[NetworkPolicy]) -> String {
+    yaml_refs(&policies.iter().collect::<Vec<_>>())
+}
+
+fn yaml_refs(policies: &[&NetworkPolicy]) -> String {
     let mut out = Vec::with_capacity(policies.len() * 700);
     for policy in policies {
         out.extend_from_slice(b"---\n");
@@ -64,11 +72,15 @@ struct List<'a> {
     #[serde(rename = "apiVersion")]
     api_version: &'static str,
     kind: &'static str,
-    items: &'a [NetworkPolicy],
+    items: &'a [&'a NetworkPolicy],
 }
 
 /// A `v1` `List` of the policies, as pretty JSON with a final newline.
 pub fn json_list(policies: &[NetworkPolicy]) -> String {
+    json_refs(&policies.iter().collect::<Vec<_>>())
+}
+
+fn json_refs(policies: &[&NetworkPolicy]) -> String {
     let list = List {
         api_version: "v1",
         kind: "List",
@@ -82,16 +94,16 @@ pub fn json_list(policies: &[NetworkPolicy]) -> String {
 /// The files of an output folder: `<namespace>.<ext>` for each namespace and
 /// `kustomization.yaml` listing them, by file name.
 pub fn folder_files(policies: &[NetworkPolicy], format: Format) -> BTreeMap<String, String> {
-    let mut by_namespace: BTreeMap<&str, Vec<NetworkPolicy>> = BTreeMap::new();
+    let mut by_namespace: BTreeMap<&str, Vec<&NetworkPolicy>> = BTreeMap::new();
     for p in policies {
         by_namespace
             .entry(p.metadata.namespace.as_deref().unwrap_or("default"))
             .or_default()
-            .push(p.clone());
+            .push(p);
     }
     let mut files = BTreeMap::new();
     for (ns, items) in &by_namespace {
-        let body = render(items, format);
+        let body = render_refs(items, format);
         let text = match format {
             Format::Yaml => format!("{HEADER}{body}"),
             Format::Json => body,

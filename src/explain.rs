@@ -130,21 +130,7 @@ fn near_misses(
     for index in isolating {
         let policy = &policies[index];
         let namespace = evaluate::policy_namespace(policy);
-        let Some(spec) = &policy.spec else { continue };
-        let rules: Vec<(Option<&[NetworkPolicyPeer]>, Option<&[NetworkPolicyPort]>)> = match direction {
-            Direction::Egress => spec
-                .egress
-                .iter()
-                .flatten()
-                .map(|r| (r.to.as_deref(), r.ports.as_deref()))
-                .collect(),
-            Direction::Ingress => spec
-                .ingress
-                .iter()
-                .flatten()
-                .map(|r| (r.from.as_deref(), r.ports.as_deref()))
-                .collect(),
-        };
+        let rules = crate::verify::rules(policy, direction);
         for (i, (peers, ports)) in rules.into_iter().enumerate() {
             let peer_ok = evaluate::peers_match(peers, namespace, cluster, peer_endpoint);
             let port_ok = evaluate::ports_match(ports, destination, connection.port, connection.protocol);
@@ -281,7 +267,7 @@ pub fn resolve(
         .filter(|(port, protocol)| {
             expectation.ports.is_all() || crate::model::ports_contain(&expectation.ports, destination_pod, *port, *protocol)
         })
-        .map(|&(port, protocol)| Connection::new(source.clone(), destination.clone(), port, protocol))
+        .map(|&(port, protocol)| Connection::new(source, destination, port, protocol))
         .collect();
     Ok((model, connections))
 }
@@ -316,12 +302,14 @@ pub fn resolve_in_cluster(cluster: &Cluster, policies: &[NetworkPolicy], src: &s
     };
     Ok(ports
         .into_iter()
-        .map(|(port, protocol)| Connection::new(source.clone(), destination.clone(), port, protocol))
+        .map(|(port, protocol)| Connection::new(source, destination, port, protocol))
         .collect())
 }
 
 /// `HOST[:PORT[/PROTO]]`, with `[v6]:PORT` for IPv6 addresses.
-fn split_port(text: &str) -> Result<(&str, Option<(u16, crate::ir::Protocol)>), String> {
+type HostPort<'t> = (&'t str, Option<(u16, crate::ir::Protocol)>);
+
+fn split_port(text: &str) -> Result<HostPort<'_>, String> {
     let (host, rest) = if let Some(end) = text.find(']') {
         (&text[..=end], text[end + 1..].strip_prefix(':'))
     } else if text.matches(':').count() > 1 {

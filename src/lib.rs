@@ -20,6 +20,7 @@ pub mod diff_git;
 pub mod emit;
 pub mod evaluate;
 pub mod explain;
+pub mod fleet;
 pub mod flowtable;
 pub mod graph;
 pub mod ir;

@@ -222,7 +222,7 @@ fn main() -> ExitCode {
             let Some(compilation) = compile(&paths, color) else {
                 return ExitCode::from(2);
             };
-            if failed(&compilation, false) {
+            if failed(compilation, false) {
                 return ExitCode::from(1);
             }
             let text = match format {

@@ -137,7 +137,7 @@ fn counterexample(expectation: &Expectation, policies: &[NetworkPolicy], model: 
                 if !expectation.ports.is_all() && !model::ports_contain(&expectation.ports, pod, port, protocol) {
                     continue;
                 }
-                let connection = Connection::new(source.clone(), destination.clone(), port, protocol);
+                let connection = Connection::new(*source, *destination, port, protocol);
                 if evaluate::is_allowed(policies, &model.cluster, &connection) != expectation.allowed {
                     return Some(connection);
                 }
@@ -146,6 +146,9 @@ fn counterexample(expectation: &Expectation, policies: &[NetworkPolicy], model: 
     }
     None
 }
+
+/// Address endpoints inside each IP block, by the block's cidr and holes.
+type BlockCache = std::sync::Mutex<HashMap<(String, Vec<String>), std::sync::Arc<Vec<usize>>>>;
 
 /// Port slots as bits, `model.ports.len()` of them.
 pub(crate) type Bits = Vec<u64>;
@@ -243,7 +246,7 @@ pub(crate) struct Index<'a> {
     flow_bits: Vec<(Bits, Bits)>,
     /// Address endpoints inside each distinct IP block (cidr and holes), so
     /// that CIDRs are parsed once per block rather than once per check.
-    inside_block: std::sync::Mutex<HashMap<(String, Vec<String>), std::sync::Arc<Vec<usize>>>>,
+    inside_block: BlockCache,
 }
 
 fn slot(direction: Direction) -> usize {
@@ -376,7 +379,7 @@ impl<'a> Index<'a> {
     /// The connection between `pod` and peer endpoint `other` on port slot `k`, seen from `direction`.
     fn connection(&self, pod: usize, other: usize, k: usize, direction: Direction) -> Connection {
         let (port, protocol) = self.model.ports[k];
-        let (me, them) = (Endpoint::Pod(pod), self.endpoints[other].clone());
+        let (me, them) = (Endpoint::Pod(pod), self.endpoints[other]);
         match direction {
             Direction::Egress => Connection::new(me, them, port, protocol),
             Direction::Ingress => Connection::new(them, me, port, protocol),
@@ -545,9 +548,9 @@ fn ir_candidates(index: &PodIndex, peer: &Peer) -> Vec<usize> {
     }
 }
 
-type Rule<'p> = (Option<&'p [NetworkPolicyPeer]>, Option<&'p [NetworkPolicyPort]>);
+pub(crate) type Rule<'p> = (Option<&'p [NetworkPolicyPeer]>, Option<&'p [NetworkPolicyPort]>);
 
-fn rules(policy: &NetworkPolicy, direction: Direction) -> Vec<Rule<'_>> {
+pub(crate) fn rules(policy: &NetworkPolicy, direction: Direction) -> Vec<Rule<'_>> {
     let Some(spec) = &policy.spec else { return Vec::new() };
     match direction {
         Direction::Egress => spec
