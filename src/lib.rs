@@ -20,6 +20,7 @@ pub mod flowtable;
 pub mod ir;
 pub mod lower;
 pub mod parse;
+pub mod reach;
 pub mod source;
 pub mod validate;
 pub mod yaml;
