@@ -257,6 +257,26 @@ impl<T: Copy> Csr<T> {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Tests set this to take the other road where two give the same
+    /// answer: sparse class sets, and the label index for cross-namespace
+    /// peers.
+    static ALTERNATE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the test-only [`ALTERNATE`] switch is on for this thread.
+fn alternate() -> bool {
+    #[cfg(test)]
+    {
+        ALTERNATE.with(std::cell::Cell::get)
+    }
+    #[cfg(not(test))]
+    {
+        false
+    }
+}
+
 /// A set of classes: all of them, a sorted list when small, a bitset when
 /// large.
 #[derive(Clone, Debug)]
@@ -270,7 +290,7 @@ impl ClassSet {
     fn from_sorted(ids: &[u32], classes: usize) -> ClassSet {
         if ids.len() == classes {
             ClassSet::All
-        } else if ids.len() * 32 > classes {
+        } else if ids.len() * 32 > classes && !alternate() {
             let mut words = vec![0u64; classes.div_ceil(64)];
             for &id in ids {
                 set_bit(&mut words, id as usize);
@@ -632,6 +652,8 @@ struct Universe {
     ns_labels: Vec<LabelSet>,
     ns_names: Vec<String>,
     ns_class_of_name: HashMap<String, u32>,
+    /// Namespace name → index of its first declaration in the cluster.
+    ns_decl: HashMap<String, u32>,
     ns_index: LabelIndex,
     // pods
     labelsets: Vec<LabelSet>,
@@ -946,6 +968,7 @@ impl Universe {
         let classes_by_region = by(&|c| c.region, regions);
         let ns_index = LabelIndex::build(&ns_labels);
         let labelset_index = LabelIndex::build(&labelsets.items);
+        let ns_decl = first_ns.into_iter().map(|(name, i)| (name.to_owned(), i as u32)).collect();
 
         Universe {
             keys,
@@ -965,6 +988,7 @@ impl Universe {
             ns_labels,
             ns_names,
             ns_class_of_name,
+            ns_decl,
             ns_index,
             labelsets: labelsets.items,
             labelset_index,
@@ -1037,6 +1061,7 @@ impl Universe {
             + strings(&self.values)
             + strings(&self.names)
             + strings(&self.ns_class_of_name)
+            + strings(&self.ns_decl)
             + self.ns_names.iter().map(|n| n.capacity() + 24).sum::<usize>()
             + self.refs.len() * 32
             + self.cuts.iter().map(|c| c.capacity() * 4).sum::<usize>()
@@ -1204,7 +1229,7 @@ impl<'u> ModelBuilder<'u> {
         if let (Some(selector), true) = (pod_selector, positive) {
             let labelsets = u.labelset_index.matching(selector, &u.labelsets);
             let by_labels: usize = labelsets.iter().map(|&l| u.classes_by_labelset.row(l as usize).len()).sum();
-            if by_labels < by_namespace {
+            if by_labels < by_namespace || alternate() {
                 for l in labelsets {
                     for &c in u.classes_by_labelset.row(l as usize) {
                         if bit(ns_bits, u.pod_classes[c as usize].ns as usize) {
@@ -1898,12 +1923,38 @@ impl Reachability {
     /// must be the ones the model was built from; when the cluster's pod
     /// count or the policy count differs, this falls back to
     /// [`evaluate::evaluate`].
+    ///
+    /// The candidate rules are matched with [`evaluate::rule_matches`]
+    /// against a copy of the cluster that holds only the connection's pods
+    /// and their namespaces: rule matching looks at nothing else, and
+    /// [`Cluster::namespace`] scans every namespace.
     pub fn explain(&self, policies: &[NetworkPolicy], cluster: &Cluster, conn: &Connection) -> Verdict {
         if policies.len() != self.model.policies || cluster.pods.len() != self.universe.pod_class.len() {
             return evaluate::evaluate(policies, cluster, conn);
         }
-        let egress = self.explain_side(policies, cluster, conn, Direction::Egress);
-        let ingress = self.explain_side(policies, cluster, conn, Direction::Ingress);
+        let mut small = Cluster::new();
+        let mut copy = |endpoint: Endpoint| -> Endpoint {
+            let Endpoint::Pod(index) = endpoint else {
+                return endpoint;
+            };
+            let Some(pod) = cluster.pods.get(index) else {
+                return Endpoint::Pod(usize::MAX);
+            };
+            if small.namespace(&pod.namespace).is_none()
+                && let Some(ns) = self
+                    .universe
+                    .ns_decl
+                    .get(&pod.namespace)
+                    .and_then(|&i| cluster.namespaces.get(i as usize))
+            {
+                small.namespaces.push(ns.clone());
+            }
+            small.pods.push(pod.clone());
+            Endpoint::Pod(small.pods.len() - 1)
+        };
+        let small_conn = Connection::new(copy(conn.source), copy(conn.destination), conn.port, conn.protocol);
+        let egress = self.explain_side(policies, &small, &small_conn, conn.source, Direction::Egress);
+        let ingress = self.explain_side(policies, &small, &small_conn, conn.destination, Direction::Ingress);
         Verdict {
             allowed: egress.permits() && ingress.permits(),
             egress,
@@ -1911,11 +1962,14 @@ impl Reachability {
         }
     }
 
-    fn explain_side(&self, policies: &[NetworkPolicy], cluster: &Cluster, conn: &Connection, direction: Direction) -> SideVerdict {
-        let subject = match direction {
-            Direction::Egress => conn.source,
-            Direction::Ingress => conn.destination,
-        };
+    fn explain_side(
+        &self,
+        policies: &[NetworkPolicy],
+        small: &Cluster,
+        small_conn: &Connection,
+        subject: Endpoint,
+        direction: Direction,
+    ) -> SideVerdict {
         let index = match subject {
             Endpoint::Ip(_) => return SideVerdict::NotAPod,
             Endpoint::Pod(index) => index,
@@ -1936,7 +1990,7 @@ impl Reachability {
             let namespace = evaluate::policy_namespace(policy).to_owned();
             let name = evaluate::policy_name(policy).to_owned();
             for rule in 0..evaluate::rule_count(policy, direction) {
-                if evaluate::rule_matches(policy, direction, rule, cluster, conn) {
+                if evaluate::rule_matches(policy, direction, rule, small, small_conn) {
                     allowed_by.push(RuleRef {
                         policy: p as usize,
                         namespace: namespace.clone(),
@@ -2229,7 +2283,7 @@ mod tests {
 
     const POD_KEYS: &[&str] = &["app", "tier", "env"];
     const NS_KEYS: &[&str] = &["team", "env", NAMESPACE_NAME_LABEL];
-    const VALUES: &[&str] = &["a", "b", "c", "", "n0", "n1"];
+    const VALUES: &[&str] = &["a", "b", "", "n0"];
     const NS_NAMES: &[&str] = &["n0", "n1", "n2", "n3", "default"];
     const PORT_NAMES: &[&str] = &["http", "dns", "metrics"];
     const CIDRS: &[&str] = &[
@@ -2284,8 +2338,8 @@ mod tests {
 
     fn random_selector(rng: &mut Rng, keys: &[&str]) -> LabelSelector {
         let mut sel = LabelSelector::default();
-        if rng.percent(50) {
-            let n = rng.below(3);
+        if rng.percent(60) {
+            let n = rng.below(3) + usize::from(rng.percent(70));
             sel.match_labels = Some(
                 (0..n)
                     .map(|_| ((*rng.pick(keys)).to_owned(), (*rng.pick(VALUES)).to_owned()))
@@ -2293,7 +2347,7 @@ mod tests {
             );
         }
         if rng.percent(50) {
-            let n = rng.below(3);
+            let n = rng.below(2) + usize::from(rng.percent(70));
             let exprs = (0..n)
                 .map(|_| {
                     let operator = if rng.percent(3) {
@@ -2332,11 +2386,11 @@ mod tests {
 
     fn random_peer(rng: &mut Rng) -> NetworkPolicyPeer {
         let mut peer = NetworkPolicyPeer::default();
-        match rng.below(10) {
+        match rng.below(20) {
             0 => {}
-            1..=3 => peer.pod_selector = Some(random_selector(rng, POD_KEYS)),
-            4 | 5 => peer.namespace_selector = Some(random_selector(rng, NS_KEYS)),
-            6 => {
+            1..=6 => peer.pod_selector = Some(random_selector(rng, POD_KEYS)),
+            7..=10 => peer.namespace_selector = Some(random_selector(rng, NS_KEYS)),
+            11..=14 => {
                 peer.namespace_selector = Some(random_selector(rng, NS_KEYS));
                 peer.pod_selector = Some(random_selector(rng, POD_KEYS));
             }
@@ -2384,7 +2438,7 @@ mod tests {
     }
 
     fn random_list<T>(rng: &mut Rng, max: usize, mut f: impl FnMut(&mut Rng) -> T) -> Option<Vec<T>> {
-        match rng.below(5) {
+        match rng.below(10) {
             0 => None,
             1 => Some(Vec::new()),
             _ => Some((0..1 + rng.below(max)).map(|_| f(rng)).collect()),
@@ -2448,8 +2502,13 @@ mod tests {
             cluster.namespaces.push(ns);
         }
         // A duplicate declaration: the first one wins, as in `Cluster::namespace`.
-        if rng.percent(20) {
-            cluster.namespaces.push(Namespace::new("n0").with_label("team", "dup"));
+        if rng.percent(40) {
+            let name: &&str = rng.pick(NS_NAMES);
+            let mut ns = Namespace::new(*name).with_label("team", "dup");
+            for (k, v) in random_labels(rng, NS_KEYS) {
+                ns.labels.insert(k, v);
+            }
+            cluster.namespaces.push(ns);
         }
         for i in 0..rng.below(14) {
             let namespace = if rng.percent(10) { "undeclared" } else { *rng.pick(NS_NAMES) };
@@ -2549,11 +2608,12 @@ mod tests {
         }
         assert!(flows.next().is_none());
         let eps = endpoints(cluster);
-        for (i, src) in eps.iter().enumerate() {
-            let dst = eps[(i * 7 + 3) % eps.len()];
-            for port in [53, 80, 8080] {
-                let conn = Connection::new(*src, dst, port, Protocol::Tcp);
-                assert_eq!(r.explain(policies, cluster, &conn), evaluate::evaluate(policies, cluster, &conn));
+        for src in &eps {
+            for dst in &eps {
+                for (port, protocol) in [(53, Protocol::Udp), (80, Protocol::Tcp), (8080, Protocol::Tcp)] {
+                    let conn = Connection::new(*src, *dst, port, protocol);
+                    assert_eq!(r.explain(policies, cluster, &conn), evaluate::evaluate(policies, cluster, &conn));
+                }
             }
         }
     }
@@ -2562,6 +2622,7 @@ mod tests {
     fn agrees_with_evaluate_on_random_clusters() {
         let (mut yes, mut no) = (0, 0);
         for seed in 0..160u64 {
+            ALTERNATE.with(|a| a.set(seed % 2 == 1));
             let mut rng = Rng::new(seed);
             let cluster = random_cluster(&mut rng);
             let policies: Vec<NetworkPolicy> = (0..rng.below(9)).map(|i| random_policy(&mut rng, i)).collect();
@@ -2579,6 +2640,7 @@ mod tests {
     #[test]
     fn versions_share_a_universe_and_diff_matches_brute_force() {
         for seed in 1000..1040u64 {
+            ALTERNATE.with(|a| a.set(seed % 2 == 1));
             let mut rng = Rng::new(seed);
             let cluster = random_cluster(&mut rng);
             let old: Vec<NetworkPolicy> = (0..rng.below(7)).map(|i| random_policy(&mut rng, i)).collect();
@@ -2626,6 +2688,10 @@ mod tests {
             policies: 40,
             seed: 7,
         });
+        ALTERNATE.with(|a| a.set(true));
+        let r = Reachability::compute(&s.policies, &s.cluster, &s.externals);
+        assert_agrees(&r, &s.policies, &s.cluster, "synthetic, alternate roads");
+        ALTERNATE.with(|a| a.set(false));
         let r = Reachability::compute(&s.policies, &s.cluster, &s.externals);
         let (yes, no) = assert_agrees(&r, &s.policies, &s.cluster, "synthetic");
         assert!(yes > 1000 && no > 1000, "{yes} allowed, {no} denied");
@@ -2776,6 +2842,35 @@ spec:
         let r = Reachability::compute(&policies, &cluster, &[]);
         let public = r.class_of(&Endpoint::Ip(ip("1.1.1.1"))).expect("class");
         assert_eq!(r.representative(public), Some(Endpoint::Ip(ip("0.0.0.0"))));
+    }
+
+    #[test]
+    fn duplicate_and_undeclared_namespaces_read_like_cluster_namespace() {
+        let mut cluster = Cluster::new();
+        cluster.namespaces.push(Namespace::new("n0").with_label("team", "a"));
+        cluster.namespaces.push(Namespace::new("n0").with_label("team", "dup"));
+        cluster.namespaces.push(Namespace::new("n1").with_label("team", "a"));
+        cluster.pods.push(Pod::new("n0", "x"));
+        cluster.pods.push(Pod::new("n1", "y"));
+        cluster.pods.push(Pod::new("ghost", "z"));
+        let policies = [np("metadata: {name: p, namespace: n1}
+spec:
+  podSelector: {}
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {team: a}}}]
+  - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: ghost}}}]
+    ports: [{port: 22}]")];
+        let r = Reachability::compute(&policies, &cluster, &[]);
+        let (x, y, z) = (Endpoint::Pod(0), Endpoint::Pod(1), Endpoint::Pod(2));
+        for (src, port, expected) in [(x, 80, true), (y, 80, true), (z, 80, false), (z, 22, true), (x, 22, true)] {
+            let conn = Connection::tcp(src, y, port);
+            assert_eq!(is_allowed(&policies, &cluster, &conn), expected);
+            assert_eq!(r.allows(&conn), expected, "{}", cluster.describe_connection(&conn));
+            assert_eq!(
+                r.explain(&policies, &cluster, &conn),
+                evaluate::evaluate(&policies, &cluster, &conn)
+            );
+        }
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! The shape follows what the field notes describe: Deployments (many pods
 //! share their labels, plus a per-Deployment `pod-template-hash` no selector
 //! mentions), namespaces labelled with a team and an environment, and per
-//! namespace, in this order: a default-deny for both directions, DNS egress
-//! to `kube-system`, then policies per application (ingress from the
+//! namespace, in this order: a default-deny (for ingress, and for egress in
+//! every third namespace), DNS egress to `kube-system` where egress is
+//! denied and ingress from the same namespace elsewhere, then policies per
+//! application, their kinds rotating across namespaces (ingress from the
 //! application upstream in the same namespace on a named or numeric port,
 //! ingress from the frontends of the team's namespaces, egress to the
 //! application downstream, metrics scraping from `monitoring` on a named
@@ -287,10 +289,13 @@ pub fn generate(shape: &Shape) -> Synthetic {
     for (i, &apps) in apps_of.iter().enumerate() {
         let ns = format!("ns-{i:05}");
         let team = format!("team-{:03}", i % teams);
+        // Every third namespace denies egress by default too.
+        let egress_isolated = i % 3 == 0;
         for k in 0..share(shape.policies, namespaces, i) {
             let p = match k {
-                0 => policy(&ns, "default-deny".into(), selector(&[]), &["Ingress", "Egress"], vec![], vec![]),
-                1 => policy(
+                0 if egress_isolated => policy(&ns, "default-deny".into(), selector(&[]), &["Ingress", "Egress"], vec![], vec![]),
+                0 => policy(&ns, "default-deny".into(), selector(&[]), &["Ingress"], vec![], vec![]),
+                1 if egress_isolated => policy(
                     &ns,
                     "allow-dns".into(),
                     selector(&[]),
@@ -304,8 +309,21 @@ pub fn generate(shape: &Shape) -> Synthetic {
                         vec![port("UDP", 53, None), port("TCP", 53, None)],
                     )],
                 ),
+                1 => policy(
+                    &ns,
+                    "allow-same-namespace".into(),
+                    selector(&[]),
+                    &["Ingress"],
+                    vec![NetworkPolicyIngressRule {
+                        from: Some(vec![pods_peer(&[])]),
+                        ports: None,
+                    }],
+                    vec![],
+                ),
                 _ => {
-                    let k = k - 2;
+                    // Rotate the kinds across namespaces, so that every
+                    // kind appears even with few policies per namespace.
+                    let k = k - 2 + i;
                     let a = (k / 7) % apps;
                     let (role, _, ports) = ROLES[(i + a) % ROLES.len()];
                     let (up, _, _) = ROLES[(i + a + apps - 1) % ROLES.len()];
