@@ -28,6 +28,7 @@ pub mod lower;
 pub mod model;
 pub mod parallel;
 pub mod parse;
+pub mod reach;
 pub mod source;
 pub mod validate;
 pub mod verify;
