@@ -2,13 +2,12 @@
 //! a change adds and removes, grouped by source, with the intents behind
 //! them. Names, order and annotations do not count: only what is allowed.
 
-use crate::evaluate::{self, Connection, Direction, SideVerdict};
+use crate::evaluate::{self, Connection, Endpoint, SideVerdict};
 use crate::ir::Program;
 use crate::model::{self, Model};
-use crate::verify::{self, Index, Row};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// One version: its checked intents (empty for YAML-only input) and policies.
@@ -51,8 +50,8 @@ impl Delta {
 }
 
 /// Computes the delta on a model built from both versions' intents and
-/// policies. Each side of each pod is compared as a bitset row; only the
-/// connections of rows that changed are looked at.
+/// policies, with the reachability engine (`reach`): endpoints in classes,
+/// ports in atoms, both versions over the same ones.
 pub fn diff(old: &Version, new: &Version, config: &crate::Config, prefix: &str) -> Delta {
     let mut both = old.program.clone();
     both.flows.extend(new.program.flows.iter().cloned());
@@ -65,52 +64,43 @@ pub fn diff(old: &Version, new: &Version, config: &crate::Config, prefix: &str) 
     model.probe_policies(new.policies);
     add_policy_pods(&mut model, old.policies.iter().chain(new.policies));
 
-    let empty = Program::default();
-    let (a, b) = (Index::new(&empty, old.policies, &model), Index::new(&empty, new.policies, &model));
-    let pods = model.cluster.pods.len();
-    let rows = |index: &Index, direction| (0..pods).map(|p| index.emitted_row(p, direction)).collect::<Vec<Row>>();
-    let (old_out, new_out) = (rows(&a, Direction::Egress), rows(&b, Direction::Egress));
-    let (old_in, new_in) = (rows(&a, Direction::Ingress), rows(&b, Direction::Ingress));
-    let endpoints = model.endpoints();
-    let allowed = |out: &[Row], inn: &[Row], s: usize, d: usize, k: usize| {
-        let allows = |row: &Row, other: usize| row.as_ref().is_none_or(|r| verify::bit(r.get(&other), k));
-        (s >= pods || allows(&out[s], d)) && (d >= pods || allows(&inn[d], s))
-    };
-
-    let mut pairs: BTreeSet<(usize, usize)> = BTreeSet::new();
-    for p in 0..pods {
-        if old_out[p] != new_out[p] {
-            pairs.extend((0..endpoints.len()).filter(|&d| d != p).map(|d| (p, d)));
-        }
-        if old_in[p] != new_in[p] {
-            pairs.extend((0..endpoints.len()).filter(|&s| s != p).map(|s| (s, p)));
-        }
-    }
+    // One engine, both versions over the same classes and port atoms: only
+    // the classes whose rows differ are compared, whole port ranges at once.
+    let versions = crate::reach::Reachability::compute_versions(&[old.policies, new.policies], &model.cluster, &model.addresses);
     let mut delta = Delta::default();
-    for (s, d) in pairs {
-        if s >= pods && d >= pods {
-            continue;
-        }
-        let (mut added, mut removed) = (Vec::new(), Vec::new());
-        for k in 0..model.ports.len() {
-            match (allowed(&old_out, &old_in, s, d, k), allowed(&new_out, &new_in, s, d, k)) {
-                (false, true) => added.push(k),
-                (true, false) => removed.push(k),
-                _ => {}
+    let [a, b] = versions.as_slice() else { return delta };
+    for change in a.diff(b).unwrap_or_default() {
+        for (ranges, policies, list, engine) in [
+            (&change.added, new.policies, &mut delta.added, b),
+            (&change.removed, old.policies, &mut delta.removed, a),
+        ] {
+            let Some(first_range) = ranges.first() else { continue };
+            let ports: Vec<String> = ranges
+                .iter()
+                .map(|r| {
+                    if r.start == r.end {
+                        format!("{}/{}", r.start, r.protocol)
+                    } else {
+                        format!("{}-{}/{}", r.start, r.end, r.protocol)
+                    }
+                })
+                .collect();
+            let sources: Vec<Endpoint> = engine.members(change.src).collect();
+            let destinations: Vec<Endpoint> = engine.members(change.dst).collect();
+            for source in &sources {
+                for destination in &destinations {
+                    if source == destination || matches!((source, destination), (Endpoint::Ip(_), Endpoint::Ip(_))) {
+                        continue;
+                    }
+                    let first = Connection::new(*source, *destination, first_range.start, first_range.protocol);
+                    list.push(Change {
+                        source: model.cluster.endpoint_name(source),
+                        destination: model.cluster.endpoint_name(destination),
+                        ports: ports.clone(),
+                        because: reasons(policies, &model, &first, prefix),
+                    });
+                }
             }
-        }
-        for (ks, policies, list) in [(added, new.policies, &mut delta.added), (removed, old.policies, &mut delta.removed)] {
-            if ks.is_empty() {
-                continue;
-            }
-            let connection = |k: usize| Connection::new(endpoints[s], endpoints[d], model.ports[k].0, model.ports[k].1);
-            let because = reasons(policies, &model, &connection(ks[0]), prefix);
-            list.push(Change {
-                source: model.cluster.endpoint_name(&endpoints[s]),
-                destination: model.cluster.endpoint_name(&endpoints[d]),
-                ports: ks.iter().map(|&k| format!("{}/{}", model.ports[k].0, model.ports[k].1)).collect(),
-                because,
-            });
         }
     }
     delta
