@@ -24,7 +24,7 @@
 //!
 //! Objects the API server would reject are never a reason to panic: invalid
 //! parts (an unknown protocol, a malformed CIDR, an unknown selector operator,
-//! a peer with no selector...) simply match nothing. [`validate`] reports
+//! a peer with no selector...) simply match nothing. [`crate::validate`] reports
 //! them.
 
 use crate::cidr::Cidr;
