@@ -279,6 +279,7 @@ impl<'a> Index<'a> {
 
         let mut policies_of = [vec![Vec::new(); pods], vec![Vec::new(); pods]];
         let mut rule_bits = HashMap::new();
+        let mut by_port_list: HashMap<String, (Bits, Bits)> = HashMap::new();
         for (p, policy) in policies.iter().enumerate() {
             let selector = policy.spec.as_ref().and_then(|s| s.pod_selector.as_ref());
             for i in pod_index.candidates(Some(evaluate::policy_namespace(policy)), k8s_labels(selector)) {
@@ -290,17 +291,26 @@ impl<'a> Index<'a> {
             }
             for direction in [Direction::Egress, Direction::Ingress] {
                 for (r, (_, ports)) in rules(policy, direction).into_iter().enumerate() {
-                    rule_bits.insert(
-                        (p, slot(direction), r),
-                        bits_of(&|pod, port, protocol| evaluate::ports_match(ports, pod, port, protocol)),
-                    );
+                    // Most rules share a handful of port lists: compute each list's bits once.
+                    let key = port_list_key(ports);
+                    let bits = by_port_list
+                        .entry(key)
+                        .or_insert_with(|| bits_of(&|pod, port, protocol| evaluate::ports_match(ports, pod, port, protocol)))
+                        .clone();
+                    rule_bits.insert((p, slot(direction), r), bits);
                 }
             }
         }
+        let mut by_port_set: HashMap<&PortSet, (Bits, Bits)> = HashMap::new();
         let flow_bits = program
             .flows
             .iter()
-            .map(|f| bits_of(&|pod, port, protocol| model::ports_contain(&f.ports, pod, port, protocol)))
+            .map(|f| {
+                by_port_set
+                    .entry(&f.ports)
+                    .or_insert_with(|| bits_of(&|pod, port, protocol| model::ports_contain(&f.ports, pod, port, protocol)))
+                    .clone()
+            })
             .collect();
 
         let mut flows_of = [vec![Vec::new(); pods], vec![Vec::new(); pods]];
@@ -532,6 +542,24 @@ impl<'a> Index<'a> {
             }
         }
     }
+}
+
+/// A key that identifies a policy rule's port list by value.
+fn port_list_key(ports: Option<&[NetworkPolicyPort]>) -> String {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    let mut key = String::new();
+    for p in ports.unwrap_or_default() {
+        let port = match &p.port {
+            Some(IntOrString::Int(n)) => n.to_string(),
+            Some(IntOrString::String(name)) => format!("'{name}"),
+            None => "*".into(),
+        };
+        key.push_str(&format!("{}:{port}-{:?};", p.protocol.as_deref().unwrap_or(""), p.end_port));
+    }
+    if ports.is_none() {
+        key.push('!');
+    }
+    key
 }
 
 /// A superset of the pods an IR peer stands for.
