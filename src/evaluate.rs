@@ -866,6 +866,28 @@ pub fn evaluate_side(policies: &[NetworkPolicy], cluster: &Cluster, conn: &Conne
     }
 }
 
+/// One rule of a policy: its peers (`from` or `to`) and its ports.
+pub type RuleParts<'a> = (Option<&'a [NetworkPolicyPeer]>, Option<&'a [NetworkPolicyPort]>);
+
+/// The rules of one direction of a policy, as peers and ports.
+pub fn rules(policy: &NetworkPolicy, direction: Direction) -> Vec<RuleParts<'_>> {
+    let Some(spec) = &policy.spec else { return Vec::new() };
+    match direction {
+        Direction::Egress => spec
+            .egress
+            .iter()
+            .flatten()
+            .map(|r| (r.to.as_deref(), r.ports.as_deref()))
+            .collect(),
+        Direction::Ingress => spec
+            .ingress
+            .iter()
+            .flatten()
+            .map(|r| (r.from.as_deref(), r.ports.as_deref()))
+            .collect(),
+    }
+}
+
 /// Whether one side lets the connection through, without allocating.
 pub fn side_permits(policies: &[NetworkPolicy], cluster: &Cluster, conn: &Connection, direction: Direction) -> bool {
     let pod = match subject(conn, direction) {

@@ -130,7 +130,7 @@ fn near_misses(
     for index in isolating {
         let policy = &policies[index];
         let namespace = evaluate::policy_namespace(policy);
-        let rules = crate::verify::rules(policy, direction);
+        let rules = evaluate::rules(policy, direction);
         for (i, (peers, ports)) in rules.into_iter().enumerate() {
             let peer_ok = evaluate::peers_match(peers, namespace, cluster, peer_endpoint);
             let port_ok = evaluate::ports_match(ports, destination, connection.port, connection.protocol);

@@ -1112,7 +1112,6 @@ struct Grant {
 }
 
 /// A rule's peers (`from` or `to`) and ports.
-type RuleParts<'a> = (Option<&'a [NetworkPolicyPeer]>, Option<&'a [NetworkPolicyPort]>);
 
 /// A rule of a policy, summarised: peers, numeric ports, named references.
 #[derive(Clone, Copy, Debug)]
@@ -1345,24 +1344,7 @@ impl<'u> ModelBuilder<'u> {
     }
 
     fn rules(&mut self, policy: &NetworkPolicy, direction: Direction, policy_ns: Option<u32>) -> Vec<RuleSummary> {
-        let Some(spec) = &policy.spec else {
-            return Vec::new();
-        };
-        let rules: Vec<RuleParts<'_>> = match direction {
-            Direction::Ingress => spec
-                .ingress
-                .iter()
-                .flatten()
-                .map(|r| (r.from.as_deref(), r.ports.as_deref()))
-                .collect(),
-            Direction::Egress => spec
-                .egress
-                .iter()
-                .flatten()
-                .map(|r| (r.to.as_deref(), r.ports.as_deref()))
-                .collect(),
-        };
-        rules
+        evaluate::rules(policy, direction)
             .into_iter()
             .map(|(peers, ports)| {
                 let (ports, named) = self.ports(ports);

@@ -11,7 +11,7 @@
 //! modelled port, with bitsets so that large fleets stay fast.
 
 use crate::diagnostics::{Code, Diagnostic};
-use crate::evaluate::{self, Connection, Direction, Endpoint};
+use crate::evaluate::{self, Connection, Direction, Endpoint, rules};
 use crate::ir::*;
 use crate::model::{self, Model};
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
@@ -573,26 +573,6 @@ fn ir_candidates(index: &PodIndex, peer: &Peer) -> Vec<usize> {
             index.candidates(namespace, pods.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         }
         Peer::Ips { .. } => Vec::new(),
-    }
-}
-
-pub(crate) type Rule<'p> = (Option<&'p [NetworkPolicyPeer]>, Option<&'p [NetworkPolicyPort]>);
-
-pub(crate) fn rules(policy: &NetworkPolicy, direction: Direction) -> Vec<Rule<'_>> {
-    let Some(spec) = &policy.spec else { return Vec::new() };
-    match direction {
-        Direction::Egress => spec
-            .egress
-            .iter()
-            .flatten()
-            .map(|r| (r.to.as_deref(), r.ports.as_deref()))
-            .collect(),
-        Direction::Ingress => spec
-            .ingress
-            .iter()
-            .flatten()
-            .map(|r| (r.from.as_deref(), r.ports.as_deref()))
-            .collect(),
     }
 }
 
