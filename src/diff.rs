@@ -161,18 +161,25 @@ fn reasons(policies: &[NetworkPolicy], model: &Model, connection: &Connection, p
     out
 }
 
-/// The delta as text for a terminal.
+/// The delta as text for a terminal, grouped by source (namespace/workload).
 pub fn text(delta: &Delta) -> String {
     let mut out = String::new();
     if delta.is_empty() {
         out.push_str("no connectivity change\n");
         return out;
     }
+    let mut by_source: BTreeMap<&str, Vec<(&str, &Change)>> = BTreeMap::new();
     for (sign, list) in [("+", &delta.added), ("-", &delta.removed)] {
         for c in list {
-            let _ = writeln!(out, "{sign} {} -> {}  {}", c.source, c.destination, c.ports.join(", "));
+            by_source.entry(c.source.as_str()).or_default().push((sign, c));
+        }
+    }
+    for (source, changes) in by_source {
+        let _ = writeln!(out, "{source}");
+        for (sign, c) in changes {
+            let _ = writeln!(out, "  {sign} -> {}  {}", c.destination, c.ports.join(", "));
             for why in &c.because {
-                let _ = writeln!(out, "    {why}");
+                let _ = writeln!(out, "      {why}");
             }
         }
     }

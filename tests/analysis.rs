@@ -81,7 +81,7 @@ fn diff_shows_changes_in_every_format_and_nothing_for_a_rename() {
 
     let (code, out, err) = netpolc(&["diff", &s(&old), &s(&new)]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.starts_with("+ frontend/web -> backend/catalog  8443/TCP"), "{out}");
+    assert!(out.starts_with("frontend/web\n  + -> backend/catalog  8443/TCP\n"), "{out}");
     assert!(out.ends_with("1 added, 0 removed\n"), "{out}");
     let (_, json, _) = netpolc(&["diff", &s(&old), &s(&new), "--format", "json"]);
     let value: serde_json::Value = serde_json::from_str(&json).expect("json");
