@@ -163,7 +163,9 @@ impl Session {
         if self.roots.iter().any(|r| r.dir == path) {
             return true;
         }
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { return false };
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            return false;
+        };
         if is_scratch(name) {
             return false;
         }
@@ -219,7 +221,11 @@ impl Session {
             }
         };
         let elapsed = started.elapsed();
-        let mut namespaces: Vec<&str> = compilation.policies.iter().filter_map(|p| p.metadata.namespace.as_deref()).collect();
+        let mut namespaces: Vec<&str> = compilation
+            .policies
+            .iter()
+            .filter_map(|p| p.metadata.namespace.as_deref())
+            .collect();
         namespaces.dedup();
         let mut line = format!(
             "ok: {} policies in {} namespaces, {} ms, {} file{} written",
@@ -362,10 +368,8 @@ pub fn run(options: Options) -> u8 {
         return 2;
     }
     let changes = tx;
-    let debouncer = notify_debouncer_full::new_debouncer(
-        options.debounce,
-        None,
-        move |result: notify_debouncer_full::DebounceEventResult| {
+    let debouncer =
+        notify_debouncer_full::new_debouncer(options.debounce, None, move |result: notify_debouncer_full::DebounceEventResult| {
             let paths: Vec<PathBuf> = match result {
                 // Reading a file is no change (and netpolc reads them all on each run).
                 Ok(events) => events
@@ -379,8 +383,7 @@ pub fn run(options: Options) -> u8 {
             if !paths.is_empty() {
                 let _ = changes.send(Event::Changed(paths));
             }
-        },
-    );
+        });
     let debouncer = match debouncer {
         Ok(d) => d,
         Err(e) => {
@@ -392,4 +395,137 @@ pub fn run(options: Options) -> u8 {
     let mut session = Session::new(options, Box::new(std::io::stderr()));
     session.serve(&rx, &mut roots);
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A `Write` the test can read back.
+    #[derive(Clone, Default)]
+    struct Log(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Log {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Log {
+        fn text(&self) -> String {
+            self.0.lock().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+        }
+    }
+
+    fn temp(tag: &str) -> PathBuf {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!("netpolc-watch-unit-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(dir.join("pol")).unwrap();
+        dir
+    }
+
+    fn options(dir: &Path) -> Options {
+        Options {
+            paths: vec![dir.join("pol")],
+            output: dir.join("out"),
+            debounce: Duration::from_millis(50),
+            exec: None,
+            clear: false,
+            diff: false,
+            color: false,
+        }
+    }
+
+    #[test]
+    fn scratch_names() {
+        for name in [".a.np.swp", "a.np~", ".#a.np", "4913", "a.np.swp", "a.np.tmp", ".hidden.np"] {
+            assert!(is_scratch(name), "{name}");
+        }
+        for name in ["a.np", "netpolc.toml", "team"] {
+            assert!(!is_scratch(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn what_counts_as_a_change() {
+        let dir = temp("relevant");
+        std::fs::create_dir_all(dir.join("pol/sub")).unwrap();
+        let session = Session::new(options(&dir), Box::new(Log::default()));
+        let pol = dir.join("pol").canonicalize().unwrap();
+        assert!(session.relevant(&pol.join("a.np")));
+        assert!(session.relevant(&pol.join("sub/b.np")));
+        assert!(session.relevant(&pol.join("sub")), "a folder may hold `.np` files");
+        assert!(session.relevant(&pol.join("netpolc.toml")));
+        assert!(session.relevant(&pol), "the root itself");
+        assert!(!session.relevant(&pol.join("notes.md")));
+        assert!(!session.relevant(&pol.join(".a.np.swp")));
+        assert!(!session.relevant(&pol.join("a.np~")));
+        let out = dir.join("out").canonicalize().unwrap_or_else(|_| normal(&dir.join("out")));
+        assert!(!session.relevant(&out.join("a.np")), "the output folder is ignored");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_file_argument_watches_only_that_file() {
+        let dir = temp("file");
+        std::fs::write(dir.join("pol/a.np"), "namespace a\nallow dns\n").unwrap();
+        let mut opts = options(&dir);
+        opts.paths = vec![dir.join("pol/a.np")];
+        let session = Session::new(opts, Box::new(Log::default()));
+        let pol = dir.join("pol").canonicalize().unwrap();
+        assert!(session.relevant(&pol.join("a.np")));
+        assert!(!session.relevant(&pol.join("b.np")));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_loop_runs_on_relevant_changes_and_stops() {
+        let dir = temp("serve");
+        let file = dir.join("pol/a.np");
+        std::fs::write(&file, "namespace a\nallow dns\nweb -> api:80\n").unwrap();
+        let log = Log::default();
+        let mut session = Session::new(options(&dir), Box::new(log.clone()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let pol = dir.join("pol").canonicalize().unwrap();
+        std::fs::write(&file, "namespace a\nallow dns\nweb -> api:81\n").unwrap();
+        let sender = std::thread::spawn(move || {
+            // Two relevant changes queued together make one run; an irrelevant one none.
+            tx.send(Event::Changed(vec![pol.join("a.np")])).unwrap();
+            tx.send(Event::Changed(vec![pol.join("a.np")])).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            tx.send(Event::Changed(vec![pol.join("notes.md")])).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            tx.send(Event::Stop).unwrap();
+        });
+        session.serve(&rx, &mut NoRoots);
+        sender.join().unwrap();
+        let text = log.text();
+        assert_eq!(text.matches("ok: 4 policies in 1 namespaces").count(), 2, "{text}");
+        let out = std::fs::read_to_string(dir.join("out/a.yaml")).unwrap();
+        assert!(out.contains("port: 81"), "{out}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn errors_keep_the_last_good_output() {
+        let dir = temp("errors");
+        let file = dir.join("pol/a.np");
+        std::fs::write(&file, "namespace a\nallow dns\nweb -> api:80\n").unwrap();
+        let log = Log::default();
+        let mut session = Session::new(options(&dir), Box::new(log.clone()));
+        assert_eq!(session.run_once(), Outcome::Written);
+        let good = std::fs::read_to_string(dir.join("out/a.yaml")).unwrap();
+        std::fs::write(&file, "namespace a\nweb ->\n").unwrap();
+        assert_eq!(session.run_once(), Outcome::Errors);
+        assert_eq!(std::fs::read_to_string(dir.join("out/a.yaml")).unwrap(), good);
+        assert!(log.text().ends_with("error: kept the last good output\n"), "{}", log.text());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

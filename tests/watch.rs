@@ -226,7 +226,10 @@ fn follows_edits_new_renamed_and_deleted_files_and_stops_on_sigint() {
     assert_eq!(w.interrupt(), Some(0));
     assert_eq!(read(&dir.out("README.txt")).as_deref(), Some("not netpolc's\n"));
     let names: Vec<String> = snapshot(&dir).into_keys().collect();
-    assert_eq!(names, [".netpolc-output", "README.txt", "alpha.yaml", "beta.yaml", "kustomization.yaml"]);
+    assert_eq!(
+        names,
+        [".netpolc-output", "README.txt", "alpha.yaml", "beta.yaml", "kustomization.yaml"]
+    );
 }
 
 #[test]
@@ -307,5 +310,8 @@ fn help_has_examples() {
     let out = Command::new(BIN).args(["watch", "--help"]).output().expect("run");
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0));
-    assert!(text.contains("Examples:") && text.contains("--exec") && text.contains("--debounce"), "{text}");
+    assert!(
+        text.contains("Examples:") && text.contains("--exec") && text.contains("--debounce"),
+        "{text}"
+    );
 }
