@@ -79,6 +79,18 @@ impl Watch {
         wait(|| self.count(prefix) >= n, &format!("{n} lines starting with `{prefix}`"), log);
     }
 
+    /// Waits until no new line has come for 300 ms (the run in progress has printed its status).
+    fn settle(&self) {
+        let started = Instant::now();
+        loop {
+            let n = self.lines.lock().expect("lines").len();
+            std::thread::sleep(Duration::from_millis(300));
+            if self.lines.lock().expect("lines").len() == n || started.elapsed() > LIMIT {
+                return;
+            }
+        }
+    }
+
     /// Sends SIGINT and returns the exit code.
     fn interrupt(mut self) -> Option<i32> {
         let pid = self.child.id().to_string();
@@ -173,6 +185,8 @@ fn follows_edits_new_renamed_and_deleted_files_and_stops_on_sigint() {
         "gamma.yaml in the kustomization",
         || w.log(),
     );
+    // The status line comes after the last file (the manifest) is in place.
+    w.wait_lines("ok: ", 3);
     let oks = w.count("ok: ");
 
     // An invalid state: an error line, and the output untouched.
@@ -214,6 +228,7 @@ fn follows_edits_new_renamed_and_deleted_files_and_stops_on_sigint() {
     assert!(read(&dir.out("kustomization.yaml")).is_some_and(|t| !t.contains("gamma")));
 
     // Scratch files alone cause no run.
+    w.settle();
     let oks = w.count("ok: ");
     write(&dir.pol("alpha.np~"), "garbage");
     write(&dir.pol(".#alpha.np"), "garbage");
@@ -302,6 +317,41 @@ fn a_folder_that_disappears_is_watched_again_when_it_comes_back() {
         || w.log(),
     );
     assert_eq!(w.count("warning: "), 1, "reported once\n{}", w.log());
+    assert_eq!(w.interrupt(), Some(0));
+}
+
+#[test]
+fn new_folders_and_truncate_then_write_saves() {
+    let dir = TempDir::new("folders");
+    write(&dir.pol("alpha.np"), ALPHA);
+    let w = Watch::start(&dir, &[]);
+    w.wait_lines("ok: ", 1);
+
+    // A new folder with a file in it.
+    std::fs::create_dir_all(dir.pol("team/sub")).expect("new folder");
+    write(&dir.pol("team/sub/beta.np"), BETA);
+    wait(|| dir.out("beta.yaml").exists(), "beta.yaml from a new folder", || w.log());
+    w.wait_lines("ok: ", 2);
+
+    // Truncate, pause past the debounce window (an invalid empty file), then write.
+    let good = snapshot(&dir);
+    let errors = w.count("error: kept the last good output");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(dir.pol("alpha.np")).expect("truncate");
+        w.wait_lines("error: kept the last good output", errors + 1);
+        assert_eq!(snapshot(&dir), good, "an empty intermediate file leaves the output alone");
+        file.write_all(ALPHA.replace(":80", ":84").as_bytes()).expect("write");
+    }
+    wait(
+        || read(&dir.out("alpha.yaml")).is_some_and(|t| t.contains("port: 84")),
+        "alpha.yaml with port 84",
+        || w.log(),
+    );
+
+    // The folder removed: its namespace goes.
+    std::fs::remove_dir_all(dir.pol("team")).expect("remove folder");
+    wait(|| !dir.out("beta.yaml").exists(), "beta.yaml removed", || w.log());
     assert_eq!(w.interrupt(), Some(0));
 }
 
