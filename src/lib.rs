@@ -32,6 +32,7 @@ pub mod reach;
 pub mod source;
 pub mod validate;
 pub mod verify;
+pub mod watch;
 pub mod yaml;
 
 pub use config::Config;

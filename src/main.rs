@@ -75,6 +75,11 @@ enum Command {
         #[arg(long)]
         deny_warnings: bool,
     },
+    /// Rebuild the output folder whenever the intents change
+    #[command(
+        after_help = "Examples:\n  netpolc watch policies/ -o deploy/netpol\n  netpolc watch policies/ -o deploy/netpol --exec 'kubectl apply --dry-run=server -k deploy/netpol'\n  netpolc watch policies/ -o deploy/netpol --diff --clear\n  netpolc watch policies/ -o deploy/netpol --once     # build and exit, for scripts\n\nOnly files whose content changed are rewritten, each atomically; with errors the last good output stays.\nExit codes: 0 on Ctrl-C (or --once: written), 1 problems in the input (--once), 2 bad usage or I/O error."
+    )]
+    Watch(WatchArgs),
     /// Draw the intent graph: namespaces as clusters, edges labelled with ports
     #[command(
         after_help = "Examples:\n  netpolc graph examples/shop.np | dot -Tpng > shop.png  # DOT on stdout\n  netpolc graph policies/ --format mermaid               # for Markdown (GitHub, GitLab)\n  netpolc graph policies/ --format svg -o graph.svg      # needs Graphviz's `dot`\n  netpolc graph policies/ -o graph.mmd                   # the format follows the extension\n\nExit codes: 0 written, 1 problems in the input (nothing written), 2 bad usage, I/O error or no `dot` for SVG."
@@ -105,6 +110,32 @@ struct ExplainArgs {
     /// A cluster model: the output of `kubectl get namespaces,pods -A -o yaml`
     #[arg(long, value_name = "FILE")]
     cluster: Option<PathBuf>,
+}
+
+/// The `watch` subcommand's arguments.
+#[derive(clap::Args)]
+struct WatchArgs {
+    /// `.np` files, or folders watched recursively
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// The output folder: `<namespace>.yaml` files and `kustomization.yaml`
+    #[arg(short, long, value_name = "DIR", required = true)]
+    output: PathBuf,
+    /// Run this shell command (`sh -c`) after each successful regeneration
+    #[arg(long, value_name = "CMD")]
+    exec: Option<String>,
+    /// Clear the screen before each run
+    #[arg(long)]
+    clear: bool,
+    /// Build once and exit
+    #[arg(long)]
+    once: bool,
+    /// Print the connectivity added and removed by each change
+    #[arg(long)]
+    diff: bool,
+    /// Wait this long for the file system to be quiet before a run
+    #[arg(long, value_name = "MS", default_value_t = 50)]
+    debounce: u64,
 }
 
 /// The `diff` subcommand's arguments.
@@ -286,6 +317,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Diff(args) => diff(args, color),
+        Command::Watch(args) => watch(args, color),
         Command::Check { paths, deny_warnings } => {
             let Some(compilation) = compile(&paths, color) else {
                 return ExitCode::from(2);
@@ -333,6 +365,27 @@ fn compile(paths: &[PathBuf], color: bool) -> Option<&'static Compilation> {
         );
     }
     Some(Box::leak(Box::new(compilation)))
+}
+
+fn watch(args: WatchArgs, color: bool) -> ExitCode {
+    let options = netpolc::watch::Options {
+        paths: args.paths,
+        output: args.output,
+        debounce: std::time::Duration::from_millis(args.debounce),
+        exec: args.exec,
+        clear: args.clear,
+        diff: args.diff,
+        color,
+    };
+    if args.once {
+        let mut session = netpolc::watch::Session::new(options, Box::new(std::io::stderr()));
+        return match session.run_once() {
+            netpolc::watch::Outcome::Written => ExitCode::SUCCESS,
+            netpolc::watch::Outcome::Errors => ExitCode::from(1),
+            netpolc::watch::Outcome::Io => ExitCode::from(2),
+        };
+    }
+    ExitCode::from(netpolc::watch::run(options))
 }
 
 fn explain(args: ExplainArgs, color: bool) -> ExitCode {

@@ -1,0 +1,104 @@
+//! How long `netpolc watch` takes from a save to the rewritten output on the
+//! 20,000-intent fleet. Ignored by default (it takes about a minute):
+//!
+//! ```sh
+//! cargo test --release --test watch_latency -- --ignored --nocapture
+//! ```
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+const BIN: &str = env!("CARGO_BIN_EXE_netpolc");
+const RUNS: usize = 30;
+
+fn probe(port: u32) -> String {
+    format!("namespace zz-latency-probe\nallow dns\nweb -> api:{port}\n")
+}
+
+#[test]
+#[ignore = "a benchmark: run with --release -- --ignored --nocapture"]
+fn save_to_output_latency_on_the_target_fleet() {
+    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let dir: PathBuf = std::env::temp_dir().join(format!("netpolc-watch-latency-{}-{nanos}", std::process::id()));
+    let pol = dir.join("pol");
+    std::fs::create_dir_all(&pol).expect("create pol");
+    for (name, text) in netpolc::fleet::generate(&netpolc::fleet::FleetSpec::TARGET) {
+        let path = pol.join(&name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create folder");
+        }
+        std::fs::write(path, text).expect("write fleet file");
+    }
+    let probe_file = pol.join("zz-latency-probe.np");
+    std::fs::write(&probe_file, probe(10_000)).expect("write probe");
+
+    let mut child = Command::new(BIN)
+        .args(["--color", "never", "watch", "pol", "-o", "out"])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start watch");
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = Arc::clone(&lines);
+    let stderr = child.stderr.take().expect("piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().expect("lines").push(line);
+        }
+    });
+    let oks = || lines.lock().expect("lines").iter().filter(|l| l.starts_with("ok: ")).count();
+    let wait_oks = |n: usize| {
+        let started = Instant::now();
+        while oks() < n {
+            assert!(started.elapsed() < Duration::from_secs(120), "{:?}", lines.lock().expect("lines"));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    wait_oks(1);
+    let output = dir.join("out").join("zz-latency-probe.yaml");
+
+    let mut latencies = Vec::new();
+    for i in 1..=RUNS {
+        std::thread::sleep(Duration::from_millis(300));
+        let port = 10_000 + i as u32;
+        let wanted = format!("port: {port}\n");
+        let saved = Instant::now();
+        std::fs::write(&probe_file, probe(port)).expect("save");
+        loop {
+            if std::fs::read_to_string(&output).is_ok_and(|t| t.contains(&wanted)) {
+                break;
+            }
+            assert!(saved.elapsed() < Duration::from_secs(60), "no output for port {port}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        latencies.push(saved.elapsed());
+        wait_oks(i + 1);
+    }
+    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let status = child.wait().expect("wait");
+    let log = lines.lock().expect("lines").clone();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(status.code(), Some(0));
+
+    latencies.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let at = |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1];
+    let runs: Vec<&String> = log.iter().filter(|l| l.starts_with("ok: ")).skip(1).collect();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "save-to-output latency over {RUNS} saves: p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms, min {:.0} ms",
+        ms(at(0.50)),
+        ms(at(0.95)),
+        ms(latencies[latencies.len() - 1]),
+        ms(latencies[0])
+    );
+    println!("load average before exit: {}", load.trim());
+    if let (Some(first), Some(last)) = (runs.first(), runs.last()) {
+        println!("status lines, first and last: {first} | {last}");
+    }
+}
