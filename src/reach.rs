@@ -1111,8 +1111,6 @@ struct Grant {
     named: u32,
 }
 
-/// A rule's peers (`from` or `to`) and ports.
-
 /// A rule of a policy, summarised: peers, numeric ports, named references.
 #[derive(Clone, Copy, Debug)]
 struct RuleSummary {
