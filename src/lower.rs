@@ -140,9 +140,10 @@ pub fn lower(program: &Program, sources: &Sources, config: &Config) -> (Vec<net:
             policies.push(p);
         }
     }
-    for ((ns, name), pair) in pairs {
-        policies.push(build(ns, name, &pair, program, config));
-    }
+    let pairs: Vec<((String, String), Pair)> = pairs.into_iter().collect();
+    policies.extend(crate::parallel::map(&pairs, |_, ((ns, name), pair)| {
+        build(ns.clone(), name.clone(), pair, program, config)
+    }));
     policies.sort_by(|a, b| (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name)));
     (policies, diagnostics)
 }
