@@ -61,7 +61,12 @@ fn yaml_refs(policies: &[&NetworkPolicy]) -> String {
         }
         out
     });
-    String::from_utf8(parts.concat()).unwrap_or_default()
+    // Move each part in and free it at once, so the stream is never held twice.
+    let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+    for part in parts {
+        out.extend_from_slice(&part);
+    }
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn write_yaml(out: &mut Vec<u8>, value: &NetworkPolicy) {
