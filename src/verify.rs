@@ -151,11 +151,11 @@ fn counterexample(expectation: &Expectation, policies: &[NetworkPolicy], model: 
 type BlockCache = std::sync::Mutex<HashMap<(String, Vec<String>), std::sync::Arc<Vec<usize>>>>;
 
 /// Port slots as bits, `model.ports.len()` of them.
-pub(crate) type Bits = Vec<u64>;
+type Bits = Vec<u64>;
 
 /// What one side of one pod allows: `None` when the pod is not isolated
 /// (everything), else the port bits per peer endpoint that gets any.
-pub(crate) type Row = Option<HashMap<usize, Bits>>;
+type Row = Option<HashMap<usize, Bits>>;
 
 fn or_into(row: &mut HashMap<usize, Bits>, other: usize, bits: &Bits) {
     if bits.iter().any(|w| *w != 0) {
@@ -166,7 +166,7 @@ fn or_into(row: &mut HashMap<usize, Bits>, other: usize, bits: &Bits) {
     }
 }
 
-pub(crate) fn bit(bits: Option<&Bits>, k: usize) -> bool {
+fn bit(bits: Option<&Bits>, k: usize) -> bool {
     bits.is_some_and(|b| b[k / 64] & (1 << (k % 64)) != 0)
 }
 
@@ -230,7 +230,7 @@ fn k8s_labels(selector: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::
         .map(|(k, v)| (k.as_str(), v.as_str()))
 }
 
-pub(crate) struct Index<'a> {
+struct Index<'a> {
     program: &'a Program,
     policies: &'a [NetworkPolicy],
     model: &'a Model,
@@ -257,7 +257,7 @@ fn slot(direction: Direction) -> usize {
 }
 
 impl<'a> Index<'a> {
-    pub(crate) fn new(program: &'a Program, policies: &'a [NetworkPolicy], model: &'a Model) -> Index<'a> {
+    fn new(program: &'a Program, policies: &'a [NetworkPolicy], model: &'a Model) -> Index<'a> {
         let cluster = &model.cluster;
         let pods = cluster.pods.len();
         let pod_index = PodIndex::new(cluster);
@@ -430,7 +430,7 @@ impl<'a> Index<'a> {
         if destination_is_pod { &bits.0 } else { &bits.1 }
     }
 
-    pub(crate) fn emitted_row(&self, pod: usize, direction: Direction) -> Row {
+    fn emitted_row(&self, pod: usize, direction: Direction) -> Row {
         let policies = &self.policies_of[slot(direction)][pod];
         if policies.is_empty() {
             return None;
