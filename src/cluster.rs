@@ -371,10 +371,9 @@ impl Loader {
         }
         let mut labels = metadata.labels.unwrap_or_default();
         labels.insert(NAMESPACE_NAME_LABEL.to_owned(), name.clone());
-        match self.cluster.namespaces.iter_mut().find(|ns| ns.name == name) {
-            Some(existing) => existing.labels = labels,
-            None => self.cluster.namespaces.push(crate::evaluate::Namespace { name, labels }),
-        }
+        // An object given twice replaces the earlier one: its labels, not a merge.
+        let index = self.cluster.add_namespace(&name, std::iter::empty::<(String, String)>());
+        self.cluster.namespaces[index].labels = labels;
         Ok(())
     }
 
@@ -481,10 +480,7 @@ impl Loader {
     }
 
     fn finish(mut self) -> LoadedCluster {
-        self.cluster.namespaces.sort_by(|a, b| a.name.cmp(&b.name));
-        self.cluster
-            .pods
-            .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        self.cluster.sort();
         self.skipped.host_network.sort();
         self.skipped.host_network.dedup();
         self.skipped.finished.sort();
@@ -636,6 +632,25 @@ pub fn load_policies(text: &str) -> Result<Vec<k8s_openapi::api::networking::v1:
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn look_ups_find_the_right_pod_after_sorting() {
+        let text = "apiVersion: v1\nkind: List\nitems:\n\
+- {apiVersion: v1, kind: Pod, metadata: {name: z, namespace: b, labels: {app: z}}, spec: {containers: []}}\n\
+- {apiVersion: v1, kind: Pod, metadata: {name: a, namespace: a, labels: {app: a}}, spec: {containers: []}}\n\
+- {apiVersion: v1, kind: Namespace, metadata: {name: b}}\n\
+- {apiVersion: v1, kind: Namespace, metadata: {name: a, labels: {team: x}}}\n";
+        let cluster = load_cluster(text).expect("loads");
+        for (ns, name) in [("a", "a"), ("b", "z")] {
+            let i = cluster.pod_index(ns, name).expect("found");
+            assert_eq!((cluster.pods[i].namespace.as_str(), cluster.pods[i].name.as_str()), (ns, name));
+        }
+        assert_eq!(
+            cluster.namespace("a").and_then(|n| n.labels.get("team")).map(String::as_str),
+            Some("x")
+        );
+        assert_eq!(cluster.namespace("b").map(|n| n.name.as_str()), Some("b"));
+    }
+
     use super::*;
 
     fn err(text: &str) -> ClusterError {

@@ -248,6 +248,20 @@ impl Cluster {
         }
     }
 
+    /// Sorts namespaces by name and pods by namespace and name, keeping the
+    /// look-up indexes right (sorting the public lists directly would not).
+    pub fn sort(&mut self) {
+        self.namespaces.sort_by(|a, b| a.name.cmp(&b.name));
+        self.pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        self.namespace_index = self.namespaces.iter().enumerate().map(|(i, ns)| (ns.name.clone(), i)).collect();
+        self.pod_index = self
+            .pods
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ((p.namespace.clone(), p.name.clone()), i))
+            .collect();
+    }
+
     /// The index of the pod `namespace/name`.
     pub fn pod_index(&self, namespace: &str, name: &str) -> Option<usize> {
         if self.pod_index.len() == self.pods.len() {
@@ -508,6 +522,20 @@ fn write_list<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt::
         write!(f, "{item}")?;
     }
     Ok(())
+}
+
+impl SideVerdict {
+    /// The verdict of a side from the policies that isolate the pod and the
+    /// rules that allow the connection.
+    pub fn from_parts(isolated_by: Vec<PolicyRef>, allowed_by: Vec<RuleRef>) -> SideVerdict {
+        if isolated_by.is_empty() {
+            SideVerdict::NotIsolated
+        } else if allowed_by.is_empty() {
+            SideVerdict::Denied { isolated_by }
+        } else {
+            SideVerdict::Allowed(allowed_by)
+        }
+    }
 }
 
 impl fmt::Display for SideVerdict {
@@ -857,13 +885,7 @@ pub fn evaluate_side(policies: &[NetworkPolicy], cluster: &Cluster, conn: &Conne
         }
         isolated_by.push(reference);
     }
-    if isolated_by.is_empty() {
-        SideVerdict::NotIsolated
-    } else if allowed_by.is_empty() {
-        SideVerdict::Denied { isolated_by }
-    } else {
-        SideVerdict::Allowed(allowed_by)
-    }
+    SideVerdict::from_parts(isolated_by, allowed_by)
 }
 
 /// One rule of a policy: its peers (`from` or `to`) and its ports.

@@ -1986,13 +1986,7 @@ impl Reachability {
                 name,
             });
         }
-        if isolated_by.is_empty() {
-            SideVerdict::NotIsolated
-        } else if allowed_by.is_empty() {
-            SideVerdict::Denied { isolated_by }
-        } else {
-            SideVerdict::Allowed(allowed_by)
-        }
+        SideVerdict::from_parts(isolated_by, allowed_by)
     }
 }
 
