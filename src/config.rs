@@ -1,7 +1,9 @@
 //! Settings of a compilation. Defaults follow LANGUAGE.md; a project file
 //! (`netpolc.toml`) will be able to change them.
 
+use crate::diagnostics::Code;
 use crate::ir::{LabelSelector, PortNumber, PortSpec, Protocol};
+use std::collections::BTreeSet;
 
 /// Where cluster DNS lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +30,9 @@ pub struct Config {
     pub dns: DnsLocation,
     /// The ports of `dns` when an intent gives none.
     pub dns_ports: Vec<PortSpec>,
+    /// Warnings silenced for the whole project (`[lints] allow = ["W0101"]`
+    /// in `netpolc.toml`); a line silences its own with `# netpolc: allow W0101`.
+    pub silenced: BTreeSet<Code>,
 }
 
 impl Default for Config {
@@ -49,6 +54,7 @@ impl Default for Config {
                     port: PortNumber::Single(53),
                 },
             ],
+            silenced: BTreeSet::new(),
         }
     }
 }
