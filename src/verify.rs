@@ -34,11 +34,16 @@ pub struct Mismatch {
 /// connection. Empty means they agree.
 pub fn verify(program: &Program, policies: &[NetworkPolicy], model: &Model) -> Vec<Mismatch> {
     let index = Index::new(program, policies, model);
+    // Chunks of pods, so that each worker reuses its scratch rows.
     let pods: Vec<usize> = (0..model.cluster.pods.len()).collect();
-    let found = crate::parallel::map(&pods, |_, &pod| {
+    let chunks: Vec<&[usize]> = pods.chunks(64).collect();
+    let found = crate::parallel::map(&chunks, |_, chunk| {
+        let mut rows = index.rows();
         let mut mismatches = Vec::new();
-        for direction in [Direction::Egress, Direction::Ingress] {
-            index.compare(pod, direction, &mut mismatches);
+        for &pod in *chunk {
+            for direction in [Direction::Egress, Direction::Ingress] {
+                index.compare(pod, direction, &mut rows, &mut mismatches);
+            }
         }
         mismatches
     });
@@ -153,21 +158,75 @@ type BlockCache = std::sync::Mutex<HashMap<(String, Vec<String>), std::sync::Arc
 /// Port slots as bits, `model.ports.len()` of them.
 type Bits = Vec<u64>;
 
-/// What one side of one pod allows: `None` when the pod is not isolated
-/// (everything), else the port bits per peer endpoint that gets any.
-type Row = Option<HashMap<usize, Bits>>;
-
-fn or_into(row: &mut HashMap<usize, Bits>, other: usize, bits: &Bits) {
-    if bits.iter().any(|w| *w != 0) {
-        let entry = row.entry(other).or_insert_with(|| vec![0; bits.len()]);
-        for (a, b) in entry.iter_mut().zip(bits) {
-            *a |= b;
-        }
-    }
+/// What one side of one pod allows, as port bits per peer endpoint.
+///
+/// Rows are dense (`words` per endpoint) and reused from pod to pod: only the
+/// entries written since the last [`Row::reset`] are cleared, so building a
+/// row costs what it touches, with no allocation or hashing per entry.
+struct Row {
+    /// `false` when the pod is not isolated in this direction: everything is allowed.
+    isolated: bool,
+    words: usize,
+    bits: Vec<u64>,
+    /// Endpoints with a non-zero entry, each once.
+    touched: Vec<usize>,
+    /// Per endpoint: the first flow origin behind its entry (expected rows only).
+    origin: Vec<Option<usize>>,
 }
 
-fn bit(bits: Option<&Bits>, k: usize) -> bool {
-    bits.is_some_and(|b| b[k / 64] & (1 << (k % 64)) != 0)
+impl Row {
+    fn new(endpoints: usize, words: usize) -> Row {
+        Row {
+            isolated: false,
+            words,
+            bits: vec![0; endpoints * words],
+            touched: Vec::new(),
+            origin: vec![None; endpoints],
+        }
+    }
+
+    fn reset(&mut self, isolated: bool) {
+        for &e in &self.touched {
+            self.bits[e * self.words..(e + 1) * self.words].fill(0);
+            self.origin[e] = None;
+        }
+        self.touched.clear();
+        self.isolated = isolated;
+    }
+
+    fn entry(&self, endpoint: usize) -> &[u64] {
+        &self.bits[endpoint * self.words..(endpoint + 1) * self.words]
+    }
+
+    fn or_into(&mut self, endpoint: usize, bits: &Bits, origin: Option<usize>) {
+        if bits.iter().all(|w| *w == 0) {
+            return;
+        }
+        let slot = &mut self.bits[endpoint * self.words..(endpoint + 1) * self.words];
+        if slot.iter().all(|w| *w == 0) {
+            self.touched.push(endpoint);
+        }
+        for (a, b) in slot.iter_mut().zip(bits) {
+            *a |= b;
+        }
+        if self.origin[endpoint].is_none() {
+            self.origin[endpoint] = origin;
+        }
+    }
+
+    /// Whether the row allows port slot `k` towards `endpoint`.
+    fn allows(&self, endpoint: usize, k: usize) -> bool {
+        !self.isolated || self.entry(endpoint)[k / 64] & (1 << (k % 64)) != 0
+    }
+
+    /// Whether two rows allow the same, ignoring `own` (the pod itself).
+    fn same_as(&self, other: &Row, own: usize) -> bool {
+        if self.isolated != other.isolated {
+            return false;
+        }
+        let differs = |a: &Row, b: &Row| a.touched.iter().any(|&e| e != own && a.entry(e) != b.entry(e));
+        !self.isolated || !(differs(self, other) || differs(other, self))
+    }
 }
 
 /// Pods by namespace and by label, so that a selector's candidates are the
@@ -430,13 +489,10 @@ impl<'a> Index<'a> {
         if destination_is_pod { &bits.0 } else { &bits.1 }
     }
 
-    fn emitted_row(&self, pod: usize, direction: Direction) -> Row {
+    fn emitted_row(&self, pod: usize, direction: Direction, row: &mut Row) {
         let policies = &self.policies_of[slot(direction)][pod];
-        if policies.is_empty() {
-            return None;
-        }
+        row.reset(!policies.is_empty());
         let cluster = &self.model.cluster;
-        let mut row = HashMap::new();
         for &p in policies {
             let policy = &self.policies[p];
             let namespace = evaluate::policy_namespace(policy);
@@ -453,7 +509,7 @@ impl<'a> Index<'a> {
                             .addresses_inside(&block.cidr, block.except.as_deref().unwrap_or_default())
                             .iter()
                         {
-                            or_into(&mut row, other, self.pick(bits, other, direction));
+                            row.or_into(other, self.pick(bits, other, direction), None);
                         }
                     }
                     continue;
@@ -469,16 +525,14 @@ impl<'a> Index<'a> {
                 };
                 for other in candidates {
                     if evaluate::peers_match(peers, namespace, cluster, &self.endpoints[other]) {
-                        or_into(&mut row, other, self.pick(bits, other, direction));
+                        row.or_into(other, self.pick(bits, other, direction), None);
                     }
                 }
             }
         }
-        row.remove(&pod);
-        Some(row)
     }
 
-    fn expected_row(&self, pod: usize, direction: Direction, origin_of: &mut HashMap<usize, usize>) -> Row {
+    fn expected_row(&self, pod: usize, direction: Direction, row: &mut Row) {
         let flows = &self.flows_of[slot(direction)][pod];
         let cluster = &self.model.cluster;
         let info = self.program.namespaces.get(&cluster.pods[pod].namespace);
@@ -488,10 +542,7 @@ impl<'a> Index<'a> {
         } else {
             isolation.ingress()
         };
-        if !(info.is_some_and(|n| n.declared) && enforced) && flows.is_empty() {
-            return None;
-        }
-        let mut row = HashMap::new();
+        row.reset((info.is_some_and(|n| n.declared) && enforced) || !flows.is_empty());
         for &f in flows {
             let flow = &self.program.flows[f];
             let peer = if direction == Direction::Egress {
@@ -502,45 +553,46 @@ impl<'a> Index<'a> {
             if let Peer::Ips { blocks, .. } = peer {
                 for block in blocks {
                     for &other in self.addresses_inside(&block.cidr, &block.except).iter() {
-                        or_into(&mut row, other, self.pick(&self.flow_bits[f], other, direction));
-                        origin_of.entry(other).or_insert(flow.origin);
+                        row.or_into(other, self.pick(&self.flow_bits[f], other, direction), Some(flow.origin));
                     }
                 }
                 continue;
             }
             for other in self.ir_peer_candidates(peer) {
                 if model::peer_contains(peer, cluster, &self.endpoints[other]) {
-                    or_into(&mut row, other, self.pick(&self.flow_bits[f], other, direction));
-                    origin_of.entry(other).or_insert(flow.origin);
+                    row.or_into(other, self.pick(&self.flow_bits[f], other, direction), Some(flow.origin));
                 }
             }
         }
-        row.remove(&pod);
-        Some(row)
     }
 
-    fn compare(&self, pod: usize, direction: Direction, out: &mut Vec<Mismatch>) {
-        let mut origin_of = HashMap::new();
-        let emitted = self.emitted_row(pod, direction);
-        let expected = self.expected_row(pod, direction, &mut origin_of);
-        if emitted == expected {
+    /// Compares one side of one pod; `emitted` and `expected` are scratch rows.
+    fn compare(&self, pod: usize, direction: Direction, [emitted, expected]: &mut [Row; 2], out: &mut Vec<Mismatch>) {
+        self.emitted_row(pod, direction, emitted);
+        self.expected_row(pod, direction, expected);
+        if emitted.same_as(expected, pod) {
             return;
         }
         let first_flow = self.flows_of[slot(direction)][pod].first().map(|&f| self.program.flows[f].origin);
         for other in (0..self.endpoints.len()).filter(|&o| o != pod) {
             for k in 0..self.model.ports.len() {
-                let allows = |row: &Row| row.as_ref().is_none_or(|r| bit(r.get(&other), k));
-                let (e, x) = (allows(&emitted), allows(&expected));
+                let (e, x) = (emitted.allows(other, k), expected.allows(other, k));
                 if e != x {
                     out.push(Mismatch {
                         direction,
                         connection: self.connection(pod, other, k, direction),
                         emitted_allows: e,
-                        origin: if x { origin_of.get(&other).copied() } else { first_flow },
+                        origin: if x { expected.origin[other] } else { first_flow },
                     });
                 }
             }
         }
+    }
+
+    /// Two empty scratch rows for [`Index::compare`].
+    fn rows(&self) -> [Row; 2] {
+        let words = self.model.ports.len().div_ceil(64);
+        [Row::new(self.endpoints.len(), words), Row::new(self.endpoints.len(), words)]
     }
 }
 
