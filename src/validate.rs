@@ -329,20 +329,43 @@ fn join_reasons(reasons: Vec<String>) -> Result<(), String> {
 // ---------------------------------------------------------------------------
 // Reporting
 
-/// A JSON path under construction.
-struct Path(String);
+/// A JSON path under construction: a chain of borrowed steps, rendered
+/// only when a violation names it (most objects have none).
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root(&'a str),
+    Child(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
 
-impl Path {
-    fn root(name: &str) -> Self {
-        Path(name.to_owned())
+impl<'a> Path<'a> {
+    fn root(name: &'a str) -> Self {
+        Path::Root(name)
     }
 
-    fn child(&self, name: &str) -> Self {
-        Path(format!("{}.{name}", self.0))
+    fn child(&'a self, name: &'a str) -> Path<'a> {
+        Path::Child(self, name)
     }
 
-    fn index(&self, i: usize) -> Self {
-        Path(format!("{}[{i}]", self.0))
+    fn index(&'a self, i: usize) -> Path<'a> {
+        Path::Index(self, i)
+    }
+
+    fn render(&self, out: &mut String) {
+        match self {
+            Path::Root(name) => out.push_str(name),
+            Path::Child(parent, name) => {
+                parent.render(out);
+                out.push('.');
+                out.push_str(name);
+            }
+            Path::Index(parent, i) => {
+                parent.render(out);
+                out.push('[');
+                out.push_str(&i.to_string());
+                out.push(']');
+            }
+        }
     }
 }
 
@@ -351,10 +374,9 @@ struct Out(Vec<Violation>);
 
 impl Out {
     fn push(&mut self, path: &Path, message: String) {
-        self.0.push(Violation {
-            field: path.0.clone(),
-            message,
-        });
+        let mut field = String::new();
+        path.render(&mut field);
+        self.0.push(Violation { field, message });
     }
 
     fn invalid(&mut self, path: &Path, value: impl fmt::Debug, reason: &str) {
@@ -565,7 +587,8 @@ fn validate_spec(spec: &NetworkPolicySpec, path: &Path, out: &mut Out) {
         check_label_selector(selector, &path.child("podSelector"), out);
     }
     for (i, rule) in spec.ingress.iter().flatten().enumerate() {
-        let rule_path = path.child("ingress").index(i);
+        let rules = path.child("ingress");
+        let rule_path = rules.index(i);
         for (j, port) in rule.ports.iter().flatten().enumerate() {
             check_port(port, &rule_path.child("ports").index(j), out);
         }
@@ -574,7 +597,8 @@ fn validate_spec(spec: &NetworkPolicySpec, path: &Path, out: &mut Out) {
         }
     }
     for (i, rule) in spec.egress.iter().flatten().enumerate() {
-        let rule_path = path.child("egress").index(i);
+        let rules = path.child("egress");
+        let rule_path = rules.index(i);
         for (j, port) in rule.ports.iter().flatten().enumerate() {
             check_port(port, &rule_path.child("ports").index(j), out);
         }
@@ -714,7 +738,8 @@ fn check_ip_block(block: &IPBlock, path: &Path, out: &mut Out) {
         }
     };
     for (i, text) in block.except.iter().flatten().enumerate() {
-        let except_path = path.child("except").index(i);
+        let excepts = path.child("except");
+        let except_path = excepts.index(i);
         match validate_cidr(text) {
             Err(reason) => out.invalid(&except_path, text, &reason),
             Ok(inner) if inner.is_ipv4() != outer.is_ipv4() => {
