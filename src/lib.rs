@@ -29,6 +29,7 @@ pub mod model;
 pub mod parallel;
 pub mod parse;
 pub mod reach;
+pub mod report;
 pub mod source;
 pub mod validate;
 pub mod verify;

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use netpolc::emit::{self, Format};
 use netpolc::graph;
+use netpolc::report;
 use netpolc::{Compilation, Config, Severity};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -52,6 +53,9 @@ enum Command {
         /// `.np` files, or folders searched recursively for them
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// How to report diagnostics (json, sarif and github go to stdout; see docs/ci.md)
+        #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+        format: ReportFormat,
     },
     /// Explain why a connection is allowed or denied
     #[command(
@@ -65,7 +69,7 @@ enum Command {
     Diff(DiffArgs),
     /// Check intents without writing anything
     #[command(
-        after_help = "Examples:\n  netpolc check policies/\n  netpolc check team-a.np team-b.np --deny-warnings\n\nExit codes: 0 clean, 1 problems in the input, 2 bad usage or I/O error."
+        after_help = "Examples:\n  netpolc check policies/\n  netpolc check team-a.np team-b.np --deny-warnings\n  netpolc check policies/ --format sarif > netpolc.sarif   # for code scanning\n  netpolc check policies/ --format github                  # annotations in a GitHub Actions log\n\nWith --format json, sarif or github the report alone goes to stdout (see docs/ci.md).\nExit codes: 0 clean, 1 problems in the input, 2 bad usage or I/O error."
     )]
     Check {
         /// `.np` files, or folders searched recursively for them
@@ -74,6 +78,9 @@ enum Command {
         /// Treat warnings as errors (exit 1)
         #[arg(long)]
         deny_warnings: bool,
+        /// How to report diagnostics (json, sarif and github go to stdout; see docs/ci.md)
+        #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+        format: ReportFormat,
     },
     /// Rebuild the output folder whenever the intents change
     #[command(
@@ -187,6 +194,30 @@ impl GraphFormat {
     }
 }
 
+/// How `check` and `verify` report diagnostics.
+#[derive(Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    /// Text for a terminal, on stderr
+    Human,
+    /// A versioned JSON document
+    Json,
+    /// SARIF 2.1.0, for code scanning
+    Sarif,
+    /// GitHub Actions annotations (`::error file=...::message`)
+    Github,
+}
+
+impl From<ReportFormat> for report::Format {
+    fn from(format: ReportFormat) -> Self {
+        match format {
+            ReportFormat::Human => report::Format::Human,
+            ReportFormat::Json => report::Format::Json,
+            ReportFormat::Sarif => report::Format::Sarif,
+            ReportFormat::Github => report::Format::Github,
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum OutputFormat {
     Yaml,
@@ -293,8 +324,8 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Explain(args) => explain(args, color),
-        Command::Verify { paths } => {
-            let Some(compilation) = compile(&paths, color) else {
+        Command::Verify { paths, format } => {
+            let Some(compilation) = compile_as(&paths, color, format.into()) else {
                 return ExitCode::from(2);
             };
             if failed(compilation, false) {
@@ -304,7 +335,7 @@ fn main() -> ExitCode {
             model.probe_policies(&compilation.policies);
             let (pods, addresses, ports) = (model.cluster.pods.len(), model.addresses.len(), model.ports.len());
             let pairs = pods * pods.saturating_sub(1) + 2 * pods * addresses;
-            println!(
+            let summary = format!(
                 "verified: {} policies allow exactly the {} flows the intents declare; {} connections checked ({} pods and {} addresses of the model, {} ports each), {} expectations hold",
                 compilation.policies.len(),
                 compilation.program.flows.len(),
@@ -314,12 +345,21 @@ fn main() -> ExitCode {
                 ports,
                 compilation.program.expectations.len()
             );
+            if report::Format::from(format).is_machine() {
+                eprintln!("{summary}");
+            } else {
+                println!("{summary}");
+            }
             ExitCode::SUCCESS
         }
         Command::Diff(args) => diff(args, color),
         Command::Watch(args) => watch(args, color),
-        Command::Check { paths, deny_warnings } => {
-            let Some(compilation) = compile(&paths, color) else {
+        Command::Check {
+            paths,
+            deny_warnings,
+            format,
+        } => {
+            let Some(compilation) = compile_as(&paths, color, format.into()) else {
                 return ExitCode::from(2);
             };
             if failed(compilation, deny_warnings) {
@@ -337,12 +377,18 @@ fn main() -> ExitCode {
     }
 }
 
-/// Loads and compiles; prints diagnostics. `None` on an I/O error.
+/// Loads and compiles; prints diagnostics for people. `None` on an I/O error.
+fn compile(paths: &[PathBuf], color: bool) -> Option<&'static Compilation> {
+    compile_as(paths, color, report::Format::Human)
+}
+
+/// Loads and compiles; prints diagnostics in `format`. `None` on an I/O
+/// error, which is told on stderr and never in the report.
 ///
 /// The result is leaked on purpose: the process ends right after using it,
 /// and freeing tens of thousands of objects one by one takes longer than
 /// the operating system takes to drop the whole heap.
-fn compile(paths: &[PathBuf], color: bool) -> Option<&'static Compilation> {
+fn compile_as(paths: &[PathBuf], color: bool, format: report::Format) -> Option<&'static Compilation> {
     let (sources, early) = match netpolc::source::load(paths) {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -358,11 +404,15 @@ fn compile(paths: &[PathBuf], color: bool) -> Option<&'static Compilation> {
         return None;
     }
     let compilation = netpolc::compile(sources, early, &Config::default());
-    if !compilation.diagnostics.is_empty() {
-        eprint!(
-            "{}",
-            netpolc::diagnostics::render(&compilation.diagnostics, &compilation.sources, color)
-        );
+    let text = report::render(format, &compilation.diagnostics, &compilation.sources, color);
+    if format.is_machine() {
+        let mut stdout = std::io::stdout().lock();
+        if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+            eprintln!("error: cannot write the report to stdout: {}", netpolc::source::lower_io(&e));
+            return None;
+        }
+    } else {
+        eprint!("{text}");
     }
     Some(Box::leak(Box::new(compilation)))
 }
