@@ -9,6 +9,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// pest_derive without its `std` feature (which probes the stack on every rule
+// call, needless for a grammar without recursion) names `alloc` paths.
+extern crate alloc;
+
 pub mod ast;
 pub mod check;
 pub mod cidr;
