@@ -5,7 +5,7 @@ use netpolc::emit::{self, Format};
 use netpolc::graph;
 use netpolc::{Compilation, Config, Severity};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -22,6 +22,9 @@ struct Cli {
     /// Print how long each compiler stage took, on stderr
     #[arg(long, global = true)]
     timings: bool,
+    /// The project file [default: the first netpolc.toml in the inputs' folder or above]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -206,6 +209,7 @@ fn main() -> ExitCode {
         Color::Never => false,
         Color::Auto => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal(),
     };
+    let project = cli.config.as_deref();
     match cli.command {
         Command::Build {
             paths,
@@ -217,7 +221,7 @@ fn main() -> ExitCode {
                 OutputFormat::Yaml => Format::Yaml,
                 OutputFormat::Json => Format::Json,
             };
-            let Some(compilation) = compile(&paths, color) else {
+            let Some(compilation) = configure(&paths, project).and_then(|config| compile(&paths, color, &config)) else {
                 return ExitCode::from(2);
             };
             if failed(compilation, deny_warnings) {
@@ -259,7 +263,7 @@ fn main() -> ExitCode {
             let format = format
                 .or_else(|| output.as_deref().and_then(GraphFormat::from_path))
                 .unwrap_or(GraphFormat::Dot);
-            let Some(compilation) = compile(&paths, color) else {
+            let Some(compilation) = configure(&paths, project).and_then(|config| compile(&paths, color, &config)) else {
                 return ExitCode::from(2);
             };
             if failed(compilation, false) {
@@ -292,15 +296,18 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Explain(args) => explain(args, color),
+        Command::Explain(args) => explain(args, color, project),
         Command::Verify { paths } => {
-            let Some(compilation) = compile(&paths, color) else {
+            let Some(config) = configure(&paths, project) else {
+                return ExitCode::from(2);
+            };
+            let Some(compilation) = compile(&paths, color, &config) else {
                 return ExitCode::from(2);
             };
             if failed(compilation, false) {
                 return ExitCode::from(1);
             }
-            let mut model = netpolc::model::synthesize(&compilation.program, &Config::default());
+            let mut model = netpolc::model::synthesize(&compilation.program, &config);
             model.probe_policies(&compilation.policies);
             let (pods, addresses, ports) = (model.cluster.pods.len(), model.addresses.len(), model.ports.len());
             let pairs = pods * pods.saturating_sub(1) + 2 * pods * addresses;
@@ -316,10 +323,10 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Diff(args) => diff(args, color),
-        Command::Watch(args) => watch(args, color),
+        Command::Diff(args) => diff(args, color, project),
+        Command::Watch(args) => watch(args, color, project),
         Command::Check { paths, deny_warnings } => {
-            let Some(compilation) = compile(&paths, color) else {
+            let Some(compilation) = configure(&paths, project).and_then(|config| compile(&paths, color, &config)) else {
                 return ExitCode::from(2);
             };
             if failed(compilation, deny_warnings) {
@@ -337,12 +344,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// The settings of a run (`--config`, else the project file found above
+/// the inputs); `None` after saying why they cannot be had (exit 2).
+fn configure(paths: &[PathBuf], explicit: Option<&Path>) -> Option<Config> {
+    match netpolc::project::configure(paths, explicit) {
+        Ok(config) => Some(config),
+        Err(e) => {
+            eprintln!("error: {e}");
+            None
+        }
+    }
+}
+
 /// Loads and compiles; prints diagnostics. `None` on an I/O error.
 ///
 /// The result is leaked on purpose: the process ends right after using it,
 /// and freeing tens of thousands of objects one by one takes longer than
 /// the operating system takes to drop the whole heap.
-fn compile(paths: &[PathBuf], color: bool) -> Option<&'static Compilation> {
+fn compile(paths: &[PathBuf], color: bool, config: &Config) -> Option<&'static Compilation> {
     let (sources, early) = match netpolc::source::load(paths) {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -357,7 +376,7 @@ fn compile(paths: &[PathBuf], color: bool) -> Option<&'static Compilation> {
         );
         return None;
     }
-    let compilation = netpolc::compile(sources, early, &Config::default());
+    let compilation = netpolc::compile(sources, early, config);
     if !compilation.diagnostics.is_empty() {
         eprint!(
             "{}",
@@ -367,8 +386,9 @@ fn compile(paths: &[PathBuf], color: bool) -> Option<&'static Compilation> {
     Some(Box::leak(Box::new(compilation)))
 }
 
-fn watch(args: WatchArgs, color: bool) -> ExitCode {
+fn watch(args: WatchArgs, color: bool, project: Option<&Path>) -> ExitCode {
     let options = netpolc::watch::Options {
+        config: project.map(Path::to_path_buf),
         paths: args.paths,
         output: args.output,
         debounce: std::time::Duration::from_millis(args.debounce),
@@ -388,8 +408,10 @@ fn watch(args: WatchArgs, color: bool) -> ExitCode {
     ExitCode::from(netpolc::watch::run(options))
 }
 
-fn explain(args: ExplainArgs, color: bool) -> ExitCode {
-    let config = Config::default();
+fn explain(args: ExplainArgs, color: bool, project: Option<&Path>) -> ExitCode {
+    let Some(config) = configure(&args.paths, project) else {
+        return ExitCode::from(2);
+    };
     let inputs = match netpolc::load_inputs(&args.paths, &config) {
         Ok(inputs) => inputs,
         Err(e) => {
@@ -473,8 +495,7 @@ fn explain(args: ExplainArgs, color: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn diff(args: DiffArgs, color: bool) -> ExitCode {
-    let config = Config::default();
+fn diff(args: DiffArgs, color: bool, project: Option<&Path>) -> ExitCode {
     let mut scratch = None;
     let (old_paths, new_paths) = match &args.git {
         None => match args.paths.as_slice() {
@@ -501,6 +522,10 @@ fn diff(args: DiffArgs, color: bool) -> ExitCode {
                 }
             }
         }
+    };
+    // Both sides are compiled with the settings of the new one, so that only the intents differ.
+    let Some(config) = configure(&new_paths, project) else {
+        return ExitCode::from(2);
     };
     let load = |paths: &[PathBuf]| netpolc::load_inputs(paths, &config);
     let (old, new) = match (load(&old_paths), load(&new_paths)) {
