@@ -11,7 +11,7 @@ use crate::config::{Config, IpBlockRule, Rules};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::*;
 use crate::lower::local_namespaces;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 /// Every rule violation of `program` under `config`.
@@ -21,6 +21,10 @@ pub fn check(program: &Program, config: &Config) -> Vec<Diagnostic> {
     let mut intents_seen: HashSet<Span> = HashSet::new();
     let mut lines_seen: HashSet<Span> = HashSet::new();
     let declared: Vec<&String> = program.namespaces.iter().filter(|(_, i)| i.declared).map(|(n, _)| n).collect();
+    let mut exposures: HashMap<&str, Vec<&Exposure>> = HashMap::new();
+    for e in &program.exposures {
+        exposures.entry(e.namespace.as_str()).or_default().push(e);
+    }
     for flow in &program.flows {
         let origin = &program.origins[flow.origin];
         // Metadata belongs to the whole intent, which may have several targets.
@@ -40,7 +44,7 @@ pub fn check(program: &Program, config: &Config) -> Vec<Diagnostic> {
         }
         out.extend(ports(flow, origin, rules));
         if rules.consent {
-            out.extend(consent(flow, origin, program, &declared));
+            out.extend(consent(flow, origin, &exposures, &declared));
         }
     }
     out
@@ -344,7 +348,7 @@ fn foreign_egress(flow: &Flow, origin: &Origin, declared: &[&String]) -> Option<
     )
 }
 
-fn consent(flow: &Flow, origin: &Origin, program: &Program, declared: &[&String]) -> Vec<Diagnostic> {
+fn consent(flow: &Flow, origin: &Origin, exposures: &HashMap<&str, Vec<&Exposure>>, declared: &[&String]) -> Vec<Diagnostic> {
     let Peer::Pods { pods, name, .. } = &flow.target else {
         return Vec::new();
     };
@@ -356,7 +360,7 @@ fn consent(flow: &Flow, origin: &Origin, program: &Program, declared: &[&String]
         if *ns == origin.namespace {
             continue;
         }
-        let in_ns: Vec<&Exposure> = program.exposures.iter().filter(|e| e.namespace == *ns).collect();
+        let in_ns = exposures.get(ns.as_str()).map_or(&[][..], Vec::as_slice);
         if in_ns.iter().any(|e| covers(e, pods, &flow.ports, &flow.source)) {
             continue;
         }

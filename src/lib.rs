@@ -141,7 +141,8 @@ pub fn compile_str(name: &str, text: &str) -> Compilation {
 pub fn compile(mut sources: Sources, early: Vec<Diagnostic>, config: &Config) -> Compilation {
     let mut timings = Timings::default();
     let mut diagnostics = early;
-    let unreadable: Vec<usize> = diagnostics.iter().map(|d| d.span().file).collect();
+    let mut unreadable: Vec<usize> = diagnostics.iter().map(|d| d.span().file).collect();
+    unreadable.extend(sources.project_file());
     let parsed = parallel::map(sources.files(), |i, file| {
         if unreadable.contains(&i) {
             (ast::File::default(), Vec::new())

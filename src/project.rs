@@ -56,7 +56,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Option<PathBuf>, InputError> {
             .map(|f| shown(&f));
         match &found {
             None => found = Some((file, path)),
-            Some((first, first_path)) if first.as_ref().map(same_file) != file.as_ref().map(same_file) => {
+            Some((first, first_path)) if first.as_deref().map(same_file) != file.as_deref().map(same_file) => {
                 let describe = |f: &Option<PathBuf>| f.as_ref().map_or("no project file".to_string(), |f| format!("`{}`", f.display()));
                 return Err(InputError(format!(
                     "`{}` and `{}` belong to different projects ({} and {}); compile them separately, or choose one with --config FILE",
@@ -81,8 +81,8 @@ fn shown(file: &Path) -> PathBuf {
 }
 
 /// A file's identity, whatever path leads to it.
-fn same_file(file: &PathBuf) -> PathBuf {
-    file.canonicalize().unwrap_or_else(|_| file.clone())
+fn same_file(file: &Path) -> PathBuf {
+    file.canonicalize().unwrap_or_else(|_| file.to_path_buf())
 }
 
 /// Reads a project file. Only I/O fails; problems in the content are
@@ -111,13 +111,14 @@ pub fn today() -> Result<Date, InputError> {
 }
 
 /// Adds the project file to `sources` (after the `.np` files, which are
-/// parsed by then) and returns its diagnostics, pointing into it.
+/// parsed by then; once, for sources that are compiled again) and returns
+/// its diagnostics, pointing into it.
 pub fn attach(config: &Config, sources: &mut Sources) -> Vec<Diagnostic> {
     let Some(file) = &config.file else { return Vec::new() };
     let name = Path::new(&file.path)
         .file_name()
         .map_or_else(|| file.path.clone(), |n| n.to_string_lossy().into_owned());
-    let index = sources.push(SourceFile {
+    let index = sources.push_project_file(SourceFile {
         path: file.path.clone(),
         name,
         text: file.text.clone(),

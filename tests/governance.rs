@@ -57,7 +57,10 @@ fn consent_needs_an_expose_that_covers_pods_ports_and_caller() {
         assert!(out.policies.is_empty());
     }
     // An intent without ports needs an expose without ports.
-    let out = compile(CONSENT, "namespace frontend\nallow dns\nweb -> backend/api\nnamespace backend\nexpose api:8080 to frontend/web\n");
+    let out = compile(
+        CONSENT,
+        "namespace frontend\nallow dns\nweb -> backend/api\nnamespace backend\nexpose api:8080 to frontend/web\n",
+    );
     assert_eq!(codes(&out), ["E0611"], "{}", out.render_diagnostics());
 }
 
@@ -72,7 +75,12 @@ fn consent_covers_cluster_targets_namespace_by_namespace_and_ip_callers_by_block
     let out = compile(CONSENT, &format!("{world}expose web:443 to world\n"));
     assert!(out.diagnostics.is_empty(), "{}", out.render_diagnostics());
     let out = compile(CONSENT, &format!("{world}expose web:443 to internet\n"));
-    assert_eq!(codes(&out), ["E0611"], "internet leaves out private blocks:\n{}", out.render_diagnostics());
+    assert_eq!(
+        codes(&out),
+        ["E0611"],
+        "internet leaves out private blocks:\n{}",
+        out.render_diagnostics()
+    );
     let cidr = "namespace edge\nallow dns\n10.1.2.0/24 -> shop/web:443\nnamespace shop\n";
     let out = compile(CONSENT, &format!("{cidr}expose web:443 to 10.0.0.0/8\n"));
     assert!(out.diagnostics.is_empty(), "{}", out.render_diagnostics());
@@ -103,8 +111,15 @@ fn consent_refuses_intents_that_open_another_namespaces_egress() {
 fn without_consent_expose_is_checked_but_changes_nothing() {
     let text = "namespace frontend\nallow dns\nweb -> backend/api:8080\nnamespace backend\n";
     let plain = compile("", text);
-    let exposed = compile("", &format!("{text}expose api:8080 to frontend/web\nexpose *:9 to cluster, 10.0.0.0/8\n"));
-    assert!(plain.diagnostics.is_empty() && exposed.diagnostics.is_empty(), "{}", exposed.render_diagnostics());
+    let exposed = compile(
+        "",
+        &format!("{text}expose api:8080 to frontend/web\nexpose *:9 to cluster, 10.0.0.0/8\n"),
+    );
+    assert!(
+        plain.diagnostics.is_empty() && exposed.diagnostics.is_empty(),
+        "{}",
+        exposed.render_diagnostics()
+    );
     assert_eq!(plain.yaml(), exposed.yaml());
     let bad = compile("", &format!("{text}expose frontend/web:80 to backend/api\nexpose api to dns\n"));
     assert_eq!(codes(&bad), ["E0613", "E0303"], "{}", bad.render_diagnostics());
@@ -114,7 +129,10 @@ fn without_consent_expose_is_checked_but_changes_nothing() {
 fn expose_is_a_keyword_and_to_is_not() {
     let out = compile("", "namespace shop\nallow dns\nexpose -> api:80\n");
     assert_eq!(codes(&out), ["E0102"], "{}", out.render_diagnostics());
-    let out = compile("", "namespace shop\nallow dns\nto -> api:80\nexpose api:80 to to\nexpose to:80 to api\n");
+    let out = compile(
+        "",
+        "namespace shop\nallow dns\nto -> api:80\nexpose api:80 to to\nexpose to:80 to api\n",
+    );
     assert!(out.diagnostics.is_empty(), "{}", out.render_diagnostics());
     let out = compile("", "namespace shop\nexpose api:80 frontend/web\n");
     assert_eq!(codes(&out), ["E0001"], "{}", out.render_diagnostics());
@@ -129,14 +147,20 @@ fn required_metadata_applies_to_intents_and_allow_dns() {
     assert_eq!(places(&out), ["allow dns", "web -> api:80"]);
     assert!(out.diagnostics[0].message.contains("`@owner`, `@k8s.example.com/projectId`"));
     assert!(out.diagnostics[1].message.contains("has no `@k8s.example.com/projectId`"));
-    let out = compile(toml, "meta owner = a\nmeta k8s.example.com/projectId = p\nnamespace shop\nallow dns\nweb -> api:80\n");
+    let out = compile(
+        toml,
+        "meta owner = a\nmeta k8s.example.com/projectId = p\nnamespace shop\nallow dns\nweb -> api:80\n",
+    );
     assert!(out.diagnostics.is_empty(), "{}", out.render_diagnostics());
 }
 
 #[test]
 fn patterns_match_whole_values_and_are_reported_once_per_line() {
     let toml = "[metadata.patterns]\nticket = \"SEC-[0-9]+\"\n";
-    let out = compile(toml, "meta ticket = SEC-1x\nnamespace shop\nallow dns\nweb -> api:80\n@ticket SEC-22\nweb -> db:80\n");
+    let out = compile(
+        toml,
+        "meta ticket = SEC-1x\nnamespace shop\nallow dns\nweb -> api:80\n@ticket SEC-22\nweb -> db:80\n",
+    );
     assert_eq!(codes(&out), ["E0605"], "{}", out.render_diagnostics());
     assert_eq!(places(&out), ["SEC-1x"]);
 }
@@ -200,11 +224,18 @@ fn settings_change_the_output() {
         "workload_label = \"app.kubernetes.io/name\"\nannotation_prefix = \"policy.example.com\"\n[dns]\nnamespace = \"dns\"\npods = { app = \"coredns\" }\nports = [\"5353/udp\"]\n",
         text,
     );
-    assert!(out.diagnostics.iter().all(|d| d.code.as_str() == "W0005"), "{}", out.render_diagnostics());
+    assert!(
+        out.diagnostics.iter().all(|d| d.code.as_str() == "W0005"),
+        "{}",
+        out.render_diagnostics()
+    );
     let yaml = out.yaml();
     assert!(yaml.contains("app.kubernetes.io/name: web"), "{yaml}");
     assert!(yaml.contains("policy.example.com/source: shop.np:2"), "{yaml}");
-    assert!(yaml.contains("kubernetes.io/metadata.name: dns") && yaml.contains("app: coredns") && yaml.contains("port: 5353"), "{yaml}");
+    assert!(
+        yaml.contains("kubernetes.io/metadata.name: dns") && yaml.contains("app: coredns") && yaml.contains("port: 5353"),
+        "{yaml}"
+    );
     assert!(!yaml.contains("netpolc.io/"), "{yaml}");
 
     // Only declared namespaces: `backend` gets nothing and nobody warns about it.
@@ -225,8 +256,28 @@ fn settings_change_the_output() {
 #[test]
 fn a_broken_project_file_stops_before_the_intents() {
     let out = compile("[ports]\nmax_range = \"many\"\n", "namespace shop\nweb -> api:80\n");
-    assert_eq!(codes(&out), ["E0603"], "only the project file's problem:\n{}", out.render_diagnostics());
+    assert_eq!(
+        codes(&out),
+        ["E0603"],
+        "only the project file's problem:\n{}",
+        out.render_diagnostics()
+    );
     let rendered = out.render_diagnostics();
     assert!(rendered.contains("netpolc.toml:2:13"), "{rendered}");
     assert!(out.policies.is_empty());
+}
+
+#[test]
+fn sources_with_the_project_file_compile_again() {
+    // `explain` compiles the sources of a compilation again, project file included.
+    let toml = "[metadata]\nrequired = [\"owner\"]\n";
+    let first = compile(toml, "namespace shop\n@owner a\nallow dns\n");
+    assert!(first.diagnostics.is_empty(), "{}", first.render_diagnostics());
+    assert_eq!(first.sources.files().len(), 2);
+    let mut config = netpolc::project::read("netpolc.toml", toml);
+    config.today = Date::parse("2026-03-01");
+    let again = netpolc::compile(first.sources.clone(), Vec::new(), &config);
+    assert!(again.diagnostics.is_empty(), "{}", again.render_diagnostics());
+    assert_eq!(again.sources.files().len(), 2, "the project file is added once");
+    assert_eq!(again.yaml(), first.yaml());
 }
