@@ -90,6 +90,17 @@ pub enum Statement {
     Intent(Intent),
     /// `expect ENDPOINT -> TARGET allowed|denied`: the user's own test.
     Expect(Expectation),
+    /// `expose TARGET to ENDPOINT, ...`: the namespace's consent to intents from elsewhere.
+    Expose(Exposure),
+}
+
+/// `expose TARGET[:PORTS] to ENDPOINT, ENDPOINT, ...`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exposure {
+    /// Pods of the current namespace, and the ports opened on them.
+    pub target: Spanned<Target>,
+    /// Who may be given access by intents written elsewhere.
+    pub callers: Vec<Spanned<Endpoint>>,
 }
 
 /// `expect SOURCE -> TARGET allowed|denied`

@@ -37,11 +37,16 @@ pub fn check(files: &[ast::File], sources: &Sources, config: &Config) -> (Progra
         decls: Declarations::default(),
         typo_cache: HashMap::new(),
     };
-    let (intents, expectations) = checker.declarations(files);
+    let (intents, expectations, exposures) = checker.declarations(files);
     let mut program = checker.resolve(intents);
     for e in expectations {
         if let Some(resolved) = checker.expectation(&e) {
             program.expectations.push(resolved);
+        }
+    }
+    for e in exposures {
+        if let Some(resolved) = checker.exposure(&e) {
+            program.exposures.push(resolved);
         }
     }
     (program, checker.diagnostics)
@@ -65,13 +70,24 @@ struct PendingExpectation<'a> {
     span: Span,
 }
 
+/// An `expose` statement found in pass one, resolved in pass two.
+struct PendingExposure<'a> {
+    namespace: String,
+    statement: &'a ast::Exposure,
+    span: Span,
+}
+
 /// An intent (or `allow dns`) found in pass one, resolved in pass two.
 struct PendingIntent<'a> {
     namespace: String,
     source: Option<&'a Spanned<Endpoint>>,
     targets: Vec<(&'a Spanned<ast::Target>, Option<String>)>,
     metadata: Vec<(String, String)>,
+    metadata_lines: Vec<MetadataLine>,
 }
+
+/// What pass one hands to pass two.
+type Pending<'a> = (Vec<PendingIntent<'a>>, Vec<PendingExpectation<'a>>, Vec<PendingExposure<'a>>);
 
 /// The closest declared workload to an undeclared name: (distance, name, where declared).
 type Closest = Option<(usize, String, Span)>;
@@ -91,12 +107,13 @@ impl<'a> Checker<'a> {
     }
 
     /// Pass one: declarations, namespaces, metadata attachment; intents are kept for pass two.
-    fn declarations(&mut self, files: &'a [ast::File]) -> (Vec<PendingIntent<'a>>, Vec<PendingExpectation<'a>>) {
+    fn declarations(&mut self, files: &'a [ast::File]) -> Pending<'a> {
         let mut intents = Vec::new();
         let mut expectations = Vec::new();
+        let mut exposures = Vec::new();
         for file in files {
             let mut namespace: Option<String> = None;
-            let mut file_meta: BTreeMap<String, String> = BTreeMap::new();
+            let mut file_meta: BTreeMap<String, &ast::Metadata> = BTreeMap::new();
             let mut pending: Vec<&ast::Metadata> = Vec::new();
             for statement in &file.statements {
                 let is_intent = matches!(statement.node, Statement::Intent(_) | Statement::AllowDns(_));
@@ -137,17 +154,25 @@ impl<'a> Checker<'a> {
                     }
                     Statement::Meta(m) => {
                         if let Some(key) = self.metadata_key(&m.key) {
-                            file_meta.insert(key, m.value.node.clone());
+                            file_meta.insert(key, m);
                         }
                     }
                     Statement::Intent(intent) => {
-                        let metadata = merge_metadata(&file_meta, &pending, self);
+                        let (metadata, metadata_lines) = merge_metadata(&file_meta, &pending, self);
                         pending.clear();
                         intents.push(PendingIntent {
                             namespace: current,
                             source: Some(&intent.source),
                             targets: intent.targets.iter().map(|t| (t, None)).collect(),
                             metadata,
+                            metadata_lines,
+                        });
+                    }
+                    Statement::Expose(exposure) => {
+                        exposures.push(PendingExposure {
+                            namespace: current,
+                            statement: exposure,
+                            span: statement.span,
                         });
                     }
                     Statement::Expect(expectation) => {
@@ -158,7 +183,7 @@ impl<'a> Checker<'a> {
                         });
                     }
                     Statement::AllowDns(target) => {
-                        let metadata = merge_metadata(&file_meta, &pending, self);
+                        let (metadata, metadata_lines) = merge_metadata(&file_meta, &pending, self);
                         pending.clear();
                         let text = normalise(self.sources.slice(statement.span));
                         intents.push(PendingIntent {
@@ -166,6 +191,7 @@ impl<'a> Checker<'a> {
                             source: None,
                             targets: vec![(target, Some(text))],
                             metadata,
+                            metadata_lines,
                         });
                     }
                 }
@@ -173,7 +199,7 @@ impl<'a> Checker<'a> {
             self.dangling(&mut pending, None);
         }
         self.cross_declaration_checks();
-        (intents, expectations)
+        (intents, expectations, exposures)
     }
 
     /// Resolves an `expect` statement; `None` after reporting why it cannot be.
@@ -181,7 +207,7 @@ impl<'a> Checker<'a> {
         let source = self.endpoint(&e.statement.source, &e.namespace)?;
         let target = self.endpoint(&e.statement.target.node.endpoint, &e.namespace)?;
         let is_dns = matches!(e.statement.target.node.endpoint.node, Endpoint::Dns);
-        let ports = self.ports(&e.statement.target.node.ports, &target, is_dns)?;
+        let (ports, _) = self.ports(&e.statement.target.node.ports, &target, is_dns)?;
         Some(Expectation {
             source,
             target,
@@ -190,6 +216,62 @@ impl<'a> Checker<'a> {
             span: e.span,
             text: normalise(self.sources.slice(e.span)),
         })
+    }
+
+    /// Resolves an `expose` statement; `None` after reporting why it cannot be.
+    /// Its target must be pods of the namespace it is written in: a
+    /// namespace consents for itself only.
+    fn exposure(&mut self, e: &PendingExposure) -> Option<Exposure> {
+        let target = &e.statement.target;
+        let peer = self.endpoint(&target.node.endpoint, &e.namespace);
+        let mut callers = Vec::new();
+        for caller in &e.statement.callers {
+            if matches!(caller.node, Endpoint::Dns) {
+                self.dns_as_source(caller.span);
+            } else if let Some(peer) = self.endpoint(caller, &e.namespace) {
+                callers.push(peer);
+            }
+        }
+        let pods = match &peer {
+            Some(Peer::Pods {
+                namespaces: Namespaces::Named(ns),
+                pods,
+                name,
+            }) if *ns == e.namespace && *name != PeerName::Dns => pods.clone(),
+            Some(_) => {
+                self.error(
+                    Diagnostic::new(
+                        Code::ExposeOutsideNamespace,
+                        target.node.endpoint.span,
+                        format!("`expose` in namespace `{}` names pods it does not own", e.namespace),
+                    )
+                    .with_label(format!("not pods of `{}`", e.namespace))
+                    .with_help(format!(
+                        "a namespace consents for its own pods only: expose `NAME`, `*` or `[SELECTOR]` of `{}`, and let other namespaces expose theirs",
+                        e.namespace
+                    )),
+                );
+                return None;
+            }
+            None => return None,
+        };
+        let ports = self.ports(&target.node.ports, peer.as_ref()?, false)?.0;
+        (callers.len() == e.statement.callers.len()).then(|| Exposure {
+            namespace: e.namespace.clone(),
+            pods,
+            ports,
+            callers,
+            span: e.span,
+        })
+    }
+
+    fn dns_as_source(&mut self, span: Span) {
+        self.error(
+            Diagnostic::new(Code::DnsAsSource, span, "`dns` cannot be a source")
+                .with_label("`dns` is a target only")
+                .with_note("replies are always allowed: DNS answers need no intent of their own")
+                .with_help("write the intent from the pods that resolve names: `web -> dns`"),
+        );
     }
 
     fn dangling(&mut self, pending: &mut Vec<&ast::Metadata>, next: Option<(Span, bool)>) {
@@ -535,12 +617,7 @@ impl<'a> Checker<'a> {
                 }),
                 Some(s) => {
                     if matches!(s.node, Endpoint::Dns) {
-                        self.error(
-                            Diagnostic::new(Code::DnsAsSource, s.span, "`dns` cannot be a source")
-                                .with_label("`dns` is a target only")
-                                .with_note("replies are always allowed: DNS answers need no intent of their own")
-                                .with_help("write the intent from the pods that resolve names: `web -> dns`"),
-                        );
+                        self.dns_as_source(s.span);
                         None
                     } else {
                         self.endpoint(s, &intent.namespace)
@@ -568,7 +645,7 @@ impl<'a> Checker<'a> {
                     );
                     continue;
                 }
-                let Some(ports) = self.ports(&target.node.ports, &peer, is_dns) else {
+                let Some((ports, written_ports)) = self.ports(&target.node.ports, &peer, is_dns) else {
                     continue;
                 };
                 let text = match (fixed_text, &source_text) {
@@ -601,6 +678,9 @@ impl<'a> Checker<'a> {
                     location: format!("{}:{}", self.sources.name(target.span.file), self.sources.line_of(target.span)),
                     text,
                     metadata: intent.metadata.clone(),
+                    namespace: intent.namespace.clone(),
+                    metadata_lines: intent.metadata_lines.clone(),
+                    written_ports,
                 });
                 program.flows.push(Flow {
                     source,
@@ -610,7 +690,15 @@ impl<'a> Checker<'a> {
                 });
             }
         }
-        self.undeclared_namespace_warnings(&program);
+        if self.config.declared_only {
+            // Namespaces that are only referenced get nothing, as if `isolate none`:
+            // lower writes no half there and verify expects none.
+            for info in program.namespaces.values_mut().filter(|i| !i.declared) {
+                info.isolation = Isolation::None;
+            }
+        } else {
+            self.undeclared_namespace_warnings(&program);
+        }
         self.missing_dns_warnings(&program);
         program
     }
@@ -944,14 +1032,17 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn ports(&mut self, ports: &[Spanned<ast::Port>], peer: &Peer, is_dns: bool) -> Option<PortSet> {
+    /// The ports of a target, and each as written with its place.
+    fn ports(&mut self, ports: &[Spanned<ast::Port>], peer: &Peer, is_dns: bool) -> Option<(PortSet, Vec<(PortSpec, Span)>)> {
         if ports.is_empty() {
-            return Some(if is_dns {
+            let set = if is_dns {
                 PortSet(self.config.dns_ports.clone())
             } else {
                 PortSet::all()
-            });
+            };
+            return Some((set, Vec::new()));
         }
+        let mut written = Vec::new();
         let mut ok = true;
         let mut out = Vec::new();
         for port in ports {
@@ -1020,13 +1111,17 @@ impl<'a> Checker<'a> {
                 }
             };
             match (protocol, number) {
-                (Some(protocol), Some(port)) => out.push(PortSpec { protocol, port }),
+                (Some(protocol), Some(number)) => {
+                    let spec = PortSpec { protocol, port: number };
+                    written.push((spec.clone(), port.span));
+                    out.push(spec);
+                }
                 _ => ok = false,
             }
         }
         out.sort();
         out.dedup();
-        ok.then_some(PortSet(out))
+        ok.then_some((PortSet(out), written))
     }
 
     fn port_number(&mut self, n: u32, span: Span) -> Option<u16> {
@@ -1045,8 +1140,14 @@ impl<'a> Checker<'a> {
     }
 }
 
-fn merge_metadata(file_meta: &BTreeMap<String, String>, pending: &[&ast::Metadata], checker: &mut Checker) -> Vec<(String, String)> {
-    let mut merged: BTreeMap<String, Vec<String>> = file_meta.iter().map(|(k, v)| (k.clone(), vec![v.clone()])).collect();
+/// The metadata of one intent: the file's `meta` values, each key replaced
+/// by the intent's own `@` lines. Returns the annotations and the lines behind them.
+fn merge_metadata(
+    file_meta: &BTreeMap<String, &ast::Metadata>,
+    pending: &[&ast::Metadata],
+    checker: &mut Checker,
+) -> (Vec<(String, String)>, Vec<MetadataLine>) {
+    let mut merged: BTreeMap<String, Vec<&Spanned<String>>> = file_meta.iter().map(|(k, m)| (k.clone(), vec![&m.value])).collect();
     let mut overridden: Vec<String> = Vec::new();
     for m in pending {
         let Some(key) = checker.metadata_key(&m.key) else { continue };
@@ -1055,11 +1156,25 @@ fn merge_metadata(file_meta: &BTreeMap<String, String>, pending: &[&ast::Metadat
             values.clear();
             overridden.push(key);
         }
-        if !values.contains(&m.value.node) {
-            values.push(m.value.node.clone());
+        if !values.iter().any(|v| v.node == m.value.node) {
+            values.push(&m.value);
         }
     }
-    merged.into_iter().map(|(k, v)| (k, v.join(", "))).collect()
+    let lines = merged
+        .iter()
+        .flat_map(|(key, values)| {
+            values.iter().map(|v| MetadataLine {
+                key: key.clone(),
+                value: v.node.clone(),
+                span: v.span,
+            })
+        })
+        .collect();
+    let annotations = merged
+        .into_iter()
+        .map(|(k, v)| (k, v.iter().map(|v| v.node.as_str()).collect::<Vec<_>>().join(", ")))
+        .collect();
+    (annotations, lines)
 }
 
 /// Collapses white space (line continuations included) to single spaces and drops comments.

@@ -1,7 +1,10 @@
 //! Settings of a compilation. Defaults follow LANGUAGE.md; a project file
-//! (`netpolc.toml`) will be able to change them.
+//! (`netpolc.toml`, read by [`crate::project`]) changes them and adds the
+//! organisation's rules (docs/configuration.md).
 
-use crate::diagnostics::Code;
+use crate::cidr::Cidr;
+use crate::diagnostics::{Code, Diagnostic};
+use crate::governance::Date;
 use crate::ir::{LabelSelector, PortNumber, PortSpec, Protocol};
 use std::collections::BTreeSet;
 
@@ -33,6 +36,93 @@ pub struct Config {
     /// Warnings silenced for the whole project (`[lints] allow = ["W0101"]`
     /// in `netpolc.toml`); a line silences its own with `# netpolc: allow W0101`.
     pub silenced: BTreeSet<Code>,
+    /// Whether only declared namespaces get policies (`[output] namespaces = "declared"`):
+    /// namespaces that are only referenced are then left alone, as if `isolate none`.
+    pub declared_only: bool,
+    /// The organisation's rules, checked by [`crate::governance`]; all off by default.
+    pub rules: Rules,
+    /// Today, for `@expires`. `None` (the library default) checks the dates'
+    /// form only; the command line sets it from the clock or `NETPOLC_TODAY`.
+    pub today: Option<Date>,
+    /// The project file these settings come from, and the problems found in
+    /// it; `compile` shows it like an input file.
+    pub file: Option<ProjectFile>,
+}
+
+/// The organisation's rules from `netpolc.toml` (docs/configuration.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules {
+    /// Metadata keys every intent and `allow dns` must carry, as written (`owner`).
+    pub required_metadata: Vec<String>,
+    /// Patterns that whole metadata values must match, by key as written.
+    pub metadata_patterns: Vec<MetadataPattern>,
+    /// Where IP blocks may point; `None`: anywhere.
+    pub ip_blocks: Option<IpBlockRule>,
+    /// Whether an intent into another namespace needs that namespace's `expose`.
+    pub consent: bool,
+    /// Ports no intent may allow.
+    pub forbidden_ports: Vec<PortSpec>,
+    /// The most ports one range (or a target without ports) may span.
+    pub max_port_range: Option<u32>,
+    /// How many days before an `@expires` date its intent is warned about.
+    pub expiry_warn_days: u32,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            required_metadata: Vec::new(),
+            metadata_patterns: Vec::new(),
+            ip_blocks: None,
+            consent: false,
+            forbidden_ports: Vec::new(),
+            max_port_range: None,
+            expiry_warn_days: 14,
+        }
+    }
+}
+
+/// `[metadata.patterns] KEY = "REGEX"`.
+#[derive(Debug, Clone)]
+pub struct MetadataPattern {
+    /// The metadata key as written (`ticket`).
+    pub key: String,
+    /// The pattern as written.
+    pub pattern: String,
+    /// The pattern, anchored to match whole values.
+    pub regex: regex::Regex,
+}
+
+impl PartialEq for MetadataPattern {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.key, &self.pattern) == (&other.key, &other.pattern)
+    }
+}
+
+impl Eq for MetadataPattern {}
+
+/// `[ip_blocks]`: IP blocks must lie inside `allowed`; `world` and
+/// `internet` may also face the pods of the namespaces listed for them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IpBlockRule {
+    /// Blocks that intents may name (and any block inside them).
+    pub allowed: Vec<Cidr>,
+    /// Namespaces whose pods may face `world`.
+    pub world: Vec<String>,
+    /// Namespaces whose pods may face `internet`.
+    pub internet: Vec<String>,
+}
+
+/// A project file as read: shown by the one renderer like an input file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectFile {
+    /// The path to show in diagnostics.
+    pub path: String,
+    /// The text.
+    pub text: String,
+    /// Problems found in it; their spans point into `text` (file index 0
+    /// until [`crate::project::attach`] adds the file to the run's sources).
+    pub diagnostics: Vec<Diagnostic>,
 }
 
 impl Default for Config {
@@ -55,6 +145,10 @@ impl Default for Config {
                 },
             ],
             silenced: BTreeSet::new(),
+            declared_only: false,
+            rules: Rules::default(),
+            today: None,
+            file: None,
         }
     }
 }

@@ -79,6 +79,19 @@ codes! {
     InvalidObject = "E0402", Error, "generated object would be rejected by Kubernetes";
     VerificationFailed = "E0403", Error, "emitted policies disagree with the intents";
     ExpectationFailed = "E0501", Error, "expectation does not hold";
+    ProjectFileSyntax = "E0601", Error, "project file is not valid TOML";
+    UnknownSetting = "E0602", Error, "unknown key in the project file";
+    InvalidSetting = "E0603", Error, "invalid value in the project file";
+    MissingMetadata = "E0604", Error, "required metadata missing";
+    MetadataPattern = "E0605", Error, "metadata value does not match its pattern";
+    InvalidExpiry = "E0606", Error, "invalid `@expires` date";
+    Expired = "E0607", Error, "intent has expired";
+    IpBlockNotAllowed = "E0608", Error, "IP block not allowed";
+    ForbiddenPort = "E0609", Error, "forbidden port";
+    PortRangeTooWide = "E0610", Error, "port range too wide";
+    MissingConsent = "E0611", Error, "intent into another namespace without its consent";
+    ForeignEgress = "E0612", Error, "intent opens another namespace's egress";
+    ExposeOutsideNamespace = "E0613", Error, "`expose` of pods outside its namespace";
     HostBitsSet = "W0001", Warning, "CIDR with host bits set";
     DuplicateIntent = "W0002", Warning, "duplicate intent";
     UnknownWorkloadTypo = "W0003", Warning, "undeclared workload close to a declared one";
@@ -86,6 +99,7 @@ codes! {
     UndeclaredNamespace = "W0005", Warning, "pods of an undeclared namespace become isolated";
     MissingDns = "W0006", Warning, "egress-isolated namespace without DNS";
     NoEffect = "W0007", Warning, "intent generates no policy";
+    ExpiresSoon = "W0601", Warning, "intent expires soon";
 }
 
 /// A labelled span of source.

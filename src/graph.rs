@@ -800,7 +800,7 @@ cluster -> web:http
             source_span: Default::default(),
             text: nasty.to_owned(),
             location: format!("{nasty}.np:1"),
-            metadata: vec![],
+            ..Default::default()
         });
         let d = dot(&program);
         assert_eq!(d.lines().count(), 12, "{d}");

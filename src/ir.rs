@@ -17,6 +17,23 @@ pub struct Program {
     pub origins: Vec<Origin>,
     /// The `expect` statements: the user's own tests of the policies.
     pub expectations: Vec<Expectation>,
+    /// The `expose` statements: each namespace's consent to intents written elsewhere.
+    pub exposures: Vec<Exposure>,
+}
+
+/// `expose TARGET to CALLER, ...`, resolved in the namespace it is written in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exposure {
+    /// The namespace, which owns the pods.
+    pub namespace: String,
+    /// The pods (empty: every pod of the namespace).
+    pub pods: LabelSelector,
+    /// The ports opened to the callers.
+    pub ports: PortSet,
+    /// Who may be given access by intents written in other namespaces.
+    pub callers: Vec<Peer>,
+    /// The statement.
+    pub span: Span,
 }
 
 /// `expect SOURCE -> TARGET allowed|denied`, resolved.
@@ -61,7 +78,7 @@ pub struct Flow {
 }
 
 /// Where a flow comes from, for annotations and diagnostics.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Origin {
     /// The target (or `allow dns` statement) in the source.
     pub span: Span,
@@ -73,6 +90,23 @@ pub struct Origin {
     pub location: String,
     /// Annotation keys and values from `@` and `meta` lines.
     pub metadata: Vec<(String, String)>,
+    /// The namespace section the intent is written in.
+    pub namespace: String,
+    /// The `@` and `meta` lines behind [`Origin::metadata`], one per value, for governance.
+    pub metadata_lines: Vec<MetadataLine>,
+    /// The ports as written, each with its place (empty when none were written).
+    pub written_ports: Vec<(PortSpec, Span)>,
+}
+
+/// One metadata value as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataLine {
+    /// The annotation key (`netpolc.io/owner`).
+    pub key: String,
+    /// The value.
+    pub value: String,
+    /// Where the value is written.
+    pub span: Span,
 }
 
 /// One side of a flow.

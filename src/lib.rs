@@ -26,12 +26,14 @@ pub mod evaluate;
 pub mod explain;
 pub mod fleet;
 pub mod flowtable;
+pub mod governance;
 pub mod graph;
 pub mod ir;
 pub mod lower;
 pub mod model;
 pub mod parallel;
 pub mod parse;
+pub mod project;
 pub mod reach;
 pub mod report;
 pub mod source;
@@ -66,6 +68,7 @@ pub const KEYWORDS: &[&str] = &[
     "none",
     "meta",
     "expect",
+    "expose",
 ];
 
 /// The result of a compilation.
@@ -140,10 +143,11 @@ pub fn compile_str(name: &str, text: &str) -> Compilation {
 
 /// Runs every stage on `sources`. `early` holds diagnostics found while
 /// loading (files that are not text); those files are not parsed.
-pub fn compile(sources: Sources, early: Vec<Diagnostic>, config: &Config) -> Compilation {
+pub fn compile(mut sources: Sources, early: Vec<Diagnostic>, config: &Config) -> Compilation {
     let mut timings = Timings::default();
     let mut diagnostics = early;
-    let unreadable: Vec<usize> = diagnostics.iter().map(|d| d.span().file).collect();
+    let mut unreadable: Vec<usize> = diagnostics.iter().map(|d| d.span().file).collect();
+    unreadable.extend(sources.project_file());
     let parsed = parallel::map(sources.files(), |i, file| {
         if unreadable.contains(&i) {
             (ast::File::default(), Vec::new())
@@ -157,8 +161,22 @@ pub fn compile(sources: Sources, early: Vec<Diagnostic>, config: &Config) -> Com
         files.push(tree);
     }
     timings.lap("parse");
+    // A broken project file would make every rule say something wrong: stop at its problems.
+    let project = project::attach(config, &mut sources);
+    if diagnostics::has_errors(&project) {
+        diagnostics.extend(project);
+        diagnostics::sort(&mut diagnostics, &sources);
+        return Compilation {
+            sources,
+            diagnostics,
+            policies: Vec::new(),
+            program: ir::Program::default(),
+            timings,
+        };
+    }
     let (program, mut problems) = check::check(&files, &sources, config);
     diagnostics.append(&mut problems);
+    diagnostics.extend(governance::check(&program, config));
     timings.lap("check");
     let (mut policies, mut problems) = lower::lower(&program, &sources, config);
     diagnostics.append(&mut problems);

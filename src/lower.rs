@@ -158,13 +158,16 @@ fn no_effect_reason(flow: &Flow, program: &Program) -> String {
         Peer::Pods {
             namespaces: Namespaces::Named(ns),
             ..
-        } => {
-            let isolation = program.namespaces.get(ns).map(|i| i.isolation).unwrap_or_default();
-            format!(
+        } => match program.namespaces.get(ns) {
+            // Only `[output] namespaces = "declared"` leaves an undeclared namespace unisolated.
+            Some(info) if !info.declared && info.isolation == crate::ast::Isolation::None => {
+                format!("namespace `{ns}` is not declared, and netpolc.toml limits output to declared namespaces")
+            }
+            info => format!(
                 "namespace `{ns}` is `isolate {}`, so it gets no {direction} rules",
-                isolation.as_str()
-            )
-        }
+                info.map(|i| i.isolation).unwrap_or_default().as_str()
+            ),
+        },
         Peer::Pods {
             namespaces: Namespaces::Selected(_),
             ..
@@ -203,7 +206,7 @@ fn skips_ingress_half(local: &Peer, program: &Program) -> bool {
 }
 
 /// The namespaces whose pods a peer stands for, where a policy can hold them.
-fn local_namespaces<'a>(peer: &'a Peer, declared: &[&'a String]) -> Vec<&'a String> {
+pub(crate) fn local_namespaces<'a>(peer: &'a Peer, declared: &[&'a String]) -> Vec<&'a String> {
     match peer {
         Peer::Pods {
             namespaces: Namespaces::Named(ns),

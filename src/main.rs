@@ -6,7 +6,7 @@ use netpolc::graph;
 use netpolc::report;
 use netpolc::{Compilation, Config, Severity};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -23,6 +23,9 @@ struct Cli {
     /// Print how long each compiler stage took, on stderr
     #[arg(long, global = true)]
     timings: bool,
+    /// The project file [default: the first netpolc.toml in the inputs' folder or above]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -237,6 +240,7 @@ fn main() -> ExitCode {
         Color::Never => false,
         Color::Auto => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal(),
     };
+    let project = cli.config.as_deref();
     match cli.command {
         Command::Build {
             paths,
@@ -248,7 +252,7 @@ fn main() -> ExitCode {
                 OutputFormat::Yaml => Format::Yaml,
                 OutputFormat::Json => Format::Json,
             };
-            let Some(compilation) = compile(&paths, color) else {
+            let Some(compilation) = configure(&paths, project).and_then(|config| compile(&paths, color, &config)) else {
                 return ExitCode::from(2);
             };
             if failed(compilation, deny_warnings) {
@@ -290,7 +294,7 @@ fn main() -> ExitCode {
             let format = format
                 .or_else(|| output.as_deref().and_then(GraphFormat::from_path))
                 .unwrap_or(GraphFormat::Dot);
-            let Some(compilation) = compile(&paths, color) else {
+            let Some(compilation) = configure(&paths, project).and_then(|config| compile(&paths, color, &config)) else {
                 return ExitCode::from(2);
             };
             if failed(compilation, false) {
@@ -323,15 +327,18 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Explain(args) => explain(args, color),
+        Command::Explain(args) => explain(args, color, project),
         Command::Verify { paths, format } => {
-            let Some(compilation) = compile_as(&paths, color, format.into()) else {
+            let Some(config) = configure(&paths, project) else {
+                return ExitCode::from(2);
+            };
+            let Some(compilation) = compile_as(&paths, color, &config, format.into()) else {
                 return ExitCode::from(2);
             };
             if failed(compilation, false) {
                 return ExitCode::from(1);
             }
-            let mut model = netpolc::model::synthesize(&compilation.program, &Config::default());
+            let mut model = netpolc::model::synthesize(&compilation.program, &config);
             model.probe_policies(&compilation.policies);
             let (pods, addresses, ports) = (model.cluster.pods.len(), model.addresses.len(), model.ports.len());
             let pairs = pods * pods.saturating_sub(1) + 2 * pods * addresses;
@@ -352,14 +359,14 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Diff(args) => diff(args, color),
-        Command::Watch(args) => watch(args, color),
+        Command::Diff(args) => diff(args, color, project),
+        Command::Watch(args) => watch(args, color, project),
         Command::Check {
             paths,
             deny_warnings,
             format,
         } => {
-            let Some(compilation) = compile_as(&paths, color, format.into()) else {
+            let Some(compilation) = configure(&paths, project).and_then(|config| compile_as(&paths, color, &config, format.into())) else {
                 return ExitCode::from(2);
             };
             if failed(compilation, deny_warnings) {
@@ -377,9 +384,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// The settings of a run (`--config`, else the project file found above
+/// the inputs); `None` after saying why they cannot be had (exit 2).
+fn configure(paths: &[PathBuf], explicit: Option<&Path>) -> Option<Config> {
+    match netpolc::project::configure(paths, explicit) {
+        Ok(config) => Some(config),
+        Err(e) => {
+            eprintln!("error: {e}");
+            None
+        }
+    }
+}
+
 /// Loads and compiles; prints diagnostics for people. `None` on an I/O error.
-fn compile(paths: &[PathBuf], color: bool) -> Option<&'static Compilation> {
-    compile_as(paths, color, report::Format::Human)
+fn compile(paths: &[PathBuf], color: bool, config: &Config) -> Option<&'static Compilation> {
+    compile_as(paths, color, config, report::Format::Human)
 }
 
 /// Loads and compiles; prints diagnostics in `format`. `None` on an I/O
@@ -388,7 +407,7 @@ fn compile(paths: &[PathBuf], color: bool) -> Option<&'static Compilation> {
 /// The result is leaked on purpose: the process ends right after using it,
 /// and freeing tens of thousands of objects one by one takes longer than
 /// the operating system takes to drop the whole heap.
-fn compile_as(paths: &[PathBuf], color: bool, format: report::Format) -> Option<&'static Compilation> {
+fn compile_as(paths: &[PathBuf], color: bool, config: &Config, format: report::Format) -> Option<&'static Compilation> {
     let (sources, early) = match netpolc::source::load(paths) {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -403,7 +422,7 @@ fn compile_as(paths: &[PathBuf], color: bool, format: report::Format) -> Option<
         );
         return None;
     }
-    let compilation = netpolc::compile(sources, early, &Config::default());
+    let compilation = netpolc::compile(sources, early, config);
     let text = report::render(format, &compilation.diagnostics, &compilation.sources, color);
     if format.is_machine() {
         let mut stdout = std::io::stdout().lock();
@@ -417,8 +436,9 @@ fn compile_as(paths: &[PathBuf], color: bool, format: report::Format) -> Option<
     Some(Box::leak(Box::new(compilation)))
 }
 
-fn watch(args: WatchArgs, color: bool) -> ExitCode {
+fn watch(args: WatchArgs, color: bool, project: Option<&Path>) -> ExitCode {
     let options = netpolc::watch::Options {
+        config: project.map(Path::to_path_buf),
         paths: args.paths,
         output: args.output,
         debounce: std::time::Duration::from_millis(args.debounce),
@@ -438,8 +458,10 @@ fn watch(args: WatchArgs, color: bool) -> ExitCode {
     ExitCode::from(netpolc::watch::run(options))
 }
 
-fn explain(args: ExplainArgs, color: bool) -> ExitCode {
-    let config = Config::default();
+fn explain(args: ExplainArgs, color: bool, project: Option<&Path>) -> ExitCode {
+    let Some(config) = configure(&args.paths, project) else {
+        return ExitCode::from(2);
+    };
     let inputs = match netpolc::load_inputs(&args.paths, &config) {
         Ok(inputs) => inputs,
         Err(e) => {
@@ -523,8 +545,7 @@ fn explain(args: ExplainArgs, color: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn diff(args: DiffArgs, color: bool) -> ExitCode {
-    let config = Config::default();
+fn diff(args: DiffArgs, color: bool, project: Option<&Path>) -> ExitCode {
     let mut scratch = None;
     let (old_paths, new_paths) = match &args.git {
         None => match args.paths.as_slice() {
@@ -551,6 +572,10 @@ fn diff(args: DiffArgs, color: bool) -> ExitCode {
                 }
             }
         }
+    };
+    // Both sides are compiled with the settings of the new one, so that only the intents differ.
+    let Some(config) = configure(&new_paths, project) else {
+        return ExitCode::from(2);
     };
     let load = |paths: &[PathBuf]| netpolc::load_inputs(paths, &config);
     let (old, new) = match (load(&old_paths), load(&new_paths)) {

@@ -236,6 +236,20 @@ impl Ctx {
                 let allowed = next().is_some_and(|p| p.as_str() == "allowed");
                 Statement::Expect(Expectation { source, target, allowed })
             }
+            Rule::expose_stmt => {
+                let _kw = next();
+                let target = next().map(|p| self.target(p)).unwrap_or_else(|| {
+                    Spanned::new(
+                        Target {
+                            endpoint: Spanned::new(Endpoint::AllPods, span),
+                            ports: Vec::new(),
+                        },
+                        span,
+                    )
+                });
+                let callers = inner.filter(|p| p.as_rule() == Rule::endpoint).map(|p| self.endpoint(p)).collect();
+                Statement::Expose(Exposure { target, callers })
+            }
             _ => Statement::Intent(self.intent(inner)),
         }
     }
@@ -472,7 +486,7 @@ impl Ctx {
                 }
             }
         }
-        let starts_with_keyword = ["namespace", "workload", "external", "isolate", "meta", "allow", "expect"]
+        let starts_with_keyword = ["namespace", "workload", "external", "isolate", "meta", "allow", "expect", "expose"]
             .iter()
             .any(|k| {
                 chunk
@@ -635,6 +649,8 @@ fn rule_word(rule: Rule) -> &'static str {
         Rule::kw_meta | Rule::meta_stmt => "`meta`",
         Rule::kw_expect | Rule::expect_stmt => "`expect`",
         Rule::verdict => "`allowed` or `denied`",
+        Rule::kw_expose | Rule::expose_stmt => "`expose`",
+        Rule::kw_to => "`to`",
         Rule::annotation => "`@key value`",
         Rule::intent => "an intent",
         Rule::isolation => "`ingress`, `egress`, `both` or `none`",

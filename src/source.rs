@@ -29,6 +29,8 @@ pub struct Sources {
     files: Vec<SourceFile>,
     /// Per file, the byte offset where each line starts.
     line_starts: Vec<Vec<usize>>,
+    /// The project file (`netpolc.toml`), shown in diagnostics but not compiled.
+    project: Option<usize>,
 }
 
 impl Sources {
@@ -55,6 +57,24 @@ impl Sources {
         self.line_starts.push(starts);
         self.files.push(file);
         self.files.len() - 1
+    }
+
+    /// Adds the project file, which diagnostics may point into but which
+    /// is not compiled, and returns its index; only the first one is kept.
+    pub fn push_project_file(&mut self, file: SourceFile) -> usize {
+        match self.project {
+            Some(index) => index,
+            None => {
+                let index = self.push(file);
+                self.project = Some(index);
+                index
+            }
+        }
+    }
+
+    /// The index of the project file, if there is one.
+    pub fn project_file(&self) -> Option<usize> {
+        self.project
     }
 
     /// The files.

@@ -8,8 +8,8 @@
 //! [`emit::write_folder`]: only changed files, atomically, stale owned files
 //! removed, foreign files untouched. With errors, the last good output stays.
 
+use crate::Compilation;
 use crate::emit::{self, Format};
-use crate::{Compilation, Config};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -44,6 +44,9 @@ pub struct Options {
     pub diff: bool,
     /// Colour the diagnostics.
     pub color: bool,
+    /// The project file given with `--config`; else it is looked for above
+    /// the paths at each run, so that edits to it apply at once.
+    pub config: Option<PathBuf>,
 }
 
 /// How the loop starts and stops watching a root.
@@ -107,6 +110,20 @@ fn normal(path: &Path) -> PathBuf {
     }
 }
 
+/// Watches `file` through its folder, shared with the other files there.
+fn add_file_root(roots: &mut Vec<Root>, file: PathBuf) {
+    let dir = file.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    match roots.iter_mut().find(|r| r.dir == dir && !r.recursive) {
+        Some(r) => r.files.push(file),
+        None => roots.push(Root {
+            dir,
+            recursive: false,
+            files: vec![file],
+            present: false,
+        }),
+    }
+}
+
 /// Whether a file name belongs to an editor's scratch files or is hidden.
 pub fn is_scratch(name: &str) -> bool {
     name.starts_with('.')
@@ -123,17 +140,7 @@ impl Session {
         for p in &options.paths {
             let is_file = p.is_file() || p.extension().is_some_and(|e| e == "np");
             if is_file {
-                let file = normal(p);
-                let dir = file.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-                match roots.iter_mut().find(|r| r.dir == dir && !r.recursive) {
-                    Some(r) => r.files.push(file),
-                    None => roots.push(Root {
-                        dir,
-                        recursive: false,
-                        files: vec![file],
-                        present: false,
-                    }),
-                }
+                add_file_root(&mut roots, normal(p));
             } else {
                 roots.push(Root {
                     dir: normal(p),
@@ -142,6 +149,17 @@ impl Session {
                     present: false,
                 });
             }
+        }
+        // The project file may sit above the folders (at the repository's
+        // root): watch it too, so that editing it recompiles.
+        let project = match &options.config {
+            Some(path) => Some(path.clone()),
+            None => crate::project::discover(&options.paths).ok().flatten(),
+        };
+        if let Some(file) = project.map(|p| normal(&p))
+            && !roots.iter().any(|r| r.recursive && file.starts_with(&r.dir))
+        {
+            add_file_root(&mut roots, file);
         }
         Session {
             options,
@@ -191,7 +209,13 @@ impl Session {
             self.say("\x1b[2J\x1b[H");
         }
         let started = Instant::now();
-        let config = Config::default();
+        let config = match crate::project::configure(&self.options.paths, self.options.config.as_deref()) {
+            Ok(config) => config,
+            Err(e) => {
+                self.say(&format!("error: {e}\nerror: kept the last good output\n"));
+                return Outcome::Io;
+            }
+        };
         let (sources, early) = match crate::source::load(&self.options.paths) {
             Ok(loaded) => loaded,
             Err(e) => {
@@ -440,6 +464,7 @@ mod tests {
             clear: false,
             diff: false,
             color: false,
+            config: None,
         }
     }
 

@@ -561,3 +561,87 @@ fn help_shows_examples() {
     assert_exit(&out, 0);
     assert!(stdout(&out).starts_with("netpolc "), "{}", stdout(&out));
 }
+
+#[test]
+fn the_project_file_is_found_above_the_inputs_or_given_with_config() {
+    let shop = "examples/governance/shop.np";
+    let today = [("NETPOLC_TODAY", "2026-03-01")];
+    let out = run_env(&["check", shop], &today);
+    assert_exit(&out, 0);
+    assert!(stderr(&out).starts_with("ok: "), "{}", stderr(&out));
+
+    // The same rules given by hand apply to a file outside the folder.
+    let out = run_env(
+        &["check", "--config", "examples/governance/netpolc.toml", "examples/05-egress-dns.np"],
+        &today,
+    );
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("error[E0604]"), "{}", stderr(&out));
+
+    // After the date of its `@expires`, the governed shop fails.
+    let out = run_env(&["check", shop], &[("NETPOLC_TODAY", "2031-01-01")]);
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("error[E0607]"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("examples/governance/shop.np:22:10"), "{}", stderr(&out));
+
+    // Inputs of different projects, a missing file, or a wrong date are usage errors.
+    let out = run_env(&["build", shop, "examples/shop.np"], &today);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("different projects") && stderr(&out).contains("--config"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).is_empty());
+    let out = run_env(&["build", "--config", "examples/governance/none.toml", shop], &today);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("cannot read `examples/governance/none.toml`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run_env(&["check", shop], &[("NETPOLC_TODAY", "tomorrow")]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("NETPOLC_TODAY"), "{}", stderr(&out));
+}
+
+#[test]
+fn every_command_uses_the_project_file() {
+    let shop = "examples/governance/shop.np";
+    let today = [("NETPOLC_TODAY", "2026-03-01")];
+    let out = run_env(&["explain", "frontend/web", "backend/api:8080", shop], &today);
+    assert_exit(&out, 0);
+    assert!(stdout(&out).contains("ALLOWED"), "{}", stdout(&out));
+    let out = run_env(&["verify", shop], &today);
+    assert_exit(&out, 0);
+    let out = run_env(&["diff", shop, shop], &today);
+    assert_exit(&out, 0);
+    let out = run_env(&["graph", shop], &today);
+    assert_exit(&out, 0);
+    // The rules apply to each: a date past the `@expires` fails them all.
+    for args in [
+        &["explain", "frontend/web", "backend/api:8080", shop][..],
+        &["verify", shop],
+        &["diff", shop, shop],
+        &["graph", shop],
+        &["build", shop],
+    ] {
+        let out = run_env(args, &[("NETPOLC_TODAY", "2031-01-01")]);
+        assert_exit(&out, 1);
+        assert!(stderr(&out).contains("error[E0607]"), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_bad_project_file_is_shown_like_a_bad_input() {
+    let out = run(&["build", "examples/governance/E0602-unknown-setting"]);
+    assert_exit(&out, 1);
+    assert!(stdout(&out).is_empty());
+    let text = stderr(&out);
+    assert!(text.contains("error[E0602]: unknown key `metdata` in netpolc.toml"), "{text}");
+    assert!(
+        text.contains("examples/governance/E0602-unknown-setting/netpolc.toml:1:2"),
+        "{text}"
+    );
+    assert!(text.contains("did you mean `metadata`?"), "{text}");
+}

@@ -20,6 +20,39 @@ fn compile_file(path: &Path) -> netpolc::Compilation {
     netpolc::compile(sources, early, &Config::default())
 }
 
+/// The day the governed examples are compiled on, so that `@expires` examples never rot.
+const TODAY: &str = "2026-03-01";
+
+/// Compiles a file or folder of `examples/governance/` with the project file found above it.
+fn compile_governed(path: &Path) -> netpolc::Compilation {
+    let (sources, early) = netpolc::source::load(&[path.to_path_buf()]).expect("example is readable");
+    let file = netpolc::project::discover(&[path.to_path_buf()])
+        .expect("one project")
+        .expect("a netpolc.toml above it");
+    let mut config = netpolc::project::load(&file).expect("readable netpolc.toml");
+    config.today = netpolc::governance::Date::parse(TODAY);
+    netpolc::compile(sources, early, &config)
+}
+
+/// Whether a file or folder name starts with a diagnostic code (`E0601-...`).
+fn is_error_example(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let code = name.split('-').next().unwrap_or("");
+    code.len() == 5 && code.starts_with(['E', 'W']) && code[1..].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The governed examples: `.np` files, and folders with a project file of their own.
+fn governed() -> Vec<PathBuf> {
+    let dir = "examples/governance";
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("examples/governance")
+        .map(|e| Path::new(dir).join(e.expect("entry").file_name()))
+        .filter(|p| p.is_dir() || p.extension().is_some_and(|e| e == "np"))
+        .collect();
+    entries.sort();
+    entries
+}
+
 fn examples(dir: &str) -> Vec<PathBuf> {
     // Relative paths (cargo runs tests in the package root) keep snapshots machine-independent.
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -48,53 +81,77 @@ fn examples_compile_validate_and_mean_what_they_say() {
     assert!(files.len() >= 12, "expected the example set, found {}", files.len());
     for path in files {
         let name = path.file_stem().and_then(|s| s.to_str()).expect("name").to_string();
-        let out = compile_file(&path);
-        let errors: Vec<_> = out.diagnostics.iter().filter(|d| d.severity() == Severity::Error).collect();
-        assert!(errors.is_empty(), "{name}: {}", out.render_diagnostics());
-        let yaml = out.yaml();
-        settings().bind(|| insta::assert_snapshot!(format!("example-{name}"), yaml));
-
-        // The fast writer must agree byte for byte with serde-saphyr, the reference.
-        let reference: String = out
-            .policies
-            .iter()
-            .map(|p| format!("---\n{}", serde_saphyr::to_string(p).expect("saphyr serialises")))
-            .collect();
-        assert_eq!(yaml, reference, "{name}: YAML writer differs from serde-saphyr");
-
-        // Round trip through the real API types: what we parse back is what we built.
-        let parsed = parse_stream(&yaml);
-        assert_eq!(parsed, out.policies, "{name}: YAML does not round-trip");
-        let json = emit::json_list(&out.policies);
-        let value: serde_json::Value = serde_json::from_str(&json).expect("json");
-        let items: Vec<NetworkPolicy> = serde_json::from_value(value["items"].clone()).expect("List items are NetworkPolicies");
-        assert_eq!(items, out.policies, "{name}: JSON does not round-trip");
-
-        for policy in &parsed {
-            let violations = validate::validate_network_policy(policy);
-            assert!(violations.is_empty(), "{name}: {:?} violates {violations:?}", policy.metadata.name);
-        }
-
-        let table_path = path.with_extension("flows");
-        let table_text = std::fs::read_to_string(&table_path)
-            .unwrap_or_else(|_| panic!("{name}: every example needs a flow table {}", table_path.display()));
-        let table = flowtable::parse(&table_text).unwrap_or_else(|e| panic!("{name}.flows: {e}"));
-        assert!(
-            table.expectations.iter().any(|e| e.allowed) && table.expectations.iter().any(|e| !e.allowed),
-            "{name}.flows: needs allowed and denied flows"
-        );
-        let failures = flowtable::check(&table, &parsed);
-        assert!(failures.is_empty(), "{name}.flows:\n{}", failures.join("\n"));
+        good_example(&path, &name, compile_file(&path));
     }
 }
 
 #[test]
-fn error_examples_render_their_diagnostics() {
-    let files = examples("examples/errors");
-    let mut codes_seen = std::collections::BTreeSet::new();
+fn governed_examples_compile_validate_and_mean_what_they_say() {
+    let files: Vec<PathBuf> = governed().into_iter().filter(|p| !p.is_dir() && !is_error_example(p)).collect();
+    assert!(!files.is_empty(), "expected a good example in examples/governance");
     for path in files {
+        let stem = path.file_stem().and_then(|s| s.to_str()).expect("name");
+        let out = compile_governed(&path);
+        assert!(
+            out.diagnostics.is_empty(),
+            "{stem}: a governed example follows every rule\n{}",
+            out.render_diagnostics()
+        );
+        good_example(&path, &format!("governance-{stem}"), out);
+    }
+}
+
+/// The checks of a good example: clean, snapshotted, valid, round-tripping, and its flow table holds.
+fn good_example(path: &Path, name: &str, out: netpolc::Compilation) {
+    let errors: Vec<_> = out.diagnostics.iter().filter(|d| d.severity() == Severity::Error).collect();
+    assert!(errors.is_empty(), "{name}: {}", out.render_diagnostics());
+    let yaml = out.yaml();
+    settings().bind(|| insta::assert_snapshot!(format!("example-{name}"), yaml));
+
+    // The fast writer must agree byte for byte with serde-saphyr, the reference.
+    let reference: String = out
+        .policies
+        .iter()
+        .map(|p| format!("---\n{}", serde_saphyr::to_string(p).expect("saphyr serialises")))
+        .collect();
+    assert_eq!(yaml, reference, "{name}: YAML writer differs from serde-saphyr");
+
+    // Round trip through the real API types: what we parse back is what we built.
+    let parsed = parse_stream(&yaml);
+    assert_eq!(parsed, out.policies, "{name}: YAML does not round-trip");
+    let json = emit::json_list(&out.policies);
+    let value: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let items: Vec<NetworkPolicy> = serde_json::from_value(value["items"].clone()).expect("List items are NetworkPolicies");
+    assert_eq!(items, out.policies, "{name}: JSON does not round-trip");
+
+    for policy in &parsed {
+        let violations = validate::validate_network_policy(policy);
+        assert!(violations.is_empty(), "{name}: {:?} violates {violations:?}", policy.metadata.name);
+    }
+
+    let table_path = path.with_extension("flows");
+    let table_text = std::fs::read_to_string(&table_path)
+        .unwrap_or_else(|_| panic!("{name}: every example needs a flow table {}", table_path.display()));
+    let table = flowtable::parse(&table_text).unwrap_or_else(|e| panic!("{name}.flows: {e}"));
+    assert!(
+        table.expectations.iter().any(|e| e.allowed) && table.expectations.iter().any(|e| !e.allowed),
+        "{name}.flows: needs allowed and denied flows"
+    );
+    let failures = flowtable::check(&table, &parsed);
+    assert!(failures.is_empty(), "{name}.flows:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn error_examples_render_their_diagnostics() {
+    let plain = examples("examples/errors").into_iter().map(|p| (compile_file(&p), p));
+    // Rules of netpolc.toml: compiled with the project file above them (folders bring their own).
+    let governed = governed()
+        .into_iter()
+        .filter(|p| is_error_example(p))
+        .map(|p| (compile_governed(&p), p));
+    let mut codes_seen = std::collections::BTreeSet::new();
+    for (out, path) in plain.chain(governed) {
         let name = path.file_stem().and_then(|s| s.to_str()).expect("name").to_string();
-        let out = compile_file(&path);
         assert!(!out.diagnostics.is_empty(), "{name}: expected diagnostics");
         let code = name.split('-').next().unwrap_or_default().to_string();
         assert!(

@@ -356,6 +356,30 @@ fn new_folders_and_truncate_then_write_saves() {
 }
 
 #[test]
+fn the_project_file_above_the_folder_is_reloaded_when_it_changes() {
+    let dir = TempDir::new("project");
+    write(&dir.pol("alpha.np"), ALPHA);
+    write(&dir.0.join("netpolc.toml"), "[output]\nnamespaces = \"declared\"\n");
+    let w = Watch::start(&dir, &[]);
+    w.wait_lines("ok: ", 1);
+
+    // A rule that the intents break: the last good output stays.
+    let good = snapshot(&dir);
+    write(&dir.0.join("netpolc.toml"), "[ports]\nforbidden = [80]\n");
+    w.wait_lines("error: kept the last good output", 1);
+    assert!(w.log().contains("error[E0609]"), "{}", w.log());
+    assert_eq!(snapshot(&dir), good);
+
+    // A broken file is shown with its line, and fixing it rebuilds.
+    write(&dir.0.join("netpolc.toml"), "[ports]\nforbiden = [80]\n");
+    w.wait_lines("error: kept the last good output", 2);
+    assert!(w.log().contains("netpolc.toml:2:1"), "{}", w.log());
+    write(&dir.0.join("netpolc.toml"), "[ports]\nforbidden = [22]\n");
+    w.wait_lines("ok: ", 2);
+    assert_eq!(w.interrupt(), Some(0));
+}
+
+#[test]
 fn help_has_examples() {
     let out = Command::new(BIN).args(["watch", "--help"]).output().expect("run");
     let text = String::from_utf8_lossy(&out.stdout);
