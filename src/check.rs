@@ -8,7 +8,8 @@ use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::*;
 use crate::source::Sources;
 use crate::validate;
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
 
 /// The non-public IPv4 ranges that `internet` leaves out.
 pub const NON_PUBLIC_V4: &[&str] = &[
@@ -35,7 +36,7 @@ pub fn check(files: &[ast::File], sources: &Sources, config: &Config) -> (Progra
         config,
         diagnostics: Vec::new(),
         decls: Declarations::default(),
-        typo_cache: HashMap::new(),
+        typo_cache: FxHashMap::default(),
     };
     let (intents, expectations, exposures) = checker.declarations(files);
     let mut program = checker.resolve(intents);
@@ -55,12 +56,12 @@ pub fn check(files: &[ast::File], sources: &Sources, config: &Config) -> (Progra
 #[derive(Default)]
 struct Declarations {
     namespaces: BTreeMap<String, NamespaceInfo>,
-    isolation_at: HashMap<String, (Isolation, Span)>,
-    workloads: HashMap<(String, String), (LabelSelector, Span)>,
-    workload_names: HashMap<String, Span>,
+    isolation_at: FxHashMap<String, (Isolation, Span)>,
+    workloads: FxHashMap<(String, String), (LabelSelector, Span)>,
+    workload_names: FxHashMap<String, Span>,
     /// Declared workload names per namespace, for "did you mean" hints.
-    workloads_in: HashMap<String, Vec<String>>,
-    externals: HashMap<String, (IpBlock, Span)>,
+    workloads_in: FxHashMap<String, Vec<String>>,
+    externals: FxHashMap<String, (IpBlock, Span)>,
 }
 
 /// An `expect` statement found in pass one, resolved in pass two.
@@ -98,7 +99,7 @@ struct Checker<'a> {
     diagnostics: Vec<Diagnostic>,
     decls: Declarations,
     /// "Did you mean" answers by (namespace, undeclared name).
-    typo_cache: HashMap<(String, String), Closest>,
+    typo_cache: FxHashMap<(String, String), Closest>,
 }
 
 impl<'a> Checker<'a> {
@@ -607,7 +608,7 @@ impl<'a> Checker<'a> {
             namespaces: std::mem::take(&mut self.decls.namespaces),
             ..Default::default()
         };
-        let mut seen: HashMap<(Peer, Peer, PortSet), Span> = HashMap::new();
+        let mut seen: FxHashMap<(Peer, Peer, PortSet), Span> = FxHashMap::default();
         for intent in intents {
             let source = match intent.source {
                 None => Some(Peer::Pods {

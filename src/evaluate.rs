@@ -28,7 +28,8 @@
 //! them.
 
 use crate::cidr::Cidr;
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -162,9 +163,9 @@ pub struct Cluster {
     /// The pods; an [`Endpoint::Pod`] is an index into this list.
     pub pods: Vec<Pod>,
     /// Namespace name to index, kept by [`Cluster::add_namespace`].
-    namespace_index: HashMap<String, usize>,
+    namespace_index: FxHashMap<String, usize>,
     /// `(namespace, pod)` to index, kept by [`Cluster::add_pod`].
-    pod_index: HashMap<(String, String), usize>,
+    pod_index: FxHashMap<(String, String), usize>,
 }
 
 impl PartialEq for Cluster {

@@ -141,6 +141,9 @@ pub fn is_dns1123_label(value: &str) -> Result<(), String> {
 ///
 /// As in Kubernetes, the parts themselves have no length limit of their own.
 pub fn is_dns1123_subdomain(value: &str) -> Result<(), String> {
+    if value.len() <= DNS1123_SUBDOMAIN_MAX_LEN && subdomain_chars_ok(value) {
+        return Ok(());
+    }
     let mut reasons = Vec::new();
     if value.len() > DNS1123_SUBDOMAIN_MAX_LEN {
         reasons.push(max_len_reason(DNS1123_SUBDOMAIN_MAX_LEN));
@@ -167,18 +170,17 @@ pub fn is_dns1123_subdomain(value: &str) -> Result<(), String> {
 /// upper-case annotation prefix is accepted while a label-key prefix is not.
 pub fn validate_qualified_name(value: &str) -> Vec<String> {
     let mut reasons = Vec::new();
-    let parts: Vec<&str> = value.split('/').collect();
-    let name = match parts.as_slice() {
-        [name] => *name,
-        [prefix, name] => {
+    let name = match value.split_once('/') {
+        None => value,
+        Some((prefix, name)) if !name.contains('/') => {
             if prefix.is_empty() {
                 reasons.push("prefix part must not be empty".to_owned());
             } else if let Err(reason) = is_dns1123_subdomain(prefix) {
                 reasons.push(format!("prefix part {reason}"));
             }
-            *name
+            name
         }
-        _ => {
+        Some(_) => {
             reasons.push(
                 "must be a name of letters, digits, '-', '_' or '.' that starts and ends with \
                  a letter or digit, with an optional DNS subdomain prefix and '/' \
@@ -474,7 +476,12 @@ fn check_annotations(annotations: &BTreeMap<String, String>, path: &Path, out: &
     let mut total: usize = 0;
     for (key, value) in annotations {
         // The API server lower-cases annotation keys before checking them.
-        for reason in validate_qualified_name(&key.to_lowercase()) {
+        let lowered = if key.chars().any(char::is_uppercase) {
+            std::borrow::Cow::Owned(key.to_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(key.as_str())
+        };
+        for reason in validate_qualified_name(&lowered) {
             out.invalid(path, key, &reason);
         }
         total = total.saturating_add(key.len()).saturating_add(value.len());

@@ -15,7 +15,7 @@ use crate::evaluate::{self, Connection, Direction, Endpoint, rules};
 use crate::ir::*;
 use crate::model::{self, Model};
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// One disagreement between the emitted policies and the intents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,7 +153,7 @@ fn counterexample(expectation: &Expectation, policies: &[NetworkPolicy], model: 
 }
 
 /// Address endpoints inside each IP block, by the block's cidr and holes.
-type BlockCache = std::sync::Mutex<HashMap<(String, Vec<String>), std::sync::Arc<Vec<usize>>>>;
+type BlockCache = std::sync::Mutex<FxHashMap<(String, Vec<String>), std::sync::Arc<Vec<usize>>>>;
 
 /// Port slots as bits, `model.ports.len()` of them.
 type Bits = Vec<u64>;
@@ -234,9 +234,9 @@ impl Row {
 #[derive(Default)]
 struct PodIndex<'a> {
     pods: usize,
-    by_namespace: HashMap<&'a str, Vec<usize>>,
-    by_label: HashMap<(&'a str, &'a str, &'a str), Vec<usize>>,
-    by_label_anywhere: HashMap<(&'a str, &'a str), Vec<usize>>,
+    by_namespace: FxHashMap<&'a str, Vec<usize>>,
+    by_label: FxHashMap<(&'a str, &'a str, &'a str), Vec<usize>>,
+    by_label_anywhere: FxHashMap<(&'a str, &'a str), Vec<usize>>,
 }
 
 impl<'a> PodIndex<'a> {
@@ -300,7 +300,7 @@ struct Index<'a> {
     /// Per pod and direction: flows whose half selects it.
     flows_of: [Vec<Vec<usize>>; 2],
     /// Per policy, direction and rule: the port bits towards a pod and towards an address.
-    rule_bits: HashMap<(usize, usize, usize), (Bits, Bits)>,
+    rule_bits: FxHashMap<(usize, usize, usize), (Bits, Bits)>,
     /// Per flow: the port bits towards a pod and towards an address.
     flow_bits: Vec<(Bits, Bits)>,
     /// Address endpoints inside each distinct IP block (cidr and holes), so
@@ -337,8 +337,8 @@ impl<'a> Index<'a> {
         };
 
         let mut policies_of = [vec![Vec::new(); pods], vec![Vec::new(); pods]];
-        let mut rule_bits = HashMap::new();
-        let mut by_port_list: HashMap<String, (Bits, Bits)> = HashMap::new();
+        let mut rule_bits = FxHashMap::default();
+        let mut by_port_list: FxHashMap<String, (Bits, Bits)> = FxHashMap::default();
         for (p, policy) in policies.iter().enumerate() {
             let selector = policy.spec.as_ref().and_then(|s| s.pod_selector.as_ref());
             for i in pod_index.candidates(Some(evaluate::policy_namespace(policy)), k8s_labels(selector)) {
@@ -360,7 +360,7 @@ impl<'a> Index<'a> {
                 }
             }
         }
-        let mut by_port_set: HashMap<&PortSet, (Bits, Bits)> = HashMap::new();
+        let mut by_port_set: FxHashMap<&PortSet, (Bits, Bits)> = FxHashMap::default();
         let flow_bits = program
             .flows
             .iter()
