@@ -143,20 +143,57 @@ pub fn compile_str(name: &str, text: &str) -> Compilation {
 
 /// Runs every stage on `sources`. `early` holds diagnostics found while
 /// loading (files that are not text); those files are not parsed.
-pub fn compile(mut sources: Sources, early: Vec<Diagnostic>, config: &Config) -> Compilation {
+pub fn compile(sources: Sources, early: Vec<Diagnostic>, config: &Config) -> Compilation {
+    compile_with(sources, early, config, None)
+}
+
+/// Syntax trees kept from one compilation to the next (watch mode): a file
+/// at the same position with the same name and text is not parsed again.
+#[derive(Debug, Default)]
+pub struct ParseCache {
+    /// By file index: the file's name and text, its tree and its syntax problems.
+    entries: Vec<Option<(String, String, ast::File, Vec<Diagnostic>)>>,
+}
+
+impl ParseCache {
+    fn get(&self, i: usize, file: &source::SourceFile) -> Option<(ast::File, Vec<Diagnostic>)> {
+        match self.entries.get(i) {
+            Some(Some((name, text, tree, problems))) if *name == file.name && *text == file.text => Some((tree.clone(), problems.clone())),
+            _ => None,
+        }
+    }
+}
+
+/// [`compile`], re-using the syntax trees of unchanged files from `cache`
+/// and leaving this run's trees in it.
+pub fn compile_with(mut sources: Sources, early: Vec<Diagnostic>, config: &Config, mut cache: Option<&mut ParseCache>) -> Compilation {
     let mut timings = Timings::default();
     let mut diagnostics = early;
     let mut unreadable: Vec<usize> = diagnostics.iter().map(|d| d.span().file).collect();
     unreadable.extend(sources.project_file());
+    let cached = cache.as_deref();
     let parsed = parallel::map(sources.files(), |i, file| {
         if unreadable.contains(&i) {
-            (ast::File::default(), Vec::new())
+            (ast::File::default(), Vec::new(), true)
+        } else if let Some((tree, problems)) = cached.and_then(|c| c.get(i, file)) {
+            // Parsing is a function of the file's index and text alone.
+            (tree, problems, true)
         } else {
-            parse::parse(i, &file.text)
+            let (tree, problems) = parse::parse(i, &file.text);
+            (tree, problems, false)
         }
     });
     let mut files = Vec::with_capacity(parsed.len());
-    for (tree, mut problems) in parsed {
+    if let Some(cache) = cache.as_deref_mut() {
+        cache.entries.resize(sources.files().len(), None);
+    }
+    for (i, (tree, mut problems, reused)) in parsed.into_iter().enumerate() {
+        if let Some(cache) = cache.as_deref_mut() {
+            if !reused {
+                let file = &sources.files()[i];
+                cache.entries[i] = Some((file.name.clone(), file.text.clone(), tree.clone(), problems.clone()));
+            }
+        }
         diagnostics.append(&mut problems);
         files.push(tree);
     }
@@ -264,4 +301,45 @@ fn validate_output(policies: &[NetworkPolicy], program: &ir::Program) -> Vec<Dia
         out.push(d);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(files: &[(&str, &str)]) -> Sources {
+        let mut sources = Sources::new();
+        for &(name, text) in files {
+            sources.add(name, text);
+        }
+        sources
+    }
+
+    /// What a compilation says, to compare a cached run with a fresh one.
+    fn outcome(c: &Compilation) -> (String, String) {
+        (c.yaml(), c.render_diagnostics())
+    }
+
+    #[test]
+    fn cached_trees_give_the_same_result_as_parsing_again() {
+        let a = "namespace frontend\nweb -> backend/api:8080, allow dns\n";
+        let b = "namespace backend\napi -> db:5432\n";
+        let config = Config::default();
+        let mut cache = ParseCache::default();
+        let runs: [&[(&str, &str)]; 5] = [
+            &[("a.np", a), ("b.np", b)],
+            // An edit: the edited file must be parsed again.
+            &[("a.np", a), ("b.np", "namespace backend\napi -> db:5433\n")],
+            // A syntax error, then its repair.
+            &[("a.np", "namespace frontend\nweb -> \n"), ("b.np", b)],
+            &[("a.np", a), ("b.np", b)],
+            // A new file in front shifts every index (spans carry the index).
+            &[("0.np", "namespace ops\nbot -> frontend/web:80\n"), ("a.np", a), ("b.np", b)],
+        ];
+        for files in runs {
+            let cached = compile_with(sources(files), Vec::new(), &config, Some(&mut cache));
+            let fresh = compile(sources(files), Vec::new(), &config);
+            assert_eq!(outcome(&cached), outcome(&fresh), "{files:?}");
+        }
+    }
 }

@@ -95,6 +95,8 @@ pub struct Session {
     output: PathBuf,
     roots: Vec<Root>,
     last_good: Option<Compilation>,
+    /// Syntax trees of the last run: an unchanged file is not parsed again.
+    parsed: crate::ParseCache,
     out: Box<dyn Write>,
 }
 
@@ -166,6 +168,7 @@ impl Session {
             output,
             roots,
             last_good: None,
+            parsed: crate::ParseCache::default(),
             out,
         }
     }
@@ -227,7 +230,7 @@ impl Session {
             self.say("error: no `.np` files found\nerror: kept the last good output\n");
             return Outcome::Io;
         }
-        let compilation = crate::compile(sources, early, &config);
+        let compilation = crate::compile_with(sources, early, &config, Some(&mut self.parsed));
         if !compilation.diagnostics.is_empty() {
             let text = crate::diagnostics::render(&compilation.diagnostics, &compilation.sources, self.options.color);
             self.say(&text);
