@@ -24,11 +24,13 @@ pub mod fleet;
 pub mod flowtable;
 pub mod graph;
 pub mod ir;
+pub mod lint;
 pub mod lower;
 pub mod model;
 pub mod parallel;
 pub mod parse;
 pub mod reach;
+pub mod silence;
 pub mod source;
 pub mod validate;
 pub mod verify;
@@ -160,6 +162,8 @@ pub fn compile(sources: Sources, early: Vec<Diagnostic>, config: &Config) -> Com
     timings.lap("lower");
     diagnostics.extend(validate_output(&policies, &program));
     timings.lap("validate");
+    diagnostics.extend(lint::lint(&files, &program, &diagnostics));
+    timings.lap("lint");
     if !diagnostics::has_errors(&diagnostics) {
         let mut model = model::synthesize(&program, config);
         model.probe_policies(&policies);
@@ -170,6 +174,8 @@ pub fn compile(sources: Sources, early: Vec<Diagnostic>, config: &Config) -> Com
         diagnostics.extend(verify::check_expectations(&program, &policies, &model));
         timings.lap("expect");
     }
+    diagnostics = silence::apply(diagnostics, &files, &sources, config);
+    timings.lap("silence");
     diagnostics::sort(&mut diagnostics, &sources);
     if diagnostics::has_errors(&diagnostics) {
         policies.clear();
