@@ -201,7 +201,7 @@ impl<'p> PeerTable<'p> {
         self.ids.insert(meaning, id);
         self.meanings.push(meaning);
         self.blocks.push(match meaning {
-            Meaning::Ips(blocks) => Some(blocks.iter().filter_map(parse_block).collect()),
+            Meaning::Ips(blocks) => blocks.iter().map(parse_block).collect(),
             Meaning::Pods(..) => None,
         });
         id
@@ -209,27 +209,35 @@ impl<'p> PeerTable<'p> {
 
     /// For each peer, the peers that cover it (itself included), in id order.
     fn wider(&self) -> Vec<Vec<usize>> {
-        // Candidates: the peers of the same namespace, every peer that picks
-        // namespaces by label, and every IP block for an IP block.
-        let mut by_namespace: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        let (mut selected, mut addresses) = (Vec::new(), Vec::new());
+        // A covering peer lives in the same namespace, picks namespaces by
+        // label, or is an IP block for an IP block; within those, the index
+        // finds the few that share what covering requires.
+        let mut by_namespace: HashMap<&str, Candidates> = HashMap::new();
+        let (mut selected, mut addresses) = (Candidates::default(), Candidates::default());
         for (id, meaning) in self.meanings.iter().enumerate() {
             match meaning {
-                Meaning::Pods(Namespaces::Named(ns), _) => by_namespace.entry(ns.as_str()).or_default().push(id),
-                Meaning::Pods(Namespaces::Selected(_), _) => selected.push(id),
-                Meaning::Ips(_) => addresses.push(id),
+                Meaning::Pods(Namespaces::Named(ns), pods) => by_namespace.entry(ns.as_str()).or_default().add_pods(id, pods),
+                Meaning::Pods(Namespaces::Selected(_), pods) => selected.add_pods(id, pods),
+                Meaning::Ips(_) => addresses.add_blocks(id, self.blocks[id].as_deref().unwrap_or_default()),
             }
         }
-        let none = Vec::new();
         (0..self.meanings.len())
             .map(|id| {
-                let (first, second) = match self.meanings[id] {
-                    Meaning::Pods(Namespaces::Named(ns), _) => (by_namespace.get(ns.as_str()).unwrap_or(&none), &selected),
-                    Meaning::Pods(Namespaces::Selected(_), _) => (&selected, &none),
-                    Meaning::Ips(_) => (&addresses, &none),
-                };
-                let mut wide: Vec<usize> = first.iter().chain(second).copied().filter(|&w| self.covers(w, id)).collect();
+                let mut wide = Vec::new();
+                match self.meanings[id] {
+                    Meaning::Pods(namespaces, pods) => {
+                        if let Namespaces::Named(ns) = namespaces
+                            && let Some(index) = by_namespace.get(ns.as_str())
+                        {
+                            index.for_pods(pods, &mut wide);
+                        }
+                        selected.for_pods(pods, &mut wide);
+                    }
+                    Meaning::Ips(_) => addresses.for_blocks(self.blocks[id].as_deref().unwrap_or_default(), &mut wide),
+                }
                 wide.sort_unstable();
+                wide.dedup();
+                wide.retain(|&w| self.covers(w, id));
                 wide
             })
             .collect()
@@ -259,12 +267,74 @@ impl<'p> PeerTable<'p> {
     }
 }
 
+/// The peers of one group (a namespace, the label-selected ones, the IP
+/// blocks), indexed by what a peer they cover must share with them: the
+/// value of their first label (or any value of their first `in` term), else
+/// the key of their first term, else nothing (an empty selector covers every
+/// pod); for IP blocks, each block.
+#[derive(Default)]
+struct Candidates<'p> {
+    by_value: HashMap<(&'p str, &'p str), Vec<usize>>,
+    by_key: HashMap<&'p str, Vec<usize>>,
+    any: Vec<usize>,
+    by_block: HashMap<Cidr, Vec<usize>>,
+}
+
+impl<'p> Candidates<'p> {
+    fn add_pods(&mut self, id: usize, selector: &'p LabelSelector) {
+        let first_in = selector.expressions.iter().find(|e| e.operator == Operator::In);
+        if let Some((key, value)) = selector.labels.iter().next() {
+            self.by_value.entry((key, value)).or_default().push(id);
+        } else if let Some(e) = first_in {
+            for value in &e.values {
+                self.by_value.entry((&e.key, value)).or_default().push(id);
+            }
+        } else if let Some(e) = selector.expressions.first() {
+            self.by_key.entry(&e.key).or_default().push(id);
+        } else {
+            self.any.push(id);
+        }
+    }
+
+    /// Those that may cover pods chosen by `selector`.
+    fn for_pods(&self, selector: &LabelSelector, out: &mut Vec<usize>) {
+        out.extend(&self.any);
+        let keys = selector.labels.keys().chain(selector.expressions.iter().map(|e| &e.key));
+        for key in keys {
+            out.extend(self.by_key.get(key.as_str()).into_iter().flatten());
+            let fixed = selector.labels.get(key).or_else(|| {
+                let e = selector.expressions.iter().find(|e| e.key == *key && e.operator == Operator::In);
+                e.and_then(|e| e.values.first())
+            });
+            if let Some(value) = fixed {
+                out.extend(self.by_value.get(&(key.as_str(), value.as_str())).into_iter().flatten());
+            }
+        }
+    }
+
+    fn add_blocks(&mut self, id: usize, blocks: &[Block]) {
+        for (cidr, _) in blocks {
+            self.by_block.entry(*cidr).or_default().push(id);
+        }
+    }
+
+    /// Those with a block around the first of `blocks`.
+    fn for_blocks(&self, blocks: &[Block], out: &mut Vec<usize>) {
+        if let Some((cidr, _)) = blocks.first() {
+            for prefix in 0..=cidr.prefix {
+                let around = Cidr { prefix, ..*cidr }.canonical();
+                out.extend(self.by_block.get(&around).into_iter().flatten());
+            }
+        }
+    }
+}
+
 /// A block and its holes.
 type Block = (Cidr, Vec<Cidr>);
 
 fn parse_block(block: &IpBlock) -> Option<Block> {
     let holes: Result<Vec<Cidr>, String> = block.except.iter().map(|e| Cidr::parse(e)).collect();
-    Some((Cidr::parse(&block.cidr).ok()?, holes.ok()?))
+    Some((Cidr::parse(&block.cidr).ok()?.canonical(), holes.ok()?))
 }
 
 /// Whether every address of `narrow` (a block minus its holes) is in `wide`.
