@@ -30,14 +30,25 @@ pub fn lint(files: &[ast::File], program: &Program, found: &[Diagnostic]) -> Vec
     }
     out.extend(covered_intents(program));
     out.extend(written_lints(files));
-    let errors: Vec<Span> = found
+    let mut settled: Vec<(usize, usize, usize)> = found
         .iter()
         .filter(|d| d.severity() == Severity::Error || d.code == Code::NoEffect)
-        .flat_map(|d| d.labels.iter().map(|l| l.span))
+        .flat_map(|d| d.labels.iter().map(|l| (l.span.file, l.span.start, l.span.end)))
         .collect();
-    if !errors.is_empty() {
-        let overlaps = |a: Span, b: Span| a.file == b.file && a.start <= b.end && b.start <= a.end;
-        out.retain(|lint| !errors.iter().any(|&e| overlaps(e, lint.span())));
+    if !settled.is_empty() {
+        settled.sort_unstable();
+        // The furthest end among the spans of a file up to each one: a span
+        // overlaps one of those that start before it ends when that reaches it.
+        let mut reach = Vec::with_capacity(settled.len());
+        for (i, &(file, _, end)) in settled.iter().enumerate() {
+            let before = if i > 0 && settled[i - 1].0 == file { reach[i - 1] } else { 0 };
+            reach.push(end.max(before));
+        }
+        out.retain(|lint| {
+            let span = lint.span();
+            let i = settled.partition_point(|&(file, start, _)| (file, start) <= (span.file, span.end));
+            !(i > 0 && settled[i - 1].0 == span.file && reach[i - 1] >= span.start)
+        });
     }
     out
 }
@@ -776,6 +787,23 @@ mod tests {
         assert!(!never("web -> [app in (a, b), app!=a]:80"));
         assert!(!never("web -> [!app, app notin (a)]:80"));
         assert!(!never("workload w = app=a, tier=b\nweb -> w:80"));
+    }
+
+    #[test]
+    fn no_lint_where_an_error_or_a_useless_intent_points() {
+        let out = crate::compile_str(
+            "t.np",
+            "namespace a\nallow dns\nweb -> api:99999\nweb -> db, cache:70000\nweb -> queue\n",
+        );
+        let lines: Vec<(usize, &str)> = out
+            .diagnostics
+            .iter()
+            .map(|d| (out.sources.line_of(d.span()), d.code.as_str()))
+            .collect();
+        assert_eq!(lines, [(3, "E0103"), (4, "W0101"), (4, "E0103"), (5, "W0101")]);
+        let useless = crate::compile_str("t.np", "namespace a\nallow dns\nworld -> dns\n");
+        let codes: Vec<&str> = useless.diagnostics.iter().map(|d| d.code.as_str()).collect();
+        assert_eq!(codes, ["W0007"], "no W0101 or W0103 on an intent that does nothing");
     }
 
     #[test]
