@@ -54,6 +54,9 @@ impl<T> Spanned<T> {
 pub struct File {
     /// Statements in source order.
     pub statements: Vec<Spanned<Statement>>,
+    /// Comments, from `#` to the end of their line, in source order (read by
+    /// silencing comments, `# netpolc: allow W0101`).
+    pub comments: Vec<Span>,
 }
 
 /// A statement: one logical line.

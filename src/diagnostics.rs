@@ -99,6 +99,16 @@ codes! {
     UndeclaredNamespace = "W0005", Warning, "pods of an undeclared namespace become isolated";
     MissingDns = "W0006", Warning, "egress-isolated namespace without DNS";
     NoEffect = "W0007", Warning, "intent generates no policy";
+    NoPorts = "W0101", Warning, "intent allows every port";
+    EgressToWorld = "W0102", Warning, "egress to `world` on every port";
+    IngressFromWorld = "W0103", Warning, "ingress from `world`";
+    CoveredIntent = "W0104", Warning, "intent already allowed by another";
+    UnusedDeclaration = "W0105", Warning, "declared workload or external never used";
+    EmptyPodSelector = "W0106", Warning, "empty pod selector `[]`";
+    SelectorNeverMatches = "W0107", Warning, "selector that can never match";
+    MetadataReachable = "W0108", Warning, "egress to the cloud metadata address";
+    InvalidSilencing = "W0109", Warning, "invalid silencing comment";
+    SilencedError = "W0110", Warning, "an error cannot be silenced";
     ExpiresSoon = "W0601", Warning, "intent expires soon";
 }
 

@@ -29,6 +29,7 @@ pub mod flowtable;
 pub mod governance;
 pub mod graph;
 pub mod ir;
+pub mod lint;
 pub mod lower;
 pub mod model;
 pub mod parallel;
@@ -36,6 +37,7 @@ pub mod parse;
 pub mod project;
 pub mod reach;
 pub mod report;
+pub mod silence;
 pub mod source;
 pub mod validate;
 pub mod verify;
@@ -151,14 +153,23 @@ pub fn compile(sources: Sources, early: Vec<Diagnostic>, config: &Config) -> Com
 /// at the same position with the same name and text is not parsed again.
 #[derive(Debug, Default)]
 pub struct ParseCache {
-    /// By file index: the file's name and text, its tree and its syntax problems.
-    entries: Vec<Option<(String, String, ast::File, Vec<Diagnostic>)>>,
+    /// By file index.
+    entries: Vec<Option<CachedParse>>,
+}
+
+/// A file's name and text, its tree and its syntax problems.
+#[derive(Debug, Clone)]
+struct CachedParse {
+    name: String,
+    text: String,
+    tree: ast::File,
+    problems: Vec<Diagnostic>,
 }
 
 impl ParseCache {
     fn get(&self, i: usize, file: &source::SourceFile) -> Option<(ast::File, Vec<Diagnostic>)> {
         match self.entries.get(i) {
-            Some(Some((name, text, tree, problems))) if *name == file.name && *text == file.text => Some((tree.clone(), problems.clone())),
+            Some(Some(c)) if c.name == file.name && c.text == file.text => Some((c.tree.clone(), c.problems.clone())),
             _ => None,
         }
     }
@@ -188,11 +199,16 @@ pub fn compile_with(mut sources: Sources, early: Vec<Diagnostic>, config: &Confi
         cache.entries.resize(sources.files().len(), None);
     }
     for (i, (tree, mut problems, reused)) in parsed.into_iter().enumerate() {
-        if let Some(cache) = cache.as_deref_mut() {
-            if !reused {
-                let file = &sources.files()[i];
-                cache.entries[i] = Some((file.name.clone(), file.text.clone(), tree.clone(), problems.clone()));
-            }
+        if let Some(cache) = cache.as_deref_mut()
+            && !reused
+        {
+            let file = &sources.files()[i];
+            cache.entries[i] = Some(CachedParse {
+                name: file.name.clone(),
+                text: file.text.clone(),
+                tree: tree.clone(),
+                problems: problems.clone(),
+            });
         }
         diagnostics.append(&mut problems);
         files.push(tree);
@@ -220,6 +236,8 @@ pub fn compile_with(mut sources: Sources, early: Vec<Diagnostic>, config: &Confi
     timings.lap("lower");
     diagnostics.extend(validate_output(&policies, &program));
     timings.lap("validate");
+    diagnostics.extend(lint::lint(&files, &program, &diagnostics));
+    timings.lap("lint");
     if !diagnostics::has_errors(&diagnostics) {
         let mut model = model::synthesize(&program, config);
         model.probe_policies(&policies);
@@ -230,6 +248,8 @@ pub fn compile_with(mut sources: Sources, early: Vec<Diagnostic>, config: &Confi
         diagnostics.extend(verify::check_expectations(&program, &policies, &model));
         timings.lap("expect");
     }
+    diagnostics = silence::apply(diagnostics, &files, &sources, config);
+    timings.lap("silence");
     diagnostics::sort(&mut diagnostics, &sources);
     if diagnostics::has_errors(&diagnostics) {
         policies.clear();

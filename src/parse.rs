@@ -22,6 +22,7 @@ pub const MAX_LINE_BYTES: usize = 64 * 1024;
 /// each line that did not.
 pub fn parse(file: usize, text: &str) -> (File, Vec<Diagnostic>) {
     let mut statements = Vec::new();
+    let mut comments = Vec::new();
     let mut diagnostics = Vec::new();
     for (start, end) in logical_lines(text) {
         let chunk = &text[start..end];
@@ -46,6 +47,7 @@ pub fn parse(file: usize, text: &str) -> (File, Vec<Diagnostic>) {
         match Grammar::parse(Rule::line, chunk) {
             Ok(mut pairs) => {
                 let Some(line) = pairs.next() else { continue };
+                comments.extend(ctx.comments(&line, chunk));
                 for pair in line.into_inner() {
                     if pair.as_rule() != Rule::EOI {
                         let span = ctx.span(&pair);
@@ -77,7 +79,7 @@ pub fn parse(file: usize, text: &str) -> (File, Vec<Diagnostic>) {
                 .with_help("start with `namespace NAME` and add intents, or remove the file"),
         );
     }
-    (File { statements }, diagnostics)
+    (File { statements, comments }, diagnostics)
 }
 
 /// Splits text into logical lines: a line whose code ends with `,` or `->`
@@ -156,6 +158,40 @@ impl Ctx {
             start: self.base + s.start(),
             end: self.base + s.end(),
         }
+    }
+
+    /// The comments of a logical line that parsed. Only quoted strings and
+    /// metadata values may hold a `#` of their own: any other `#` starts a
+    /// comment, which runs to the end of its physical line.
+    fn comments(&self, line: &Pair<Rule>, chunk: &str) -> Vec<Span> {
+        if !chunk.contains('#') {
+            return Vec::new();
+        }
+        let strings: Vec<(usize, usize)> = line
+            .clone()
+            .into_inner()
+            .flatten()
+            .filter(|p| matches!(p.as_rule(), Rule::quoted | Rule::bare_metadata_value))
+            .map(|p| (p.as_span().start(), p.as_span().end()))
+            .collect();
+        let mut out = Vec::new();
+        let mut line_start = 0;
+        for physical in chunk.split('\n') {
+            let hash = physical
+                .match_indices('#')
+                .map(|(i, _)| line_start + i)
+                .find(|&at| !strings.iter().any(|&(s, e)| s <= at && at < e));
+            if let Some(at) = hash {
+                let end = line_start + physical.trim_end_matches('\r').len();
+                out.push(Span {
+                    file: self.file,
+                    start: self.base + at,
+                    end: self.base + end,
+                });
+            }
+            line_start += physical.len() + 1;
+        }
+        out
     }
 
     fn spanned<T>(&self, pair: &Pair<Rule>, node: T) -> Spanned<T> {
@@ -274,7 +310,11 @@ impl Ctx {
     }
 
     fn target(&self, pair: Pair<Rule>) -> Spanned<Target> {
-        let span = self.span(&pair);
+        let mut span = self.span(&pair);
+        // Without ports, the pair also holds the blanks and comment after the endpoint.
+        if let Some(last) = pair.clone().into_inner().last() {
+            span.end = self.span(&last).end;
+        }
         let mut endpoint = Spanned::new(Endpoint::Dns, span);
         let mut ports = Vec::new();
         for p in pair.into_inner() {
