@@ -260,29 +260,13 @@ impl Ctx {
                 let source = next()
                     .map(|p| self.endpoint(p))
                     .unwrap_or_else(|| Spanned::new(Endpoint::AllPods, span));
-                let target = next().map(|p| self.target(p)).unwrap_or_else(|| {
-                    Spanned::new(
-                        Target {
-                            endpoint: Spanned::new(Endpoint::AllPods, span),
-                            ports: Vec::new(),
-                        },
-                        span,
-                    )
-                });
+                let target = self.target_or_placeholder(next(), span);
                 let allowed = next().is_some_and(|p| p.as_str() == "allowed");
                 Statement::Expect(Expectation { source, target, allowed })
             }
             Rule::expose_stmt => {
                 let _kw = next();
-                let target = next().map(|p| self.target(p)).unwrap_or_else(|| {
-                    Spanned::new(
-                        Target {
-                            endpoint: Spanned::new(Endpoint::AllPods, span),
-                            ports: Vec::new(),
-                        },
-                        span,
-                    )
-                });
+                let target = self.target_or_placeholder(next(), span);
                 let callers = inner.filter(|p| p.as_rule() == Rule::endpoint).map(|p| self.endpoint(p)).collect();
                 Statement::Expose(Exposure { target, callers })
             }
@@ -307,6 +291,20 @@ impl Ctx {
         };
         let targets = inner.map(|t| self.target(t)).collect();
         Intent { source, targets }
+    }
+
+    /// The target, or a stand-in where the grammar guarantees one (never reached on parsed input).
+    fn target_or_placeholder(&self, pair: Option<Pair<Rule>>, span: Span) -> Spanned<Target> {
+        pair.map(|p| self.target(p)).unwrap_or_else(|| {
+            let endpoint = Spanned::new(Endpoint::AllPods, span);
+            Spanned::new(
+                Target {
+                    endpoint,
+                    ports: Vec::new(),
+                },
+                span,
+            )
+        })
     }
 
     fn target(&self, pair: Pair<Rule>) -> Spanned<Target> {

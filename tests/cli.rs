@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+mod support;
+use support::TempDir;
+
 const BIN: &str = env!("CARGO_BIN_EXE_netpolc");
 
 /// The first line netpolc writes in each file of an output folder (see `emit::HEADER`).
@@ -59,29 +62,7 @@ fn assert_exit(out: &Output, code: i32) {
     assert!(!stderr(out).contains("panicked"), "{}", stderr(out));
 }
 
-/// A folder under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
 impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("netpolc-cli-{tag}-{}-{n}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
     fn str(&self, name: &str) -> String {
         self.join(name).to_string_lossy().into_owned()
     }
@@ -90,18 +71,6 @@ impl TempDir {
         let to = self.join(name);
         std::fs::copy(from, &to).expect("copy example");
         to
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let to = self.join(name);
-        std::fs::write(&to, text).expect("write temp file");
-        to
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -179,7 +148,7 @@ fn build_prints_a_yaml_stream_identical_across_runs() {
 
 #[test]
 fn build_output_does_not_depend_on_argument_order_or_folder() {
-    let dir = TempDir::new("order");
+    let dir = TempDir::new("cli-order");
     dir.copy(&example("shop.np"), "a.np");
     dir.copy(&example("05-egress-dns.np"), "b.np");
     let (a, b) = (dir.str("a.np"), dir.str("b.np"));
@@ -238,7 +207,7 @@ const SHOP_FILES: [&str; 4] = ["backend.yaml", "frontend.yaml", "monitoring.yaml
 
 #[test]
 fn output_folder_holds_one_file_per_namespace_and_a_kustomization() {
-    let dir = TempDir::new("out");
+    let dir = TempDir::new("cli-out");
     let out = dir.join("deploy");
     let result = build_to(&out, &[&example("shop.np")], &[]);
     assert_exit(&result, 0);
@@ -270,7 +239,7 @@ fn output_folder_holds_one_file_per_namespace_and_a_kustomization() {
 
 #[test]
 fn output_folder_in_json() {
-    let dir = TempDir::new("json");
+    let dir = TempDir::new("cli-json");
     let out = dir.join("deploy");
     assert_exit(&build_to(&out, &[&example("shop.np")], &["--format", "json"]), 0);
     let json: Vec<String> = SHOP_FILES.iter().map(|f| f.replace(".yaml", ".json")).collect();
@@ -292,7 +261,7 @@ fn output_folder_in_json() {
 
 #[test]
 fn rebuilding_with_fewer_namespaces_removes_stale_files_but_never_foreign_ones() {
-    let dir = TempDir::new("stale");
+    let dir = TempDir::new("cli-stale");
     let out = dir.join("deploy");
     std::fs::create_dir_all(&out).expect("mkdir");
     // Files netpolc did not write, one of them even carrying its header.
@@ -331,7 +300,7 @@ fn rebuilding_with_fewer_namespaces_removes_stale_files_but_never_foreign_ones()
 
 #[test]
 fn a_foreign_file_with_an_output_name_stops_the_build_and_nothing_changes() {
-    let dir = TempDir::new("foreign");
+    let dir = TempDir::new("cli-foreign");
 
     // A fresh folder holding someone else's frontend.yaml.
     let fresh = dir.join("fresh");
@@ -367,7 +336,7 @@ fn a_foreign_file_with_an_output_name_stops_the_build_and_nothing_changes() {
 
 #[test]
 fn input_errors_leave_a_written_folder_byte_identical() {
-    let dir = TempDir::new("errors");
+    let dir = TempDir::new("cli-errors");
     let out = dir.join("deploy");
     assert_exit(&build_to(&out, &[&example("shop.np")], &[]), 0);
     let before = snapshot(&out);
@@ -402,7 +371,7 @@ fn input_errors_leave_a_written_folder_byte_identical() {
 
 #[test]
 fn an_output_path_that_is_a_file_is_an_io_error() {
-    let dir = TempDir::new("file-as-dir");
+    let dir = TempDir::new("cli-file-as-dir");
     let file = dir.write("deploy", "not a folder\n");
     let result = build_to(&file, &[&example("shop.np")], &[]);
     assert_exit(&result, 2);
@@ -432,7 +401,7 @@ fn check_exit_codes() {
     assert_exit(&missing, 2);
     assert!(stderr(&missing).contains("no-such-file.np"), "{}", stderr(&missing));
 
-    let dir = TempDir::new("no-np");
+    let dir = TempDir::new("cli-no-np");
     dir.write("readme.txt", "not an intent file\n");
     dir.write("policy.yaml", "kind: NetworkPolicy\n");
     let empty = run(&["check", &dir.path().to_string_lossy()]);

@@ -17,6 +17,9 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+mod support;
+use support::TempDir;
+
 /// Far above what any case needs even in a debug build on a slow machine:
 /// only a real hang (or something quadratic on a big input) gets near it.
 /// `NETPOLC_TEST_TIME_LIMIT` (seconds) overrides it.
@@ -485,33 +488,6 @@ fn a_byte_order_mark_gives_a_diagnostic_or_compiles() {
 
 // ---- the same through the binary ---------------------------------------------
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("netpolc-robustness-{tag}-{}-{n}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, bytes).expect("write temp file");
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 struct Run {
     code: Option<i32>,
     stdout: String,
@@ -549,7 +525,7 @@ fn netpolc(args: &[&Path]) -> Run {
 
 #[test]
 fn bad_bytes_through_the_binary() {
-    let dir = TempDir::new("bytes");
+    let dir = TempDir::new("robustness-bytes");
     let cases: Vec<(&str, Vec<u8>, Option<&str>)> = vec![
         ("invalid-utf8.np", b"namespace a\nweb -> \xff\xfeapi:80\n".to_vec(), Some("E0002")),
         ("nul.np", b"namespace a\nweb\0 -> api:80\n".to_vec(), Some("E0003")),
@@ -563,7 +539,7 @@ fn bad_bytes_through_the_binary() {
         ("crlf.np", b"namespace a\r\nallow dns\r\nweb -> api:80\r\n".to_vec(), None),
     ];
     for (name, bytes, code) in &cases {
-        let path = dir.file(name, bytes);
+        let path = dir.write(name, bytes);
         let run = netpolc(&[Path::new("build"), &path]);
         assert!(!run.stderr.contains("panicked"), "{name}: {}", run.stderr);
         println!("{name}: exit {:?}\n{}", run.code, run.stderr);
@@ -592,14 +568,14 @@ fn bad_bytes_through_the_binary() {
         }
     }
     // CRLF gives the same policies as LF.
-    let lf = dir.file("lf.np", b"namespace a\nallow dns\nweb -> api:80\n");
-    let crlf = netpolc(&[Path::new("build"), &dir.0.join("crlf.np")]);
+    let lf = dir.write("lf.np", b"namespace a\nallow dns\nweb -> api:80\n");
+    let crlf = netpolc(&[Path::new("build"), &dir.join("crlf.np")]);
     let lf = netpolc(&[Path::new("build"), &lf]);
     assert_eq!(crlf.code, Some(0), "{}", crlf.stderr);
     assert_eq!(lf.stdout.replace("lf.np", "crlf.np"), crlf.stdout);
 
     // More than 16 MiB is refused before parsing.
-    let big = dir.file("big.np", &vec![b'#'; netpolc::source::MAX_FILE_BYTES + 1]);
+    let big = dir.write("big.np", vec![b'#'; netpolc::source::MAX_FILE_BYTES + 1]);
     let run = netpolc(&[Path::new("check"), &big]);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(run.stderr.contains("[E0006]"), "{}", run.stderr);

@@ -9,30 +9,25 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+mod support;
+use support::TempDir;
+
 const BIN: &str = env!("CARGO_BIN_EXE_netpolc");
 const LIMIT: Duration = Duration::from_secs(10);
 
-/// A folder under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("netpolc-watch-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(dir.join("pol")).expect("create temp dir");
-        TempDir(dir)
-    }
-    fn pol(&self, name: &str) -> PathBuf {
-        self.0.join("pol").join(name)
-    }
-    fn out(&self, name: &str) -> PathBuf {
-        self.0.join("out").join(name)
-    }
+/// A scratch folder with the policies in `pol/` and the output in `out/`.
+fn scratch(tag: &str) -> TempDir {
+    let dir = TempDir::new(&format!("watch-{tag}"));
+    std::fs::create_dir_all(dir.join("pol")).expect("create temp dir");
+    dir
 }
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+impl TempDir {
+    fn pol(&self, name: &str) -> PathBuf {
+        self.join("pol").join(name)
+    }
+    fn out(&self, name: &str) -> PathBuf {
+        self.join("out").join(name)
     }
 }
 
@@ -47,7 +42,7 @@ impl Watch {
         let mut child = Command::new(BIN)
             .args(["--color", "never", "watch", "pol", "-o", "out"])
             .args(extra)
-            .current_dir(&dir.0)
+            .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -133,7 +128,7 @@ fn read(path: &Path) -> Option<String> {
 /// Every file of the output folder with its content and modification time.
 fn snapshot(dir: &TempDir) -> BTreeMap<String, (String, SystemTime)> {
     let mut files = BTreeMap::new();
-    for entry in std::fs::read_dir(dir.0.join("out")).expect("read out").flatten() {
+    for entry in std::fs::read_dir(dir.join("out")).expect("read out").flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
         let mtime = entry.metadata().and_then(|m| m.modified()).expect("mtime");
@@ -151,10 +146,10 @@ const BETA: &str = "namespace beta\nallow dns\nweb -> api:80\n";
 
 #[test]
 fn follows_edits_new_renamed_and_deleted_files_and_stops_on_sigint() {
-    let dir = TempDir::new("follow");
+    let dir = scratch("follow");
     write(&dir.pol("alpha.np"), ALPHA);
     write(&dir.pol("beta.np"), BETA);
-    std::fs::create_dir_all(dir.0.join("out")).expect("out");
+    std::fs::create_dir_all(dir.join("out")).expect("out");
     write(&dir.out("README.txt"), "not netpolc's\n");
     let w = Watch::start(&dir, &[]);
 
@@ -249,12 +244,12 @@ fn follows_edits_new_renamed_and_deleted_files_and_stops_on_sigint() {
 
 #[test]
 fn once_builds_and_exits() {
-    let dir = TempDir::new("once");
+    let dir = scratch("once");
     write(&dir.pol("alpha.np"), ALPHA);
     let run = || {
         Command::new(BIN)
             .args(["--color", "never", "watch", "pol", "-o", "out", "--once"])
-            .current_dir(&dir.0)
+            .current_dir(dir.path())
             .output()
             .expect("run")
     };
@@ -274,32 +269,32 @@ fn once_builds_and_exits() {
 
 #[test]
 fn exec_runs_after_each_success_only() {
-    let dir = TempDir::new("exec");
+    let dir = scratch("exec");
     write(&dir.pol("alpha.np"), ALPHA);
     let w = Watch::start(&dir, &["--exec", "echo run >> runs.txt", "--debounce", "20"]);
     w.wait_lines("ok: ", 1);
     assert!(w.log().contains("; exec exited with 0"), "{}", w.log());
-    assert_eq!(read(&dir.0.join("runs.txt")).as_deref(), Some("run\n"));
+    assert_eq!(read(&dir.join("runs.txt")).as_deref(), Some("run\n"));
     write(&dir.pol("alpha.np"), "namespace alpha\nweb ->\n");
     w.wait_lines("error: kept the last good output", 1);
-    assert_eq!(read(&dir.0.join("runs.txt")).as_deref(), Some("run\n"), "no run after an error");
+    assert_eq!(read(&dir.join("runs.txt")).as_deref(), Some("run\n"), "no run after an error");
     write(&dir.pol("alpha.np"), ALPHA);
     w.wait_lines("ok: ", 2);
-    assert_eq!(read(&dir.0.join("runs.txt")).as_deref(), Some("run\nrun\n"));
+    assert_eq!(read(&dir.join("runs.txt")).as_deref(), Some("run\nrun\n"));
     assert_eq!(w.interrupt(), Some(0));
 }
 
 #[test]
 fn a_folder_that_disappears_is_watched_again_when_it_comes_back() {
-    let dir = TempDir::new("root");
+    let dir = scratch("root");
     write(&dir.pol("alpha.np"), ALPHA);
     let w = Watch::start(&dir, &["--diff"]);
     w.wait_lines("ok: ", 1);
-    std::fs::remove_dir_all(dir.0.join("pol")).expect("remove pol");
+    std::fs::remove_dir_all(dir.join("pol")).expect("remove pol");
     w.wait_lines("warning: ", 1);
     assert!(w.log().contains("disappeared"), "{}", w.log());
     assert!(dir.out("alpha.yaml").exists(), "the last good output stays");
-    std::fs::create_dir_all(dir.0.join("pol")).expect("pol again");
+    std::fs::create_dir_all(dir.join("pol")).expect("pol again");
     write(&dir.pol("alpha.np"), &ALPHA.replace(":80", ":81"));
     wait(
         || read(&dir.out("alpha.yaml")).is_some_and(|t| t.contains("port: 81")),
@@ -322,7 +317,7 @@ fn a_folder_that_disappears_is_watched_again_when_it_comes_back() {
 
 #[test]
 fn new_folders_and_truncate_then_write_saves() {
-    let dir = TempDir::new("folders");
+    let dir = scratch("folders");
     write(&dir.pol("alpha.np"), ALPHA);
     let w = Watch::start(&dir, &[]);
     w.wait_lines("ok: ", 1);
@@ -357,24 +352,24 @@ fn new_folders_and_truncate_then_write_saves() {
 
 #[test]
 fn the_project_file_above_the_folder_is_reloaded_when_it_changes() {
-    let dir = TempDir::new("project");
+    let dir = scratch("project");
     write(&dir.pol("alpha.np"), ALPHA);
-    write(&dir.0.join("netpolc.toml"), "[output]\nnamespaces = \"declared\"\n");
+    write(&dir.join("netpolc.toml"), "[output]\nnamespaces = \"declared\"\n");
     let w = Watch::start(&dir, &[]);
     w.wait_lines("ok: ", 1);
 
     // A rule that the intents break: the last good output stays.
     let good = snapshot(&dir);
-    write(&dir.0.join("netpolc.toml"), "[ports]\nforbidden = [80]\n");
+    write(&dir.join("netpolc.toml"), "[ports]\nforbidden = [80]\n");
     w.wait_lines("error: kept the last good output", 1);
     assert!(w.log().contains("error[E0609]"), "{}", w.log());
     assert_eq!(snapshot(&dir), good);
 
     // A broken file is shown with its line, and fixing it rebuilds.
-    write(&dir.0.join("netpolc.toml"), "[ports]\nforbiden = [80]\n");
+    write(&dir.join("netpolc.toml"), "[ports]\nforbiden = [80]\n");
     w.wait_lines("error: kept the last good output", 2);
     assert!(w.log().contains("netpolc.toml:2:1"), "{}", w.log());
-    write(&dir.0.join("netpolc.toml"), "[ports]\nforbidden = [22]\n");
+    write(&dir.join("netpolc.toml"), "[ports]\nforbidden = [22]\n");
     w.wait_lines("ok: ", 2);
     assert_eq!(w.interrupt(), Some(0));
 }
