@@ -57,11 +57,18 @@ pub fn check(files: &[ast::File], sources: &Sources, config: &Config) -> (Progra
 struct Declarations {
     namespaces: BTreeMap<String, NamespaceInfo>,
     isolation_at: FxHashMap<String, (Isolation, Span)>,
-    workloads: FxHashMap<(String, String), (LabelSelector, Span)>,
+    /// By namespace, then name (nested, so that looking one up allocates nothing).
+    workloads: FxHashMap<String, FxHashMap<String, (LabelSelector, Span)>>,
     workload_names: FxHashMap<String, Span>,
     /// Declared workload names per namespace, for "did you mean" hints.
     workloads_in: FxHashMap<String, Vec<String>>,
     externals: FxHashMap<String, (IpBlock, Span)>,
+}
+
+impl Declarations {
+    fn workload(&self, namespace: &str, name: &str) -> Option<&(LabelSelector, Span)> {
+        self.workloads.get(namespace)?.get(name)
+    }
 }
 
 /// An `expect` statement found in pass one, resolved in pass two.
@@ -319,9 +326,8 @@ impl<'a> Checker<'a> {
         if !valid_name {
             return;
         }
-        let key = (namespace.to_string(), name.node.text.clone());
         let span = name.span.to(selector.span);
-        match self.decls.workloads.get(&key) {
+        match self.decls.workload(namespace, &name.node.text) {
             Some((existing, at)) if *existing != sel => {
                 let at = *at;
                 self.error(
@@ -345,7 +351,11 @@ impl<'a> Checker<'a> {
                     .entry(namespace.to_string())
                     .or_default()
                     .push(name.node.text.clone());
-                self.decls.workloads.insert(key, (sel, span));
+                self.decls
+                    .workloads
+                    .entry(namespace.to_string())
+                    .or_default()
+                    .insert(name.node.text.clone(), (sel, span));
                 self.decls.workload_names.entry(name.node.text.clone()).or_insert(name.span);
             }
         }
@@ -969,7 +979,7 @@ impl<'a> Checker<'a> {
             return None;
         }
         let text = &name.node.text;
-        let pods = match self.decls.workloads.get(&(namespace.to_string(), text.clone())) {
+        let pods = match self.decls.workload(namespace, text) {
             Some((sel, _)) => sel.clone(),
             None => {
                 self.typo_warning(namespace, name);
@@ -1006,8 +1016,7 @@ impl<'a> Checker<'a> {
             .flatten()
             .filter_map(|n| {
                 self.decls
-                    .workloads
-                    .get(&(namespace.to_string(), n.clone()))
+                    .workload(namespace, n)
                     .map(|(_, at)| (edit_distance(text, n), n.clone(), *at))
             })
             .filter(|(d, n, _)| *d > 0 && *d <= max_typo_distance(n))
