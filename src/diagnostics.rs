@@ -79,6 +79,9 @@ codes! {
     InvalidObject = "E0402", Error, "generated object would be rejected by Kubernetes";
     VerificationFailed = "E0403", Error, "emitted policies disagree with the intents";
     ExpectationFailed = "E0501", Error, "expectation does not hold";
+    RegoViolation = "E0701", Error, "Rego rule violated";
+    RegoInvalid = "E0702", Error, "Rego policy is not valid";
+    RegoEvaluationFailed = "E0703", Error, "Rego rule failed on an object";
     HostBitsSet = "W0001", Warning, "CIDR with host bits set";
     DuplicateIntent = "W0002", Warning, "duplicate intent";
     UnknownWorkloadTypo = "W0003", Warning, "undeclared workload close to a declared one";

@@ -29,6 +29,7 @@ pub mod model;
 pub mod parallel;
 pub mod parse;
 pub mod reach;
+pub mod rego;
 pub mod source;
 pub mod validate;
 pub mod verify;
@@ -220,14 +221,7 @@ fn validate_output(policies: &[NetworkPolicy], program: &ir::Program) -> Vec<Dia
         }
         let ns = policy.metadata.namespace.as_deref().unwrap_or("");
         let name = policy.metadata.name.as_deref().unwrap_or("");
-        let span = program
-            .origins
-            .iter()
-            .zip(program.flows.iter())
-            .find(|(_, f)| lower::contributes(f, program, ns, name))
-            .map(|(o, _)| o.span)
-            .or_else(|| program.namespaces.get(ns).and_then(|i| i.declarations.first().copied()))
-            .unwrap_or_default();
+        let span = lower::origins_of(program, ns, name).first().copied().unwrap_or_default();
         let mut d = Diagnostic::new(
             diagnostics::Code::InvalidObject,
             span,

@@ -2,6 +2,7 @@
 //! caller and an ingress half on the callee, adds each namespace's
 //! `default-deny`, names everything. No I/O, no formatting.
 
+use crate::ast::Span;
 use crate::config::Config;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::*;
@@ -187,6 +188,22 @@ pub fn contributes(flow: &Flow, program: &Program, ns: &str, name: &str) -> bool
             .iter()
             .any(|n| *n == ns && policy_name(*direction, local, peer, ns) == name)
     })
+}
+
+/// Where policy `name` in namespace `ns` comes from, for diagnostics about
+/// the emitted object: the intents that contribute a rule to it, in source
+/// order, or, for a `default-deny`, the namespace's declaration.
+pub fn origins_of(program: &Program, ns: &str, name: &str) -> Vec<Span> {
+    let intents: Vec<Span> = program
+        .flows
+        .iter()
+        .filter(|f| contributes(f, program, ns, name))
+        .filter_map(|f| program.origins.get(f.origin).map(|o| o.span))
+        .collect();
+    if !intents.is_empty() {
+        return intents;
+    }
+    program.namespaces.get(ns).and_then(|i| i.declarations.first().copied()).into_iter().collect()
 }
 
 /// The `dns` target gets no ingress half unless its namespace is declared,

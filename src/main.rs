@@ -43,6 +43,9 @@ enum Command {
         /// Treat warnings as errors
         #[arg(long)]
         deny_warnings: bool,
+        /// Check every generated policy against the Rego rules (OPA Gatekeeper `violation`, conftest `deny`) of this folder
+        #[arg(long, value_name = "DIR")]
+        rego: Option<PathBuf>,
     },
     /// Prove that the emitted policies allow exactly what the intents say
     #[command(
@@ -65,7 +68,7 @@ enum Command {
     Diff(DiffArgs),
     /// Check intents without writing anything
     #[command(
-        after_help = "Examples:\n  netpolc check policies/\n  netpolc check team-a.np team-b.np --deny-warnings\n\nExit codes: 0 clean, 1 problems in the input, 2 bad usage or I/O error."
+        after_help = "Examples:\n  netpolc check policies/\n  netpolc check team-a.np team-b.np --deny-warnings\n  netpolc check policies/ --rego rules/             # also OPA Gatekeeper / conftest rules\n\nExit codes: 0 clean, 1 problems in the input, 2 bad usage or I/O error."
     )]
     Check {
         /// `.np` files, or folders searched recursively for them
@@ -74,6 +77,9 @@ enum Command {
         /// Treat warnings as errors (exit 1)
         #[arg(long)]
         deny_warnings: bool,
+        /// Check every generated policy against the Rego rules (OPA Gatekeeper `violation`, conftest `deny`) of this folder
+        #[arg(long, value_name = "DIR")]
+        rego: Option<PathBuf>,
     },
     /// Rebuild the output folder whenever the intents change
     #[command(
@@ -212,12 +218,13 @@ fn main() -> ExitCode {
             output,
             format,
             deny_warnings,
+            rego,
         } => {
             let format = match format {
                 OutputFormat::Yaml => Format::Yaml,
                 OutputFormat::Json => Format::Json,
             };
-            let Some(compilation) = compile(&paths, color) else {
+            let Some(compilation) = compile(&paths, rego.as_deref(), color) else {
                 return ExitCode::from(2);
             };
             if failed(compilation, deny_warnings) {
@@ -259,7 +266,7 @@ fn main() -> ExitCode {
             let format = format
                 .or_else(|| output.as_deref().and_then(GraphFormat::from_path))
                 .unwrap_or(GraphFormat::Dot);
-            let Some(compilation) = compile(&paths, color) else {
+            let Some(compilation) = compile(&paths, None, color) else {
                 return ExitCode::from(2);
             };
             if failed(compilation, false) {
@@ -294,7 +301,7 @@ fn main() -> ExitCode {
         }
         Command::Explain(args) => explain(args, color),
         Command::Verify { paths } => {
-            let Some(compilation) = compile(&paths, color) else {
+            let Some(compilation) = compile(&paths, None, color) else {
                 return ExitCode::from(2);
             };
             if failed(compilation, false) {
@@ -318,8 +325,12 @@ fn main() -> ExitCode {
         }
         Command::Diff(args) => diff(args, color),
         Command::Watch(args) => watch(args, color),
-        Command::Check { paths, deny_warnings } => {
-            let Some(compilation) = compile(&paths, color) else {
+        Command::Check {
+            paths,
+            deny_warnings,
+            rego,
+        } => {
+            let Some(compilation) = compile(&paths, rego.as_deref(), color) else {
                 return ExitCode::from(2);
             };
             if failed(compilation, deny_warnings) {
@@ -337,12 +348,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// Loads and compiles; prints diagnostics. `None` on an I/O error.
+/// Loads and compiles, then checks the Rego rules of `rego`; prints
+/// diagnostics. `None` on an I/O error.
 ///
 /// The result is leaked on purpose: the process ends right after using it,
 /// and freeing tens of thousands of objects one by one takes longer than
 /// the operating system takes to drop the whole heap.
-fn compile(paths: &[PathBuf], color: bool) -> Option<&'static Compilation> {
+fn compile(paths: &[PathBuf], rego: Option<&std::path::Path>, color: bool) -> Option<&'static Compilation> {
     let (sources, early) = match netpolc::source::load(paths) {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -357,7 +369,13 @@ fn compile(paths: &[PathBuf], color: bool) -> Option<&'static Compilation> {
         );
         return None;
     }
-    let compilation = netpolc::compile(sources, early, &Config::default());
+    let mut compilation = netpolc::compile(sources, early, &Config::default());
+    if let Some(dir) = rego
+        && let Err(e) = netpolc::rego::apply(dir, &mut compilation)
+    {
+        eprintln!("error: {e}");
+        return None;
+    }
     if !compilation.diagnostics.is_empty() {
         eprint!(
             "{}",
