@@ -113,8 +113,9 @@ pub fn load(dir: &Path, sources: &mut Sources) -> Result<Result<Rules, Vec<Diagn
 }
 
 /// Parses file `index` as Rego v1, else as v0. When neither parses, the
-/// error reported is the one found further into the file: the syntax the
-/// author used gets further before it stumbles.
+/// error reported is the one found further into the file, since the syntax
+/// the author used gets further before it stumbles; on a tie, v0's (a v0
+/// file fails as v1 at its first rule body, where v0 may also stop).
 fn add_policy(engine: &mut Engine, sources: &Sources, index: usize) -> Result<(), Diagnostic> {
     let Some(file) = sources.get(index) else { return Ok(()) };
     engine.set_rego_v0(false);
@@ -126,8 +127,8 @@ fn add_policy(engine: &mut Engine, sources: &Sources, index: usize) -> Result<()
         return Ok(());
     };
     let (v1, v0) = (format!("{v1:#}"), format!("{v0:#}"));
-    let further = |a: &str, b: &str| location(a).map(|l| (l.1, l.2)) > location(b).map(|l| (l.1, l.2));
-    let (shown, other, other_syntax) = if further(&v0, &v1) { (v0, v1, "v1") } else { (v1, v0, "v0") };
+    let place = |e: &str| location(e).map(|(_, line, column)| (line, column));
+    let (shown, other, other_syntax) = if place(&v0) >= place(&v1) { (v0, v1, "v1") } else { (v1, v0, "v0") };
     Err(invalid_policy(sources, &shown, index, Some((other_syntax, &other))))
 }
 
@@ -203,47 +204,63 @@ fn location(error: &str) -> Option<(String, usize, usize)> {
     Some((parts.next()?.to_string(), line, column))
 }
 
+/// What a regorus error says, without the place and the quoted source.
+fn error_message(error: &str) -> &str {
+    error
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("error: "))
+        .unwrap_or_else(|| error.lines().find(|l| !l.trim().is_empty()).unwrap_or(error))
+        .trim()
+}
+
 /// E0702 at the place the error names, or at the start of file `fallback`.
 fn invalid_policy(sources: &Sources, error: &str, fallback: usize, other: Option<(&str, &str)>) -> Diagnostic {
-    let place = location(error).and_then(|(path, line, column)| {
-        let file = sources.files().iter().rposition(|f| f.path == path)?;
-        Some(point(sources, file, line, column))
-    });
+    let place = place_in(sources, error);
     let span = place.unwrap_or(Span {
         file: fallback,
         start: 0,
         end: 0,
     });
-    let message = error
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("error: "))
-        .unwrap_or_else(|| error.lines().find(|l| !l.trim().is_empty()).unwrap_or(error));
-    let mut d = Diagnostic::new(Code::RegoInvalid, span, format!("Rego policy is not valid: {}", message.trim()));
+    let mut d = Diagnostic::new(Code::RegoInvalid, span, format!("Rego policy is not valid: {}", error_message(error)));
     if place.is_none() {
         d = d.with_note(error.trim().to_string());
     }
     if let Some((syntax, other)) = other {
-        let said = other.lines().rev().find_map(|l| l.strip_prefix("error: ")).unwrap_or(other.trim());
         let at = location(other).map_or(String::new(), |(_, line, column)| format!(" at {line}:{column}"));
-        d = d.with_note(format!("read as Rego {syntax}, it fails{at}: {said}"));
+        d = d.with_note(format!("read as Rego {syntax}, it fails{at}: {}", error_message(other)));
     }
     d.with_help("fix the policy; each file is read as Rego v1 if it parses so, else as v0 (the syntax of the Gatekeeper library)")
 }
 
-/// The one-character span at 1-based `line` and `column` of file `file`.
+/// The span of the place a regorus error names, in the Rego files of `sources`.
+fn place_in(sources: &Sources, error: &str) -> Option<Span> {
+    let (path, line, column) = location(error)?;
+    let file = sources.files().iter().rposition(|f| f.path == path)?;
+    Some(point(sources, file, line, column))
+}
+
+/// The one-character span at `line` and `column` (1-based) of file `file`,
+/// counted as regorus counts them: a tab is 4 columns, another character
+/// its length in bytes. Past the end of its line, the end of the line.
 fn point(sources: &Sources, file: usize, line: usize, column: usize) -> Span {
     let text = sources.get(file).map_or("", |f| f.text.as_str());
     let line_start: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
-    let rest = text.get(line_start..).unwrap_or("");
-    let line_text = rest.split('\n').next().unwrap_or("");
-    let start = line_start
-        + line_text
-            .char_indices()
-            .nth(column.saturating_sub(1))
-            .map_or(line_text.len(), |(i, _)| i);
-    let end = text.get(start..).and_then(|r| r.chars().next()).filter(|c| *c != '\n').map_or(start, |c| start + c.len_utf8());
-    Span { file, start, end }
+    let line_text = text.get(line_start..).unwrap_or("").split('\n').next().unwrap_or("");
+    let mut at = 1;
+    let (offset, width) = line_text
+        .char_indices()
+        .find(|&(_, c)| {
+            let here = at;
+            at += if c == '\t' { 4 } else { c.len_utf8() };
+            at > column.max(here)
+        })
+        .map_or((line_text.len(), 0), |(i, c)| (i, c.len_utf8()));
+    Span {
+        file,
+        start: line_start + offset,
+        end: line_start + offset + width,
+    }
 }
 
 /// What a package said about one object.
@@ -256,8 +273,10 @@ struct Verdict {
 
 impl Rules {
     /// Evaluates every rule on every policy (on every core) and returns a
-    /// diagnostic per violation, at the intents behind the object.
-    pub fn check(&self, policies: &[NetworkPolicy], program: &ir::Program) -> Vec<Diagnostic> {
+    /// diagnostic per violation, at the intents behind the object. A rule
+    /// that fails is reported once, on the first policy it fails on.
+    /// `sources` must hold the Rego files, as [`load`] left them.
+    pub fn check(&self, policies: &[NetworkPolicy], program: &ir::Program, sources: &Sources) -> Vec<Diagnostic> {
         // One engine per chunk: evaluating needs `&mut Engine`, and a clone
         // shares the compiled policies.
         let chunks: Vec<&[NetworkPolicy]> = policies.chunks(64).collect();
@@ -266,10 +285,30 @@ impl Rules {
             chunk.iter().map(|policy| self.evaluate(&mut engine, policy)).collect::<Vec<_>>()
         });
         let mut out = Vec::new();
+        // A failing rule usually fails on many objects: say so once.
+        let mut failures: BTreeMap<(usize, String), (&NetworkPolicy, String, usize)> = BTreeMap::new();
         for (policy, verdicts) in policies.iter().zip(verdicts.into_iter().flatten()) {
             for verdict in verdicts {
-                out.extend(self.diagnostics(policy, program, verdict));
+                let Some(package) = self.packages.get(verdict.package) else { continue };
+                let file = package.entries.iter().find(|(e, _)| *e == verdict.entry).map_or("", |(_, f)| f.as_str());
+                let rule = format!("rule `{}` of package `{}` ({file})", verdict.entry.rule(), package.name);
+                match verdict.outcome {
+                    Ok(messages) => out.extend(messages.into_iter().map(|m| {
+                        at_origin(Code::RegoViolation, m, policy, program)
+                            .with_note(rule.clone())
+                            .with_help("change the intent so that its policy follows the rule, or ask the rule's owners about it")
+                    })),
+                    Err(error) => {
+                        failures
+                            .entry((verdict.package, error))
+                            .and_modify(|(_, _, others)| *others += 1)
+                            .or_insert((policy, rule, 0));
+                    }
+                }
             }
+        }
+        for ((_, error), (policy, rule, others)) in failures {
+            out.push(failed_rule(policy, program, sources, &rule, &error, others));
         }
         out
     }
@@ -301,42 +340,41 @@ impl Rules {
         }
         verdicts
     }
+}
 
-    fn diagnostics(&self, policy: &NetworkPolicy, program: &ir::Program, verdict: Verdict) -> Vec<Diagnostic> {
-        let Some(package) = self.packages.get(verdict.package) else { return Vec::new() };
-        let ns = policy.metadata.namespace.as_deref().unwrap_or("");
-        let name = policy.metadata.name.as_deref().unwrap_or("");
-        let origins = lower::origins_of(program, ns, name);
-        let file = package.entries.iter().find(|(e, _)| *e == verdict.entry).map_or("", |(_, f)| f.as_str());
-        let rule = format!("`{}` of package `{}` ({file})", verdict.entry.rule(), package.name);
-        let at = |code: Code, message: String| {
-            let mut d = Diagnostic::new(code, origins.first().copied().unwrap_or_default(), message)
-                .with_label(format!("generates policy `{name}` in namespace `{ns}`"));
-            for other in origins.iter().skip(1).take(3) {
-                d = d.with_secondary(*other, "also generates it");
-            }
-            if origins.len() > 4 {
-                d = d.with_note(format!("{} more intents generate this policy", origins.len() - 4));
-            }
-            d
-        };
-        match verdict.outcome {
-            Ok(messages) => messages
-                .into_iter()
-                .map(|m| {
-                    at(Code::RegoViolation, m)
-                        .with_note(format!("rule {rule}"))
-                        .with_help("change the intent so that its policy follows the rule, or ask the rule's owners about it")
-                })
-                .collect(),
-            Err(error) => vec![
-                at(Code::RegoEvaluationFailed, format!("Rego rule failed on policy `{name}`"))
-                    .with_note(format!("rule {rule}"))
-                    .with_note(error.trim().to_string())
-                    .with_help("fix the rule: it must not fail on a valid NetworkPolicy"),
-            ],
-        }
+/// A diagnostic at the intents behind `policy` (the namespace declaration
+/// for a `default-deny`).
+fn at_origin(code: Code, message: String, policy: &NetworkPolicy, program: &ir::Program) -> Diagnostic {
+    let ns = policy.metadata.namespace.as_deref().unwrap_or("");
+    let name = policy.metadata.name.as_deref().unwrap_or("");
+    let origins = lower::origins_of(program, ns, name);
+    let mut d = Diagnostic::new(code, origins.first().copied().unwrap_or_default(), message)
+        .with_label(format!("generates policy `{name}` in namespace `{ns}`"));
+    for other in origins.iter().skip(1).take(3) {
+        d = d.with_secondary(*other, "also generates it");
     }
+    if origins.len() > 4 {
+        d = d.with_note(format!("{} more intents generate this policy", origins.len() - 4));
+    }
+    d
+}
+
+/// E0703: the rule's error, with the place in the Rego file it names.
+fn failed_rule(policy: &NetworkPolicy, program: &ir::Program, sources: &Sources, rule: &str, error: &str, others: usize) -> Diagnostic {
+    let name = policy.metadata.name.as_deref().unwrap_or("");
+    let d = at_origin(Code::RegoEvaluationFailed, format!("Rego rule failed on policy `{name}`"), policy, program)
+        .with_note(rule.to_string());
+    let place = place_in(sources, error);
+    let d = match place {
+        Some(span) => d.with_secondary(span, error_message(error)),
+        None => d.with_note(error.trim().to_string()),
+    };
+    let d = match others {
+        0 => d,
+        1 => d.with_note("it fails on 1 other policy too"),
+        n => d.with_note(format!("it fails on {n} other policies too")),
+    };
+    d.with_help("fix the rule: it must not fail on a valid NetworkPolicy")
 }
 
 /// The admission review Gatekeeper gives a policy: `input.review`.
@@ -392,7 +430,7 @@ fn message(value: &Value) -> String {
 /// and clears its policies when there are errors.
 pub fn apply(dir: &Path, compilation: &mut Compilation) -> Result<(), InputError> {
     let found = match load(dir, &mut compilation.sources)? {
-        Ok(rules) => rules.check(&compilation.policies, &compilation.program),
+        Ok(rules) => rules.check(&compilation.policies, &compilation.program, &compilation.sources),
         Err(diagnostics) => diagnostics,
     };
     compilation.timings.lap("rego");
@@ -432,9 +470,12 @@ mod tests {
     #[test]
     fn points_are_clamped_to_their_line() {
         let mut sources = Sources::new();
-        let file = sources.add("p.rego", "package p\nxé y\n");
-        assert_eq!(point(&sources, file, 2, 3), Span { file, start: 13, end: 14 });
+        let file = sources.add("p.rego", "package p\nxé y\n\tab\n");
+        // `é` is two bytes, so two columns: the space is column 4.
+        assert_eq!(point(&sources, file, 2, 4), Span { file, start: 13, end: 14 });
         assert_eq!(point(&sources, file, 2, 99), Span { file, start: 15, end: 15 });
-        assert_eq!(point(&sources, file, 9, 1), Span { file, start: 16, end: 16 });
+        // A tab is four columns: `b` is column 6.
+        assert_eq!(point(&sources, file, 3, 6), Span { file, start: 18, end: 19 });
+        assert_eq!(point(&sources, file, 9, 1), Span { file, start: 20, end: 20 });
     }
 }
