@@ -285,6 +285,7 @@ impl Rules {
             chunk.iter().map(|policy| self.evaluate(&mut engine, policy)).collect::<Vec<_>>()
         });
         let mut out = Vec::new();
+        let provenance = lower::Provenance::new(program);
         // A failing rule usually fails on many objects: say so once.
         let mut failures: BTreeMap<(usize, String), (&NetworkPolicy, String, usize)> = BTreeMap::new();
         for (policy, verdicts) in policies.iter().zip(verdicts.into_iter().flatten()) {
@@ -294,7 +295,7 @@ impl Rules {
                 let rule = format!("rule `{}` of package `{}` ({file})", verdict.entry.rule(), package.name);
                 match verdict.outcome {
                     Ok(messages) => out.extend(messages.into_iter().map(|m| {
-                        at_origin(Code::RegoViolation, m, policy, program)
+                        at_origin(Code::RegoViolation, m, policy, &provenance)
                             .with_note(rule.clone())
                             .with_help("change the intent so that its policy follows the rule, or ask the rule's owners about it")
                     })),
@@ -308,7 +309,7 @@ impl Rules {
             }
         }
         for ((_, error), (policy, rule, others)) in failures {
-            out.push(failed_rule(policy, program, sources, &rule, &error, others));
+            out.push(failed_rule(policy, &provenance, sources, &rule, &error, others));
         }
         out
     }
@@ -344,10 +345,10 @@ impl Rules {
 
 /// A diagnostic at the intents behind `policy` (the namespace declaration
 /// for a `default-deny`).
-fn at_origin(code: Code, message: String, policy: &NetworkPolicy, program: &ir::Program) -> Diagnostic {
+fn at_origin(code: Code, message: String, policy: &NetworkPolicy, provenance: &lower::Provenance) -> Diagnostic {
     let ns = policy.metadata.namespace.as_deref().unwrap_or("");
     let name = policy.metadata.name.as_deref().unwrap_or("");
-    let origins = lower::origins_of(program, ns, name);
+    let origins = provenance.of(ns, name);
     let mut d = Diagnostic::new(code, origins.first().copied().unwrap_or_default(), message)
         .with_label(format!("generates policy `{name}` in namespace `{ns}`"));
     for other in origins.iter().skip(1).take(3) {
@@ -360,9 +361,9 @@ fn at_origin(code: Code, message: String, policy: &NetworkPolicy, program: &ir::
 }
 
 /// E0703: the rule's error, with the place in the Rego file it names.
-fn failed_rule(policy: &NetworkPolicy, program: &ir::Program, sources: &Sources, rule: &str, error: &str, others: usize) -> Diagnostic {
+fn failed_rule(policy: &NetworkPolicy, provenance: &lower::Provenance, sources: &Sources, rule: &str, error: &str, others: usize) -> Diagnostic {
     let name = policy.metadata.name.as_deref().unwrap_or("");
-    let d = at_origin(Code::RegoEvaluationFailed, format!("Rego rule failed on policy `{name}`"), policy, program)
+    let d = at_origin(Code::RegoEvaluationFailed, format!("Rego rule failed on policy `{name}`"), policy, provenance)
         .with_note(rule.to_string());
     let place = place_in(sources, error);
     let d = match place {
