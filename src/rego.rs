@@ -140,7 +140,8 @@ fn packages(engine: &Engine, dir: &Path) -> Result<Vec<Package>, InputError> {
         for entry in [Entry::Violation, Entry::Deny] {
             if !engine
                 .has_declared_rule_rooted_at(&module.source_file, entry.rule())
-                .map_err(|e| failed(&e))? {
+                .map_err(|e| failed(&e))?
+            {
                 continue;
             }
             let package = by_name.entry(module.components.join(".")).or_insert_with(|| Package {
@@ -184,8 +185,8 @@ fn read_parameters(dir: &Path) -> Result<BTreeMap<String, Value>, InputError> {
     if !path.exists() {
         return Ok(BTreeMap::new());
     }
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| InputError(format!("cannot read `{}`: {}", path.display(), source::lower_io(&e))))?;
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| InputError(format!("cannot read `{}`: {}", path.display(), source::lower_io(&e))))?;
     let values: BTreeMap<String, serde_json::Value> = serde_saphyr::from_str(&text).map_err(|e| {
         InputError(format!(
             "`{}`: {e}\nit must map package names to parameters, as in `netpolc.owner: {{key: team}}`",
@@ -222,7 +223,11 @@ fn invalid_policy(sources: &Sources, error: &str, fallback: usize, other: Option
         start: 0,
         end: 0,
     });
-    let mut d = Diagnostic::new(Code::RegoInvalid, span, format!("Rego policy is not valid: {}", error_message(error)));
+    let mut d = Diagnostic::new(
+        Code::RegoInvalid,
+        span,
+        format!("Rego policy is not valid: {}", error_message(error)),
+    );
     if place.is_none() {
         d = d.with_note(error.trim().to_string());
     }
@@ -290,8 +295,14 @@ impl Rules {
         let mut failures: BTreeMap<(usize, String), (&NetworkPolicy, String, usize)> = BTreeMap::new();
         for (policy, verdicts) in policies.iter().zip(verdicts.into_iter().flatten()) {
             for verdict in verdicts {
-                let Some(package) = self.packages.get(verdict.package) else { continue };
-                let file = package.entries.iter().find(|(e, _)| *e == verdict.entry).map_or("", |(_, f)| f.as_str());
+                let Some(package) = self.packages.get(verdict.package) else {
+                    continue;
+                };
+                let file = package
+                    .entries
+                    .iter()
+                    .find(|(e, _)| *e == verdict.entry)
+                    .map_or("", |(_, f)| f.as_str());
                 let rule = format!("rule `{}` of package `{}` ({file})", verdict.entry.rule(), package.name);
                 match verdict.outcome {
                     Ok(messages) => out.extend(messages.into_iter().map(|m| {
@@ -361,10 +372,22 @@ fn at_origin(code: Code, message: String, policy: &NetworkPolicy, provenance: &l
 }
 
 /// E0703: the rule's error, with the place in the Rego file it names.
-fn failed_rule(policy: &NetworkPolicy, provenance: &lower::Provenance, sources: &Sources, rule: &str, error: &str, others: usize) -> Diagnostic {
+fn failed_rule(
+    policy: &NetworkPolicy,
+    provenance: &lower::Provenance,
+    sources: &Sources,
+    rule: &str,
+    error: &str,
+    others: usize,
+) -> Diagnostic {
     let name = policy.metadata.name.as_deref().unwrap_or("");
-    let d = at_origin(Code::RegoEvaluationFailed, format!("Rego rule failed on policy `{name}`"), policy, provenance)
-        .with_note(rule.to_string());
+    let d = at_origin(
+        Code::RegoEvaluationFailed,
+        format!("Rego rule failed on policy `{name}`"),
+        policy,
+        provenance,
+    )
+    .with_note(rule.to_string());
     let place = place_in(sources, error);
     let d = match place {
         Some(span) => d.with_secondary(span, error_message(error)),

@@ -118,9 +118,18 @@ fn parameters_come_from_the_folder() {
     let intent = "meta owner = a\nnamespace a\nweb -> 10.0.0.0/12:443\n";
     let default = rule_folder("param-default", &[("cidr.rego", &rule)]);
     assert_eq!(fired(&checked(intent, &default)).len(), 1);
-    let wide = rule_folder("param-wide", &[("cidr.rego", &rule), ("parameters.yaml", "netpolc.cidrwidth: {minPrefixLength: 8}\n")]);
+    let wide = rule_folder(
+        "param-wide",
+        &[
+            ("cidr.rego", &rule),
+            ("parameters.yaml", "netpolc.cidrwidth: {minPrefixLength: 8}\n"),
+        ],
+    );
     assert!(fired(&checked(intent, &wide)).is_empty());
-    let typo = rule_folder("param-typo", &[("cidr.rego", &rule), ("parameters.yaml", "netpolc.cidr: {minPrefixLength: 8}\n")]);
+    let typo = rule_folder(
+        "param-typo",
+        &[("cidr.rego", &rule), ("parameters.yaml", "netpolc.cidr: {minPrefixLength: 8}\n")],
+    );
     let mut out = netpolc::compile_str("t.np", intent);
     let error = rego::apply(&typo, &mut out).expect_err("an unknown package is refused");
     assert!(error.0.contains("`netpolc.cidr`"), "{error}");
@@ -180,7 +189,10 @@ fn default_deny_is_reported_at_the_namespace_declaration() {
 fn a_policy_made_of_several_intents_names_them_all() {
     let rules = rule_folder(
         "merged",
-        &[("r.rego", "package r\nviolation contains {\"msg\": \"no\"} if input.review.name == \"web-to-api\"\n")],
+        &[(
+            "r.rego",
+            "package r\nviolation contains {\"msg\": \"no\"} if input.review.name == \"web-to-api\"\n",
+        )],
     );
     let text = "namespace a\nallow dns\nweb -> api:80\nweb -> api:443\n";
     let out = checked(text, &rules);
@@ -206,14 +218,31 @@ fn broken_rules_are_diagnostics_and_broken_folders_usage_errors() {
     let places: Vec<(Code, String, usize, &str)> = out
         .diagnostics
         .iter()
-        .map(|d| (d.code, out.sources.name(d.span().file).to_string(), out.sources.line_of(d.span()), d.message.as_str()))
+        .map(|d| {
+            (
+                d.code,
+                out.sources.name(d.span().file).to_string(),
+                out.sources.line_of(d.span()),
+                d.message.as_str(),
+            )
+        })
         .collect();
     // Each at the line where the syntax the file is written in fails.
     assert_eq!(
         places,
         [
-            (Code::RegoInvalid, "v0.rego".into(), 6, "Rego policy is not valid: expecting `)` while parsing call expr"),
-            (Code::RegoInvalid, "v1.rego".into(), 4, "Rego policy is not valid: expecting `}` while parsing set")
+            (
+                Code::RegoInvalid,
+                "v0.rego".into(),
+                6,
+                "Rego policy is not valid: expecting `)` while parsing call expr"
+            ),
+            (
+                Code::RegoInvalid,
+                "v1.rego".into(),
+                4,
+                "Rego policy is not valid: expecting `}` while parsing set"
+            )
         ]
     );
 
@@ -229,7 +258,13 @@ fn broken_rules_are_diagnostics_and_broken_folders_usage_errors() {
 #[test]
 fn the_command_line_checks_and_refuses_to_build() {
     let bin = env!("CARGO_BIN_EXE_netpolc");
-    let run = |args: &[&str]| Command::new(bin).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("run");
+    let run = |args: &[&str]| {
+        Command::new(bin)
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run")
+    };
     let ok = run(&["check", "examples/rego/good.np", "--rego", "examples/rego"]);
     assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
     let bad = run(&["check", "examples/rego/bad.np", "--rego", "examples/rego-v1"]);
