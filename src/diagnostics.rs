@@ -92,6 +92,9 @@ codes! {
     MissingConsent = "E0611", Error, "intent into another namespace without its consent";
     ForeignEgress = "E0612", Error, "intent opens another namespace's egress";
     ExposeOutsideNamespace = "E0613", Error, "`expose` of pods outside its namespace";
+    RegoViolation = "E0701", Error, "Rego rule violated";
+    RegoInvalid = "E0702", Error, "Rego policy is not valid";
+    RegoEvaluationFailed = "E0703", Error, "Rego rule failed on an object";
     HostBitsSet = "W0001", Warning, "CIDR with host bits set";
     DuplicateIntent = "W0002", Warning, "duplicate intent";
     UnknownWorkloadTypo = "W0003", Warning, "undeclared workload close to a declared one";

@@ -36,6 +36,7 @@ pub mod parallel;
 pub mod parse;
 pub mod project;
 pub mod reach;
+pub mod rego;
 pub mod report;
 pub mod silence;
 pub mod source;
@@ -294,20 +295,15 @@ impl Timings {
 fn validate_output(policies: &[NetworkPolicy], program: &ir::Program) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let verdicts = parallel::map(policies, |_, policy| validate::validate_network_policy(policy));
+    let mut provenance = None;
     for (policy, violations) in policies.iter().zip(verdicts) {
         if violations.is_empty() {
             continue;
         }
         let ns = policy.metadata.namespace.as_deref().unwrap_or("");
         let name = policy.metadata.name.as_deref().unwrap_or("");
-        let span = program
-            .origins
-            .iter()
-            .zip(program.flows.iter())
-            .find(|(_, f)| lower::contributes(f, program, ns, name))
-            .map(|(o, _)| o.span)
-            .or_else(|| program.namespaces.get(ns).and_then(|i| i.declarations.first().copied()))
-            .unwrap_or_default();
+        let provenance = provenance.get_or_insert_with(|| lower::Provenance::new(program));
+        let span = provenance.of(ns, name).first().copied().unwrap_or_default();
         let mut d = Diagnostic::new(
             diagnostics::Code::InvalidObject,
             span,

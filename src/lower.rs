@@ -2,6 +2,7 @@
 //! caller and an ingress half on the callee, adds each namespace's
 //! `default-deny`, names everything. No I/O, no formatting.
 
+use crate::ast::Span;
 use crate::config::Config;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::*;
@@ -180,16 +181,69 @@ fn no_effect_reason(flow: &Flow, program: &Program) -> String {
 
 /// Whether `flow` contributes a rule to policy `name` in namespace `ns`.
 pub fn contributes(flow: &Flow, program: &Program, ns: &str, name: &str) -> bool {
-    let declared: Vec<&String> = program.namespaces.iter().filter(|(_, i)| i.declared).map(|(n, _)| n).collect();
+    let declared = declared_namespaces(program);
+    policies_of(flow, &declared).iter().any(|(n, p)| *n == ns && p == name)
+}
+
+fn declared_namespaces(program: &Program) -> Vec<&String> {
+    program.namespaces.iter().filter(|(_, i)| i.declared).map(|(n, _)| n).collect()
+}
+
+/// The policies, as (namespace, name), that the halves of `flow` go into.
+fn policies_of<'p>(flow: &'p Flow, declared: &[&'p String]) -> Vec<(&'p String, String)> {
     let halves = [
         (Direction::Egress, &flow.source, &flow.target),
         (Direction::Ingress, &flow.target, &flow.source),
     ];
-    halves.iter().any(|(direction, local, peer)| {
-        local_namespaces(local, &declared)
+    halves
+        .into_iter()
+        .flat_map(|(direction, local, peer)| {
+            local_namespaces(local, declared)
+                .into_iter()
+                .map(move |ns| (ns, policy_name(direction, local, peer, ns)))
+        })
+        .collect()
+}
+
+/// Where each emitted policy comes from, for diagnostics about the objects
+/// (Kubernetes' validation, Rego rules): built once, asked per object.
+#[derive(Debug, Clone, Default)]
+pub struct Provenance {
+    intents: BTreeMap<(String, String), Vec<Span>>,
+    declarations: BTreeMap<String, Span>,
+}
+
+impl Provenance {
+    /// The provenance of every policy of `program`.
+    pub fn new(program: &Program) -> Self {
+        let declared = declared_namespaces(program);
+        let mut intents: BTreeMap<(String, String), Vec<Span>> = BTreeMap::new();
+        for flow in &program.flows {
+            let Some(origin) = program.origins.get(flow.origin) else { continue };
+            for (ns, name) in policies_of(flow, &declared) {
+                let spans = intents.entry((ns.clone(), name)).or_default();
+                if spans.last() != Some(&origin.span) {
+                    spans.push(origin.span);
+                }
+            }
+        }
+        let declarations = program
+            .namespaces
             .iter()
-            .any(|n| *n == ns && policy_name(*direction, local, peer, ns) == name)
-    })
+            .filter_map(|(ns, info)| Some((ns.clone(), *info.declarations.first()?)))
+            .collect();
+        Provenance { intents, declarations }
+    }
+
+    /// Where policy `name` in namespace `ns` comes from: the intents that
+    /// contribute a rule to it, in source order, or, for a `default-deny`,
+    /// the namespace's declaration.
+    pub fn of(&self, ns: &str, name: &str) -> Vec<Span> {
+        match self.intents.get(&(ns.to_string(), name.to_string())) {
+            Some(spans) => spans.clone(),
+            None => self.declarations.get(ns).copied().into_iter().collect(),
+        }
+    }
 }
 
 /// The `dns` target gets no ingress half unless its namespace is declared,

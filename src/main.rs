@@ -47,6 +47,9 @@ enum Command {
         /// Treat warnings as errors
         #[arg(long)]
         deny_warnings: bool,
+        /// Check every generated policy against the Rego rules (OPA Gatekeeper `violation`, conftest `deny`) of this folder
+        #[arg(long, value_name = "DIR")]
+        rego: Option<PathBuf>,
     },
     /// Prove that the emitted policies allow exactly what the intents say
     #[command(
@@ -72,7 +75,7 @@ enum Command {
     Diff(DiffArgs),
     /// Check intents without writing anything
     #[command(
-        after_help = "Examples:\n  netpolc check policies/\n  netpolc check team-a.np team-b.np --deny-warnings\n  netpolc check policies/ --format sarif > netpolc.sarif   # for code scanning\n  netpolc check policies/ --format github                  # annotations in a GitHub Actions log\n\nWith --format json, sarif or github the report alone goes to stdout (see docs/ci.md).\nExit codes: 0 clean, 1 problems in the input, 2 bad usage or I/O error."
+        after_help = "Examples:\n  netpolc check policies/\n  netpolc check team-a.np team-b.np --deny-warnings\n  netpolc check policies/ --rego rules/                    # also OPA Gatekeeper / conftest rules\n  netpolc check policies/ --format sarif > netpolc.sarif   # for code scanning\n  netpolc check policies/ --format github                  # annotations in a GitHub Actions log\n\nWith --format json, sarif or github the report alone goes to stdout (see docs/ci.md).\nExit codes: 0 clean, 1 problems in the input, 2 bad usage or I/O error."
     )]
     Check {
         /// `.np` files, or folders searched recursively for them
@@ -84,6 +87,9 @@ enum Command {
         /// How to report diagnostics (json, sarif and github go to stdout; see docs/ci.md)
         #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
         format: ReportFormat,
+        /// Check every generated policy against the Rego rules (OPA Gatekeeper `violation`, conftest `deny`) of this folder
+        #[arg(long, value_name = "DIR")]
+        rego: Option<PathBuf>,
     },
     /// Rebuild the output folder whenever the intents change
     #[command(
@@ -247,12 +253,15 @@ fn main() -> ExitCode {
             output,
             format,
             deny_warnings,
+            rego,
         } => {
             let format = match format {
                 OutputFormat::Yaml => Format::Yaml,
                 OutputFormat::Json => Format::Json,
             };
-            let Some(compilation) = configure(&paths, project).and_then(|config| compile(&paths, color, &config)) else {
+            let Some(compilation) =
+                configure(&paths, project).and_then(|config| compile_as(&paths, &config, rego.as_deref(), report::Format::Human, color))
+            else {
                 return ExitCode::from(2);
             };
             if failed(compilation, deny_warnings) {
@@ -332,7 +341,7 @@ fn main() -> ExitCode {
             let Some(config) = configure(&paths, project) else {
                 return ExitCode::from(2);
             };
-            let Some(compilation) = compile_as(&paths, color, &config, format.into()) else {
+            let Some(compilation) = compile_as(&paths, &config, None, format.into(), color) else {
                 return ExitCode::from(2);
             };
             if failed(compilation, false) {
@@ -365,8 +374,11 @@ fn main() -> ExitCode {
             paths,
             deny_warnings,
             format,
+            rego,
         } => {
-            let Some(compilation) = configure(&paths, project).and_then(|config| compile_as(&paths, color, &config, format.into())) else {
+            let Some(compilation) =
+                configure(&paths, project).and_then(|config| compile_as(&paths, &config, rego.as_deref(), format.into(), color))
+            else {
                 return ExitCode::from(2);
             };
             if failed(compilation, deny_warnings) {
@@ -398,16 +410,17 @@ fn configure(paths: &[PathBuf], explicit: Option<&Path>) -> Option<Config> {
 
 /// Loads and compiles; prints diagnostics for people. `None` on an I/O error.
 fn compile(paths: &[PathBuf], color: bool, config: &Config) -> Option<&'static Compilation> {
-    compile_as(paths, color, config, report::Format::Human)
+    compile_as(paths, config, None, report::Format::Human, color)
 }
 
-/// Loads and compiles; prints diagnostics in `format`. `None` on an I/O
-/// error, which is told on stderr and never in the report.
+/// Loads and compiles, then checks the Rego rules of `rego`; prints
+/// diagnostics in `format`. `None` on an I/O error, which is told on stderr
+/// and never in the report.
 ///
 /// The result is leaked on purpose: the process ends right after using it,
 /// and freeing tens of thousands of objects one by one takes longer than
 /// the operating system takes to drop the whole heap.
-fn compile_as(paths: &[PathBuf], color: bool, config: &Config, format: report::Format) -> Option<&'static Compilation> {
+fn compile_as(paths: &[PathBuf], config: &Config, rego: Option<&Path>, format: report::Format, color: bool) -> Option<&'static Compilation> {
     let (sources, early) = match netpolc::source::load(paths) {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -422,7 +435,13 @@ fn compile_as(paths: &[PathBuf], color: bool, config: &Config, format: report::F
         );
         return None;
     }
-    let compilation = netpolc::compile(sources, early, config);
+    let mut compilation = netpolc::compile(sources, early, config);
+    if let Some(dir) = rego
+        && let Err(e) = netpolc::rego::apply(dir, &mut compilation)
+    {
+        eprintln!("error: {e}");
+        return None;
+    }
     let text = report::render(format, &compilation.diagnostics, &compilation.sources, color);
     if format.is_machine() {
         let mut stdout = std::io::stdout().lock();

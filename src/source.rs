@@ -140,12 +140,22 @@ impl std::error::Error for InputError {}
 /// reads them, and returns them sorted by name, with a diagnostic for each
 /// file that cannot be compiled as text (binary, not UTF-8, too large).
 pub fn load(paths: &[PathBuf]) -> Result<(Sources, Vec<Diagnostic>), InputError> {
+    let mut sources = Sources::new();
+    let diagnostics = add_files(&mut sources, paths, "np")?;
+    Ok((sources, diagnostics))
+}
+
+/// Adds to `sources` every file named by `paths` whose name ends in
+/// `.extension` (folders are searched recursively; files named directly are
+/// taken whatever their name), sorted by name, and returns a diagnostic for
+/// each file that is not text.
+pub fn add_files(sources: &mut Sources, paths: &[PathBuf], extension: &str) -> Result<Vec<Diagnostic>, InputError> {
     let mut found: Vec<(String, String, PathBuf)> = Vec::new();
     for path in paths {
         let meta = std::fs::metadata(path).map_err(|e| InputError(format!("cannot read `{}`: {}", path.display(), lower_io(&e))))?;
         if meta.is_dir() {
             let mut below = Vec::new();
-            walk(path, &mut below)?;
+            walk(path, extension, &mut below)?;
             for file in below {
                 let relative = file.strip_prefix(path).unwrap_or(&file);
                 found.push((slash_path(relative), display_path(&file), file));
@@ -161,7 +171,6 @@ pub fn load(paths: &[PathBuf]) -> Result<(Sources, Vec<Diagnostic>), InputError>
     found.sort();
     found.dedup_by(|a, b| a.2 == b.2);
 
-    let mut sources = Sources::new();
     let mut diagnostics = Vec::new();
     for (name, shown, path) in found {
         let bytes = std::fs::read(&path).map_err(|e| InputError(format!("cannot read `{shown}`: {}", lower_io(&e))))?;
@@ -171,7 +180,7 @@ pub fn load(paths: &[PathBuf]) -> Result<(Sources, Vec<Diagnostic>), InputError>
             diagnostics.push(problem.into_diagnostic(index));
         }
     }
-    Ok((sources, diagnostics))
+    Ok(diagnostics)
 }
 
 /// Why a file's bytes are not a source text.
@@ -237,7 +246,7 @@ pub fn decode(bytes: Vec<u8>) -> (String, Option<DecodeProblem>) {
     }
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
+fn walk(dir: &Path, extension: &str, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
     let entries = std::fs::read_dir(dir).map_err(|e| InputError(format!("cannot read folder `{}`: {}", dir.display(), lower_io(&e))))?;
     for entry in entries {
         let entry = entry.map_err(|e| InputError(format!("cannot read folder `{}`: {}", dir.display(), lower_io(&e))))?;
@@ -247,8 +256,8 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
             .map_err(|e| InputError(format!("cannot read `{}`: {}", path.display(), lower_io(&e))))?;
         let hidden = entry.file_name().to_string_lossy().starts_with('.');
         if kind.is_dir() && !hidden {
-            walk(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "np") && !hidden && std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            walk(&path, extension, out)?;
+        } else if path.extension().is_some_and(|e| e == extension) && !hidden && std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
             out.push(path);
         }
     }

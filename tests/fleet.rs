@@ -50,7 +50,8 @@ fn medium_fleet_compiles_validates_and_ignores_file_order() {
 }
 
 /// Writes the benchmark-size fleet (20,000 intents) into `$NETPOLC_FLEET_DIR`,
-/// replacing the `.np` files already there.
+/// replacing the `.np` files already there. `NETPOLC_FLEET_INTENTS=N` writes
+/// a fleet of N intents instead, in the same proportions.
 #[test]
 #[ignore = "writes files; run with NETPOLC_FLEET_DIR=DIR ... -- --ignored"]
 fn write_fleet() {
@@ -65,7 +66,16 @@ fn write_fleet() {
             std::fs::remove_file(&path).expect("remove an old .np file");
         }
     }
-    let files = generate(&FleetSpec::TARGET);
+    let spec = match std::env::var("NETPOLC_FLEET_INTENTS").ok().and_then(|n| n.parse::<usize>().ok()) {
+        Some(intents) => FleetSpec {
+            namespaces: (intents / 100).max(3),
+            workloads: (intents / 4).max(3),
+            intents,
+            ..FleetSpec::TARGET
+        },
+        None => FleetSpec::TARGET,
+    };
+    let files = generate(&spec);
     let mut bytes = 0;
     for (name, text) in &files {
         std::fs::write(dir.join(name), text).expect("write a fleet file");
