@@ -420,7 +420,13 @@ fn compile(paths: &[PathBuf], color: bool, config: &Config) -> Option<&'static C
 /// The result is leaked on purpose: the process ends right after using it,
 /// and freeing tens of thousands of objects one by one takes longer than
 /// the operating system takes to drop the whole heap.
-fn compile_as(paths: &[PathBuf], config: &Config, rego: Option<&Path>, format: report::Format, color: bool) -> Option<&'static Compilation> {
+fn compile_as(
+    paths: &[PathBuf],
+    config: &Config,
+    rego: Option<&Path>,
+    format: report::Format,
+    color: bool,
+) -> Option<&'static Compilation> {
     let (sources, early) = match netpolc::source::load(paths) {
         Ok(loaded) => loaded,
         Err(e) => {
