@@ -9,6 +9,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod support;
+use support::TempDir;
+
 const FOLDERS: [&str; 2] = ["examples/rego", "examples/rego-v1"];
 
 fn settings() -> insta::Settings {
@@ -33,13 +36,11 @@ fn checked(text: &str, rules: &Path) -> Compilation {
     out
 }
 
-/// A fresh folder holding `files`.
-fn rule_folder(name: &str, files: &[(&str, &str)]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("netpolc-rego-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+/// A fresh folder holding `files`, removed when dropped.
+fn rule_folder(name: &str, files: &[(&str, &str)]) -> TempDir {
+    let dir = TempDir::new(&format!("rego-{name}"));
     for (file, text) in files {
-        std::fs::write(dir.join(file), text).expect("write");
+        dir.write(file, text);
     }
     dir
 }
@@ -249,7 +250,7 @@ fn broken_rules_are_diagnostics_and_broken_folders_usage_errors() {
     let missing = Path::new("examples/rego/no-such-folder");
     let helpers = rule_folder("helpers", &[("h.rego", "package h\nx := 1\n")]);
     let empty = rule_folder("empty", &[]);
-    for dir in [missing, helpers.as_path(), empty.as_path()] {
+    for dir in [missing, helpers.path(), empty.path()] {
         let mut out = netpolc::compile_str("t.np", "namespace a\n");
         assert!(rego::apply(dir, &mut out).is_err(), "{}", dir.display());
     }
