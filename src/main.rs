@@ -9,6 +9,12 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+// The compiler allocates millions of small objects (selectors, strings, maps
+// of the Kubernetes types) across threads; mimalloc does that 1.3-1.8 times
+// faster than glibc here, for more peak memory (decision 0018).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "netpolc", version, about = "Compile .np intents into paired Kubernetes NetworkPolicies")]
 #[command(
