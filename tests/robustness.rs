@@ -824,6 +824,68 @@ fn random_mutations_of_the_examples_never_panic() {
     run_all("mutant", cases);
 }
 
+/// The governance rules, consent and the Rego rules see mutated input too:
+/// mutants of the governed examples, compiled under their netpolc.toml (every
+/// rule on), and mutants of the Rego examples, checked against their rules.
+#[test]
+fn random_mutations_under_the_project_rules_never_panic() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let toml = std::fs::read_to_string(root.join("governance/netpolc.toml")).expect("netpolc.toml");
+    let mut governed_config = netpolc::project::read("netpolc.toml", &toml);
+    governed_config.today = netpolc::governance::Date::parse("2026-03-01");
+    let texts = |dir: &str| -> Vec<String> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(dir))
+            .expect("examples")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "np"))
+            .collect();
+        files.sort();
+        files.iter().map(|p| std::fs::read_to_string(p).expect("read")).collect()
+    };
+    let (governed_texts, rego_texts) = (texts("governance"), texts("rego"));
+    let rules = root.join("rego");
+    let compile = |name: &str, text: &str, config: &Config| {
+        let _guard = COMPILE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sources = Sources::new();
+        sources.add(name, text);
+        netpolc::compile(sources, Vec::new(), config)
+    };
+    let mut rng = Rng(0x5eed_0f90_7e27);
+    let (mut governed, mut violated) = (0, 0);
+    for i in 0..GOVERNED_MUTANTS {
+        let case = format!("governed-{i}");
+        let with_rego = i % 4 == 0;
+        let (text, config) = if with_rego {
+            (mutate(&mut rng, &rego_texts[i % rego_texts.len()]), Config::default())
+        } else {
+            (mutate(&mut rng, &governed_texts[i % governed_texts.len()]), governed_config.clone())
+        };
+        let mut first = compile(&format!("{case}.np"), &text, &config);
+        check_invariants(&case, &text, &first, 3);
+        let second = compile(&format!("{case}.np"), &text, &config);
+        assert_eq!(
+            first.render_diagnostics(),
+            second.render_diagnostics(),
+            "case `{case}`\ninput: {text:?}"
+        );
+        assert_eq!(first.yaml(), second.yaml(), "case `{case}`\ninput: {text:?}");
+        governed += usize::from(first.diagnostics.iter().any(|d| d.code.as_str().starts_with("E06")));
+        if with_rego {
+            netpolc::rego::apply(&rules, &mut first).expect("the example rules load");
+            // Violations point at the intents (file 0), and an error still suppresses the output.
+            check_invariants(&case, &text, &first, 3);
+            violated += usize::from(first.diagnostics.iter().any(|d| d.code == Code::RegoViolation));
+        }
+    }
+    println!("governed: {GOVERNED_MUTANTS} cases, {governed} with governance errors, {violated} with Rego violations");
+    // The rules must really be exercised, not only the parser.
+    assert!(governed > GOVERNED_MUTANTS / 10, "only {governed} cases hit a governance rule");
+    assert!(violated > GOVERNED_MUTANTS / 40, "only {violated} cases broke a Rego rule");
+}
+
+/// Mutants of the governed and Rego examples, each compiled twice.
+const GOVERNED_MUTANTS: usize = 600;
+
 /// Syntax errors whose messages depend on pest's error detail being on.
 const DETAIL_SENSITIVE: &[&str] = &[
     "namespace a\nworkload w = \n",
