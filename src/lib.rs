@@ -151,17 +151,17 @@ pub fn compile(sources: Sources, early: Vec<Diagnostic>, config: &Config) -> Com
 }
 
 /// Syntax trees kept from one compilation to the next (watch mode): a file
-/// at the same position with the same name and text is not parsed again.
+/// at the same position with the same text is not parsed again (a tree
+/// depends on nothing else: its spans carry the file's position).
 #[derive(Debug, Default)]
 pub struct ParseCache {
     /// By file index.
     entries: Vec<Option<CachedParse>>,
 }
 
-/// A file's name and text, its tree and its syntax problems.
+/// A file's text, its tree and its syntax problems.
 #[derive(Debug, Clone)]
 struct CachedParse {
-    name: String,
     text: String,
     tree: ast::File,
     problems: Vec<Diagnostic>,
@@ -170,7 +170,7 @@ struct CachedParse {
 impl ParseCache {
     fn get(&self, i: usize, file: &source::SourceFile) -> Option<(ast::File, Vec<Diagnostic>)> {
         match self.entries.get(i) {
-            Some(Some(c)) if c.name == file.name && c.text == file.text => Some((c.tree.clone(), c.problems.clone())),
+            Some(Some(c)) if c.text == file.text => Some((c.tree.clone(), c.problems.clone())),
             _ => None,
         }
     }
@@ -205,7 +205,6 @@ pub fn compile_with(mut sources: Sources, early: Vec<Diagnostic>, config: &Confi
         {
             let file = &sources.files()[i];
             cache.entries[i] = Some(CachedParse {
-                name: file.name.clone(),
                 text: file.text.clone(),
                 tree: tree.clone(),
                 problems: problems.clone(),
@@ -342,7 +341,7 @@ mod tests {
         let b = "namespace backend\napi -> db:5432\n";
         let config = Config::default();
         let mut cache = ParseCache::default();
-        let runs: [&[(&str, &str)]; 5] = [
+        let runs: [&[(&str, &str)]; 6] = [
             &[("a.np", a), ("b.np", b)],
             // An edit: the edited file must be parsed again.
             &[("a.np", a), ("b.np", "namespace backend\napi -> db:5433\n")],
@@ -351,6 +350,12 @@ mod tests {
             &[("a.np", a), ("b.np", b)],
             // A new file in front shifts every index (spans carry the index).
             &[("0.np", "namespace ops\nbot -> frontend/web:80\n"), ("a.np", a), ("b.np", b)],
+            // A renamed file at the same position keeps its tree; the name reaches only the annotations.
+            &[
+                ("0.np", "namespace ops\nbot -> frontend/web:80\n"),
+                ("a-renamed.np", a),
+                ("b.np", b),
+            ],
         ];
         for files in runs {
             let cached = compile_with(sources(files), Vec::new(), &config, Some(&mut cache));
