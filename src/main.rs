@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use netpolc::emit::{self, Format};
 use netpolc::graph;
 use netpolc::report;
-use netpolc::{Compilation, Config, Severity};
+use netpolc::{Compilation, Config, Severity, Verification};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -265,9 +265,16 @@ fn main() -> ExitCode {
                 OutputFormat::Yaml => Format::Yaml,
                 OutputFormat::Json => Format::Json,
             };
-            let Some(compilation) =
-                configure(&paths, project).and_then(|config| compile_as(&paths, &config, rego.as_deref(), report::Format::Human, color))
-            else {
+            let Some(compilation) = configure(&paths, project).and_then(|config| {
+                compile_as(
+                    &paths,
+                    &config,
+                    rego.as_deref(),
+                    report::Format::Human,
+                    color,
+                    Verification::Expectations,
+                )
+            }) else {
                 return ExitCode::from(2);
             };
             if failed(compilation, deny_warnings) {
@@ -347,7 +354,7 @@ fn main() -> ExitCode {
             let Some(config) = configure(&paths, project) else {
                 return ExitCode::from(2);
             };
-            let Some(compilation) = compile_as(&paths, &config, None, format.into(), color) else {
+            let Some(compilation) = compile_as(&paths, &config, None, format.into(), color, Verification::Full) else {
                 return ExitCode::from(2);
             };
             if failed(compilation, false) {
@@ -382,8 +389,8 @@ fn main() -> ExitCode {
             format,
             rego,
         } => {
-            let Some(compilation) =
-                configure(&paths, project).and_then(|config| compile_as(&paths, &config, rego.as_deref(), format.into(), color))
+            let Some(compilation) = configure(&paths, project)
+                .and_then(|config| compile_as(&paths, &config, rego.as_deref(), format.into(), color, Verification::Full))
             else {
                 return ExitCode::from(2);
             };
@@ -416,7 +423,7 @@ fn configure(paths: &[PathBuf], explicit: Option<&Path>) -> Option<Config> {
 
 /// Loads and compiles; prints diagnostics for people. `None` on an I/O error.
 fn compile(paths: &[PathBuf], color: bool, config: &Config) -> Option<&'static Compilation> {
-    compile_as(paths, config, None, report::Format::Human, color)
+    compile_as(paths, config, None, report::Format::Human, color, Verification::Expectations)
 }
 
 /// Loads and compiles, then checks the Rego rules of `rego`; prints
@@ -432,6 +439,7 @@ fn compile_as(
     rego: Option<&Path>,
     format: report::Format,
     color: bool,
+    verification: Verification,
 ) -> Option<&'static Compilation> {
     let (sources, early) = match netpolc::source::load(paths) {
         Ok(loaded) => loaded,
@@ -447,7 +455,7 @@ fn compile_as(
         );
         return None;
     }
-    let mut compilation = netpolc::compile(sources, early, config);
+    let mut compilation = netpolc::compile_with(sources, early, config, None, verification);
     if let Some(dir) = rego
         && let Err(e) = netpolc::rego::apply(dir, &mut compilation)
     {

@@ -230,7 +230,7 @@ impl Session {
             self.say("error: no `.np` files found\nerror: kept the last good output\n");
             return Outcome::Io;
         }
-        let compilation = crate::compile_with(sources, early, &config, Some(&mut self.parsed));
+        let compilation = crate::compile_with(sources, early, &config, Some(&mut self.parsed), crate::Verification::Expectations);
         if !compilation.diagnostics.is_empty() {
             let text = crate::diagnostics::render(&compilation.diagnostics, &compilation.sources, self.options.color);
             self.say(&text);

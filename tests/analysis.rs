@@ -26,6 +26,33 @@ fn verify_reports_what_it_proved() {
 }
 
 #[test]
+fn build_skips_the_self_check_but_not_the_expectations() {
+    // Decision 0019: `build` checks the `expect` statements, not the whole model.
+    let (code, out, err) = netpolc(&["build", "examples/errors/E0501-expectation-failed.np"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("E0501"), "{err}");
+    assert!(out.is_empty(), "{out}");
+    let sources = |text: &str| {
+        let mut sources = netpolc::Sources::new();
+        sources.add("a.np", text);
+        sources
+    };
+    let config = netpolc::Config::default();
+    let text = "namespace a\nweb -> api:80\n";
+    let full = netpolc::compile_with(sources(text), Vec::new(), &config, None, netpolc::Verification::Full);
+    let quick = netpolc::compile_with(sources(text), Vec::new(), &config, None, netpolc::Verification::Expectations);
+    assert!(full.timings.stages.iter().any(|(stage, _)| *stage == "verify"));
+    assert!(
+        !quick
+            .timings
+            .stages
+            .iter()
+            .any(|(stage, _)| *stage == "verify" || *stage == "model")
+    );
+    assert_eq!(full.yaml(), quick.yaml());
+}
+
+#[test]
 fn explain_allowed_and_denied() {
     let (code, out, err) = netpolc(&["explain", "frontend/web", "backend/catalog:8080", "examples/shop.np"]);
     assert_eq!(code, 0, "{err}");
