@@ -315,9 +315,15 @@ impl Timings {
 /// reported at the intent behind the object (or the namespace declaration).
 fn validate_output(policies: &[NetworkPolicy], program: &ir::Program) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    let verdicts = parallel::map(policies, |_, policy| validate::validate_network_policy(policy));
+    // One validator per chunk, which checks each distinct key and value once;
+    // 64 chunks, so that `parallel::map` spreads them over the cores.
+    let chunks: Vec<&[NetworkPolicy]> = policies.chunks(policies.len().div_ceil(64).max(1)).collect();
+    let verdicts = parallel::map(&chunks, |_, chunk| {
+        let mut validator = validate::Validator::default();
+        chunk.iter().map(|policy| validator.validate(policy)).collect::<Vec<_>>()
+    });
     let mut provenance = None;
-    for (policy, violations) in policies.iter().zip(verdicts) {
+    for (policy, violations) in policies.iter().zip(verdicts.into_iter().flatten()) {
         if violations.is_empty() {
             continue;
         }

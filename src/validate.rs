@@ -45,6 +45,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     LabelSelector, LabelSelectorRequirement, ManagedFieldsEntry, ObjectMeta, OwnerReference,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use rustc_hash::FxHashSet;
 use serde::Serialize;
 
 /// Longest DNS-1123 label, in bytes (e.g. `metadata.namespace`).
@@ -91,12 +92,27 @@ impl fmt::Display for Violation {
 ///
 /// A missing `spec` is validated as the empty spec the server defaults it to.
 pub fn validate_network_policy(np: &NetworkPolicy) -> Vec<Violation> {
-    let mut out = Out::default();
-    validate_object_meta(&np.metadata, &Path::root("metadata"), &mut out);
-    if let Some(spec) = &np.spec {
-        validate_spec(spec, &Path::root("spec"), &mut out);
+    Validator::default().validate(np)
+}
+
+/// [`validate_network_policy`] for many objects: label and annotation keys
+/// and label values repeat across thousands of policies, so each distinct
+/// one is checked once and its verdict remembered while the objects live.
+#[derive(Default)]
+pub struct Validator<'a> {
+    out: Out<'a>,
+}
+
+impl<'a> Validator<'a> {
+    /// Every rule of the API server's create-time validation that `np`
+    /// breaks, as [`validate_network_policy`] reports them.
+    pub fn validate(&mut self, np: &'a NetworkPolicy) -> Vec<Violation> {
+        validate_object_meta(&np.metadata, &Path::root("metadata"), &mut self.out);
+        if let Some(spec) = &np.spec {
+            validate_spec(spec, &Path::root("spec"), &mut self.out);
+        }
+        std::mem::take(&mut self.out.violations)
     }
-    out.0
 }
 
 /// Every rule that a label selector breaks, with `path` (e.g.
@@ -107,7 +123,7 @@ pub fn validate_network_policy(np: &NetworkPolicy) -> Vec<Violation> {
 pub fn validate_label_selector(selector: &LabelSelector, path: &str) -> Vec<Violation> {
     let mut out = Out::default();
     check_label_selector(selector, &Path::root(path), &mut out);
-    out.0
+    out.violations
 }
 
 // ---------------------------------------------------------------------------
@@ -169,6 +185,9 @@ pub fn is_dns1123_subdomain(value: &str) -> Result<(), String> {
 /// Annotation keys are checked after lower-casing the whole key, so an
 /// upper-case annotation prefix is accepted while a label-key prefix is not.
 pub fn validate_qualified_name(value: &str) -> Vec<String> {
+    if is_qualified_name(value) {
+        return Vec::new();
+    }
     let mut reasons = Vec::new();
     let name = match value.split_once('/') {
         None => value,
@@ -286,9 +305,12 @@ pub fn validate_cidr(value: &str) -> Result<Cidr, String> {
 
 // ---------------------------------------------------------------------------
 // Character classes
+//
+// Every emitted object has a dozen names, keys and values to check, so the
+// checks are single passes over the bytes (no splitting, no allocation).
 
 fn is_lower_alnum(b: u8) -> bool {
-    b.is_ascii_lowercase() || b.is_ascii_digit()
+    matches!(b, b'a'..=b'z' | b'0'..=b'9')
 }
 
 /// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`
@@ -302,9 +324,30 @@ fn label_chars_ok(value: &str) -> bool {
     }
 }
 
-/// Labels joined by single dots, with no length limit on the parts.
+/// Labels joined by single dots, with no length limit on the parts: lower-case
+/// letters, digits, `-` and `.`, where both ends and both sides of every dot
+/// are letters or digits.
 fn subdomain_chars_ok(value: &str) -> bool {
-    value.split('.').all(label_chars_ok)
+    let bytes = value.as_bytes();
+    let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
+        return false;
+    };
+    if !is_lower_alnum(first) || !is_lower_alnum(last) {
+        return false;
+    }
+    let mut previous = first;
+    for &b in &bytes[1..] {
+        let ok = match b {
+            b'.' => is_lower_alnum(previous),
+            b'-' => previous != b'.',
+            _ => is_lower_alnum(b),
+        };
+        if !ok {
+            return false;
+        }
+        previous = b;
+    }
+    true
 }
 
 /// `[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?`
@@ -318,6 +361,22 @@ fn label_value_chars_ok(value: &str) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether `value` is a qualified name, without the reasons: the common case,
+/// checked before [`validate_qualified_name`] explains a failure.
+fn is_qualified_name(value: &str) -> bool {
+    let name = match value.as_bytes().iter().position(|&b| b == b'/') {
+        None => value,
+        Some(slash) => {
+            let (prefix, name) = (&value[..slash], &value[slash + 1..]);
+            if prefix.len() > DNS1123_SUBDOMAIN_MAX_LEN || !subdomain_chars_ok(prefix) {
+                return false;
+            }
+            name
+        }
+    };
+    name.len() <= QUALIFIED_NAME_MAX_LEN && label_value_chars_ok(name)
 }
 
 fn max_len_reason(max: usize) -> String {
@@ -371,14 +430,61 @@ impl<'a> Path<'a> {
     }
 }
 
+/// The violations found, and the keys and values known to be valid.
 #[derive(Default)]
-struct Out(Vec<Violation>);
+struct Out<'a> {
+    violations: Vec<Violation>,
+    /// Qualified names (label, selector and annotation keys).
+    valid_keys: FxHashSet<&'a str>,
+    valid_label_values: FxHashSet<&'a str>,
+}
 
-impl Out {
+impl<'a> Out<'a> {
     fn push(&mut self, path: &Path, message: String) {
         let mut field = String::new();
         path.render(&mut field);
-        self.0.push(Violation { field, message });
+        self.violations.push(Violation { field, message });
+    }
+
+    /// A label or selector key; `field` is where a problem is reported.
+    fn check_key(&mut self, key: &'a str, field: &Path) {
+        if self.valid_keys.contains(key) {
+            return;
+        }
+        let reasons = validate_qualified_name(key);
+        if reasons.is_empty() {
+            self.valid_keys.insert(key);
+        }
+        for reason in reasons {
+            self.invalid(field, key, &reason);
+        }
+    }
+
+    /// An annotation key: checked, as by the API server, in lower case
+    /// (a valid key stays valid in lower case).
+    fn check_annotation_key(&mut self, key: &'a str, field: &Path) {
+        if self.valid_keys.contains(key) {
+            return;
+        }
+        if is_qualified_name(key) {
+            self.valid_keys.insert(key);
+            return;
+        }
+        for reason in validate_qualified_name(&key.to_lowercase()) {
+            self.invalid(field, key, &reason);
+        }
+    }
+
+    fn check_label_value(&mut self, value: &'a str, field: &Path) {
+        if self.valid_label_values.contains(value) {
+            return;
+        }
+        match validate_label_value(value) {
+            Ok(()) => {
+                self.valid_label_values.insert(value);
+            }
+            Err(reason) => self.invalid(field, value, &reason),
+        }
     }
 
     fn invalid(&mut self, path: &Path, value: impl fmt::Debug, reason: &str) {
@@ -406,7 +512,7 @@ impl Out {
 // ---------------------------------------------------------------------------
 // metadata
 
-fn validate_object_meta(meta: &ObjectMeta, path: &Path, out: &mut Out) {
+fn validate_object_meta<'a>(meta: &'a ObjectMeta, path: &Path, out: &mut Out<'a>) {
     if let Some(generate_name) = meta.generate_name.as_deref().filter(|g| !g.is_empty()) {
         // A generated name gets a random suffix, so a trailing '-' is fine.
         if let Err(reason) = is_dns1123_subdomain(&mask_trailing_dash(generate_name)) {
@@ -461,29 +567,17 @@ fn mask_trailing_dash(name: &str) -> Cow<'_, str> {
     Cow::Borrowed(name)
 }
 
-fn check_labels(labels: &BTreeMap<String, String>, path: &Path, out: &mut Out) {
+fn check_labels<'a>(labels: &'a BTreeMap<String, String>, path: &Path, out: &mut Out<'a>) {
     for (key, value) in labels {
-        for reason in validate_qualified_name(key) {
-            out.invalid(path, key, &reason);
-        }
-        if let Err(reason) = validate_label_value(value) {
-            out.invalid(path, value, &reason);
-        }
+        out.check_key(key, path);
+        out.check_label_value(value, path);
     }
 }
 
-fn check_annotations(annotations: &BTreeMap<String, String>, path: &Path, out: &mut Out) {
+fn check_annotations<'a>(annotations: &'a BTreeMap<String, String>, path: &Path, out: &mut Out<'a>) {
     let mut total: usize = 0;
     for (key, value) in annotations {
-        // The API server lower-cases annotation keys before checking them.
-        let lowered = if key.chars().any(char::is_uppercase) {
-            std::borrow::Cow::Owned(key.to_lowercase())
-        } else {
-            std::borrow::Cow::Borrowed(key.as_str())
-        };
-        for reason in validate_qualified_name(&lowered) {
-            out.invalid(path, key, &reason);
-        }
+        out.check_annotation_key(key, path);
         total = total.saturating_add(key.len()).saturating_add(value.len());
     }
     if total > TOTAL_ANNOTATION_SIZE_LIMIT {
@@ -589,7 +683,7 @@ fn check_managed_fields(entries: &[ManagedFieldsEntry], path: &Path, out: &mut O
 // ---------------------------------------------------------------------------
 // spec
 
-fn validate_spec(spec: &NetworkPolicySpec, path: &Path, out: &mut Out) {
+fn validate_spec<'a>(spec: &'a NetworkPolicySpec, path: &Path, out: &mut Out<'a>) {
     if let Some(selector) = &spec.pod_selector {
         check_label_selector(selector, &path.child("podSelector"), out);
     }
@@ -636,7 +730,7 @@ fn check_policy_types(types: &[String], path: &Path, out: &mut Out) {
     }
 }
 
-fn check_label_selector(selector: &LabelSelector, path: &Path, out: &mut Out) {
+fn check_label_selector<'a>(selector: &'a LabelSelector, path: &Path, out: &mut Out<'a>) {
     if let Some(labels) = &selector.match_labels {
         check_labels(labels, &path.child("matchLabels"), out);
     }
@@ -645,7 +739,7 @@ fn check_label_selector(selector: &LabelSelector, path: &Path, out: &mut Out) {
     }
 }
 
-fn check_requirement(req: &LabelSelectorRequirement, path: &Path, out: &mut Out) {
+fn check_requirement<'a>(req: &'a LabelSelectorRequirement, path: &Path, out: &mut Out<'a>) {
     let values = req.values.as_deref().unwrap_or(&[]);
     match req.operator.as_str() {
         "In" | "NotIn" => {
@@ -663,13 +757,9 @@ fn check_requirement(req: &LabelSelectorRequirement, path: &Path, out: &mut Out)
         }
         other => out.not_supported(&path.child("operator"), other, &SELECTOR_OPERATORS),
     }
-    for reason in validate_qualified_name(&req.key) {
-        out.invalid(&path.child("key"), &req.key, &reason);
-    }
+    out.check_key(&req.key, &path.child("key"));
     for (i, value) in values.iter().enumerate() {
-        if let Err(reason) = validate_label_value(value) {
-            out.invalid(&path.child("values").index(i), value, &reason);
-        }
+        out.check_label_value(value, &path.child("values").index(i));
     }
 }
 
@@ -710,7 +800,7 @@ fn check_port(port: &NetworkPolicyPort, path: &Path, out: &mut Out) {
     }
 }
 
-fn check_peer(peer: &NetworkPolicyPeer, path: &Path, out: &mut Out) {
+fn check_peer<'a>(peer: &'a NetworkPolicyPeer, path: &Path, out: &mut Out<'a>) {
     let mut kinds = 0;
     if let Some(selector) = &peer.pod_selector {
         kinds += 1;
