@@ -10,7 +10,8 @@ use crate::source::Sources;
 use k8s_openapi::api::networking::v1 as net;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use std::collections::{BTreeMap, BTreeSet, btree_map::Entry};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
 
 /// The label every generated object carries.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "netpolc");
@@ -32,18 +33,37 @@ pub enum Direction {
 
 /// One policy to build: a local endpoint, a peer, and everything merged into them.
 struct Pair<'p> {
+    namespace: &'p str,
+    name: String,
     direction: Direction,
     local: &'p Peer,
     peer: &'p Peer,
-    ports: Option<BTreeSet<PortSpec>>,
-    origins: BTreeSet<usize>,
+    /// The ports of every merged flow (`None`: every port), sorted and
+    /// deduplicated when the policy is built.
+    ports: Option<Vec<&'p PortSpec>>,
+    /// Indexes into `Program::origins`, sorted and deduplicated when built.
+    origins: Vec<usize>,
+}
+
+/// The pairs of one namespace, and where each name is among them.
+#[derive(Default)]
+struct NamespacePairs<'p> {
+    index: FxHashMap<String, usize>,
+    pairs: Vec<Pair<'p>>,
+}
+
+/// One object to build, in output order.
+enum Work<'p> {
+    DefaultDeny(&'p str, &'p NamespaceInfo),
+    Pair(Pair<'p>),
 }
 
 /// Builds every NetworkPolicy, sorted by namespace then name. Diagnostics are
 /// name collisions between different pairs.
 pub fn lower(program: &Program, sources: &Sources, config: &Config) -> (Vec<net::NetworkPolicy>, Vec<Diagnostic>) {
-    let declared: Vec<&String> = program.namespaces.iter().filter(|(_, i)| i.declared).map(|(n, _)| n).collect();
-    let mut pairs: BTreeMap<(String, String), Pair> = BTreeMap::new();
+    let declared = declared_namespaces(program);
+    let mut by_namespace: FxHashMap<&str, NamespacePairs> = FxHashMap::default();
+    let mut name = String::new();
     let mut diagnostics = Vec::new();
     let mut collided: Vec<usize> = Vec::new();
 
@@ -65,57 +85,54 @@ pub fn lower(program: &Program, sources: &Sources, config: &Config) -> (Vec<net:
                 if !enforced {
                     continue;
                 }
-                let name = policy_name(direction, local, peer, ns);
-                match pairs.entry((ns.clone(), name)) {
-                    Entry::Vacant(v) => {
-                        v.insert(Pair {
-                            direction,
-                            local,
-                            peer,
-                            ports: port_set(&flow.ports),
-                            origins: BTreeSet::from([flow.origin]),
-                        });
+                name.clear();
+                write_policy_name(&mut name, direction, local, peer, ns);
+                let group = by_namespace.entry(ns.as_str()).or_default();
+                let Some(&i) = group.index.get(name.as_str()) else {
+                    group.index.insert(name.clone(), group.pairs.len());
+                    group.pairs.push(Pair {
+                        namespace: ns,
+                        name: name.clone(),
+                        direction,
+                        local,
+                        peer,
+                        ports: (!flow.ports.is_all()).then(|| flow.ports.0.iter().collect()),
+                        origins: vec![flow.origin],
+                    });
+                    continue;
+                };
+                let pair = &mut group.pairs[i];
+                if pair.direction == direction && pair.local == local && pair.peer == peer {
+                    match (&mut pair.ports, flow.ports.is_all()) {
+                        (Some(ports), false) => ports.extend(&flow.ports.0),
+                        _ => pair.ports = None,
                     }
-                    Entry::Occupied(mut o) => {
-                        let pair = o.get_mut();
-                        if pair.direction == direction && pair.local == local && pair.peer == peer {
-                            pair.ports = match (pair.ports.take(), port_set(&flow.ports)) {
-                                (Some(mut a), Some(b)) => {
-                                    a.extend(b);
-                                    Some(a)
-                                }
-                                _ => None,
-                            };
-                            pair.origins.insert(flow.origin);
-                        } else {
-                            let (first, second) = (
-                                &program.origins[*pair.origins.iter().next().unwrap_or(&0)],
-                                &program.origins[flow.origin],
-                            );
-                            collided.push(flow.origin);
-                            let (ns, name) = o.key();
-                            diagnostics.push(
-                                Diagnostic::new(
-                                    Code::PolicyNameCollision,
-                                    second.span,
-                                    format!("two different pairs would both become policy `{name}` in namespace `{ns}`"),
-                                )
-                                .with_label(format!("`{}`", second.text))
-                                .with_secondary(first.span, format!("`{}`", first.text))
-                                .with_help("rename one of the workloads or externals so that the policy names differ"),
-                            );
-                        }
-                    }
+                    pair.origins.push(flow.origin);
+                } else {
+                    let (first, second) = (
+                        &program.origins[pair.origins.iter().copied().min().unwrap_or(0)],
+                        &program.origins[flow.origin],
+                    );
+                    collided.push(flow.origin);
+                    diagnostics.push(
+                        Diagnostic::new(
+                            Code::PolicyNameCollision,
+                            second.span,
+                            format!("two different pairs would both become policy `{}` in namespace `{ns}`", pair.name),
+                        )
+                        .with_label(format!("`{}`", second.text))
+                        .with_secondary(first.span, format!("`{}`", first.text))
+                        .with_help("rename one of the workloads or externals so that the policy names differ"),
+                    );
                 }
             }
         }
     }
-
     let mut used = vec![false; program.origins.len()];
     for &o in &collided {
         used[o] = true;
     }
-    for pair in pairs.values() {
+    for pair in by_namespace.values().flat_map(|group| &group.pairs) {
         for &o in &pair.origins {
             used[o] = true;
         }
@@ -133,20 +150,56 @@ pub fn lower(program: &Program, sources: &Sources, config: &Config) -> (Vec<net:
         }
     }
 
-    let mut policies: Vec<net::NetworkPolicy> = Vec::with_capacity(pairs.len() + declared.len());
+    // Ordered here, as light work items, so that the objects come out of the
+    // parallel build in their final order: by namespace, then name.
+    let isolating = |info: &NamespaceInfo| info.declared && (info.isolation.ingress() || info.isolation.egress());
     for (ns, info) in &program.namespaces {
-        if info.declared
-            && let Some(p) = default_deny(ns, info, sources, config)
-        {
-            policies.push(p);
+        if isolating(info) {
+            by_namespace.entry(ns.as_str()).or_default();
         }
     }
-    let pairs: Vec<((String, String), Pair)> = pairs.into_iter().collect();
-    policies.extend(crate::parallel::map(&pairs, |_, ((ns, name), pair)| {
-        build(ns.clone(), name.clone(), pair, program, config)
-    }));
-    policies.sort_by(|a, b| (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name)));
+    let mut groups: Vec<(&str, Vec<Pair>)> = by_namespace.into_iter().map(|(ns, group)| (ns, group.pairs)).collect();
+    groups.sort_unstable_by_key(|(ns, _)| *ns);
+    let mut work: Vec<Work> = Vec::with_capacity(groups.iter().map(|(_, pairs)| pairs.len() + 1).sum());
+    for (ns, mut pairs) in groups {
+        // Names are unique within a namespace.
+        pairs.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        let deny = program.namespaces.get_key_value(ns).filter(|(_, info)| isolating(info));
+        let before = if deny.is_some() {
+            pairs.partition_point(|p| p.name.as_str() < DEFAULT_DENY)
+        } else {
+            pairs.len()
+        };
+        let mut pairs = pairs.into_iter();
+        work.extend(pairs.by_ref().take(before).map(Work::Pair));
+        if let Some((ns, info)) = deny {
+            work.push(Work::DefaultDeny(ns, info));
+        }
+        work.extend(pairs.map(Work::Pair));
+    }
+    let shared = Shared::new(config);
+    let policies = crate::parallel::map(&work, |_, item| match item {
+        Work::DefaultDeny(ns, info) => default_deny(ns, info, sources, &shared),
+        Work::Pair(pair) => build(pair, program, &shared),
+    });
     (policies, diagnostics)
+}
+
+/// What every object carries, built once and cloned into each.
+struct Shared {
+    labels: BTreeMap<String, String>,
+    source_key: String,
+    intent_key: String,
+}
+
+impl Shared {
+    fn new(config: &Config) -> Self {
+        Shared {
+            labels: BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())]),
+            source_key: format!("{}/source", config.annotation_prefix),
+            intent_key: format!("{}/intent", config.annotation_prefix),
+        }
+    }
 }
 
 /// Why neither half of a flow produced a rule.
@@ -274,50 +327,65 @@ pub(crate) fn local_namespaces<'a>(peer: &'a Peer, declared: &[&'a String]) -> V
     }
 }
 
-fn port_set(ports: &PortSet) -> Option<BTreeSet<PortSpec>> {
-    (!ports.is_all()).then(|| ports.0.iter().cloned().collect())
-}
-
 /// `<local>-to-<peer>` or `<local>-from-<peer>`, the peer prefixed with its
 /// namespace when it lives elsewhere; cut with a hash past 253 characters.
 pub fn policy_name(direction: Direction, local: &Peer, peer: &Peer, namespace: &str) -> String {
-    let verb = match direction {
-        Direction::Egress => "to",
-        Direction::Ingress => "from",
-    };
-    let peer_name = match peer {
+    let mut name = String::new();
+    write_policy_name(&mut name, direction, local, peer, namespace);
+    name
+}
+
+/// [`policy_name`], appended to `out` (empty), which lowering reuses for every half.
+fn write_policy_name(out: &mut String, direction: Direction, local: &Peer, peer: &Peer, namespace: &str) {
+    push_peer_name(out, local.name());
+    out.push_str(match direction {
+        Direction::Egress => "-to-",
+        Direction::Ingress => "-from-",
+    });
+    match peer {
         Peer::Pods {
             namespaces: Namespaces::Named(ns),
             name,
             ..
-        } if ns != namespace && *name != PeerName::Dns => format!("{ns}.{name}"),
-        other => other.name().to_string(),
-    };
-    fit_name(format!("{}-{verb}-{peer_name}", local.name()))
-}
-
-fn fit_name(name: String) -> String {
-    if name.len() <= MAX_NAME {
-        return name;
+        } if ns != namespace && *name != PeerName::Dns => {
+            out.push_str(ns);
+            out.push('.');
+            push_peer_name(out, name);
+        }
+        other => push_peer_name(out, other.name()),
     }
-    let hash = crate::check::short_hash(&name);
-    let mut cut = name[..MAX_NAME - hash.len() - 1].trim_end_matches(['-', '.']).to_string();
-    cut.push('-');
-    cut.push_str(&hash);
-    cut
+    if out.len() > MAX_NAME {
+        let hash = crate::check::short_hash(out);
+        let cut = out[..MAX_NAME - hash.len() - 1].trim_end_matches(['-', '.']).len();
+        out.truncate(cut);
+        out.push('-');
+        out.push_str(&hash);
+    }
 }
 
-fn object_meta(namespace: &str, name: String, annotations: BTreeMap<String, String>) -> meta::ObjectMeta {
+fn push_peer_name(out: &mut String, name: &PeerName) {
+    match name {
+        // Most names, without the formatting machinery.
+        PeerName::Workload(n) | PeerName::External(n) => out.push_str(n),
+        other => {
+            use std::fmt::Write;
+            // Writing into a String cannot fail.
+            let _ = write!(out, "{other}");
+        }
+    }
+}
+
+fn object_meta(namespace: &str, name: String, annotations: BTreeMap<String, String>, shared: &Shared) -> meta::ObjectMeta {
     meta::ObjectMeta {
         name: Some(name),
         namespace: Some(namespace.to_string()),
-        labels: Some(BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())])),
+        labels: Some(shared.labels.clone()),
         annotations: (!annotations.is_empty()).then_some(annotations),
         ..Default::default()
     }
 }
 
-fn default_deny(ns: &str, info: &NamespaceInfo, sources: &Sources, config: &Config) -> Option<net::NetworkPolicy> {
+fn default_deny(ns: &str, info: &NamespaceInfo, sources: &Sources, shared: &Shared) -> net::NetworkPolicy {
     let mut types = Vec::new();
     if info.isolation.ingress() {
         types.push("Ingress".to_string());
@@ -325,40 +393,33 @@ fn default_deny(ns: &str, info: &NamespaceInfo, sources: &Sources, config: &Conf
     if info.isolation.egress() {
         types.push("Egress".to_string());
     }
-    if types.is_empty() {
-        return None;
-    }
-    let mut locations: Vec<(String, usize)> = info
+    let mut locations: Vec<(&str, usize)> = info
         .declarations
         .iter()
-        .map(|s| (sources.name(s.file).to_string(), sources.line_of(*s)))
+        .map(|s| (sources.name(s.file), sources.line_of(*s)))
         .collect();
     locations.sort();
     locations.dedup();
     let source = locations.iter().map(|(f, l)| format!("{f}:{l}")).collect::<Vec<_>>().join(", ");
-    let annotations = BTreeMap::from([(format!("{}/source", config.annotation_prefix), source)]);
-    Some(net::NetworkPolicy {
-        metadata: object_meta(ns, DEFAULT_DENY.to_string(), annotations),
+    let annotations = BTreeMap::from([(shared.source_key.clone(), source)]);
+    net::NetworkPolicy {
+        metadata: object_meta(ns, DEFAULT_DENY.to_string(), annotations, shared),
         spec: Some(net::NetworkPolicySpec {
             pod_selector: Some(meta::LabelSelector::default()),
             policy_types: Some(types),
             ..Default::default()
         }),
-    })
+    }
 }
 
-fn build(ns: String, name: String, pair: &Pair, program: &Program, config: &Config) -> net::NetworkPolicy {
-    let prefix = &config.annotation_prefix;
-    let origins: Vec<&Origin> = pair.origins.iter().map(|&i| &program.origins[i]).collect();
+fn build(pair: &Pair, program: &Program, shared: &Shared) -> net::NetworkPolicy {
+    let mut origins: Vec<usize> = pair.origins.clone();
+    origins.sort_unstable();
+    origins.dedup();
+    let origins: Vec<&Origin> = origins.iter().map(|&i| &program.origins[i]).collect();
     let mut annotations: BTreeMap<String, String> = BTreeMap::new();
-    annotations.insert(
-        format!("{prefix}/source"),
-        distinct(origins.iter().map(|o| o.location.as_str())).join(", "),
-    );
-    annotations.insert(
-        format!("{prefix}/intent"),
-        distinct(origins.iter().map(|o| o.text.as_str())).join("\n"),
-    );
+    annotations.insert(shared.source_key.clone(), joined(origins.iter().map(|o| o.location.as_str()), ", "));
+    annotations.insert(shared.intent_key.clone(), joined(origins.iter().map(|o| o.text.as_str()), "\n"));
     let mut metadata: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for origin in &origins {
         for (k, v) in &origin.metadata {
@@ -372,8 +433,14 @@ fn build(ns: String, name: String, pair: &Pair, program: &Program, config: &Conf
         annotations.insert(k.to_string(), v.join(", "));
     }
 
-    let peers = render_peers(pair.peer, &ns);
-    let ports = pair.ports.as_ref().map(|ports| ports.iter().map(render_port).collect());
+    let ns = pair.namespace;
+    let peers = render_peers(pair.peer, ns);
+    let ports = pair.ports.as_ref().map(|ports| {
+        let mut ports = ports.clone();
+        ports.sort_unstable();
+        ports.dedup();
+        ports.into_iter().map(render_port).collect()
+    });
     let pod_selector = match pair.local {
         Peer::Pods { pods, .. } => selector(pods),
         Peer::Ips { .. } => meta::LabelSelector::default(),
@@ -393,16 +460,22 @@ fn build(ns: String, name: String, pair: &Pair, program: &Program, config: &Conf
         }
     }
     net::NetworkPolicy {
-        metadata: object_meta(&ns, name, annotations),
+        metadata: object_meta(ns, pair.name.clone(), annotations, shared),
         spec: Some(spec),
     }
 }
 
-fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut out: Vec<&str> = Vec::new();
+/// The distinct `items`, in order, joined by `separator`.
+fn joined<'a>(items: impl Iterator<Item = &'a str>, separator: &str) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut out = String::new();
     for item in items {
-        if !out.contains(&item) {
-            out.push(item);
+        if !seen.contains(&item) {
+            if !seen.is_empty() {
+                out.push_str(separator);
+            }
+            out.push_str(item);
+            seen.push(item);
         }
     }
     out
@@ -415,7 +488,10 @@ fn render_peers(peer: &Peer, namespace: &str) -> Vec<net::NetworkPolicyPeer> {
         Peer::Pods { namespaces, pods, .. } => {
             let namespace_selector = match namespaces {
                 Namespaces::Named(ns) if ns == namespace => None,
-                Namespaces::Named(ns) => Some(selector(&LabelSelector::label("kubernetes.io/metadata.name", ns))),
+                Namespaces::Named(ns) => Some(meta::LabelSelector {
+                    match_labels: Some(BTreeMap::from([("kubernetes.io/metadata.name".to_string(), ns.clone())])),
+                    match_expressions: None,
+                }),
                 Namespaces::Selected(sel) => Some(selector(sel)),
             };
             let pod_selector = if namespace_selector.is_some() && pods.is_empty() {
