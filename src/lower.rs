@@ -465,20 +465,16 @@ fn build(pair: &Pair, program: &Program, shared: &Shared) -> net::NetworkPolicy 
     }
 }
 
-/// The distinct `items`, in order, joined by `separator`.
+/// The distinct `items`, in order, joined by `separator` (into a string of
+/// the exact length: it stays in the object).
 fn joined<'a>(items: impl Iterator<Item = &'a str>, separator: &str) -> String {
-    let mut seen: Vec<&str> = Vec::new();
-    let mut out = String::new();
+    let mut distinct: Vec<&str> = Vec::new();
     for item in items {
-        if !seen.contains(&item) {
-            if !seen.is_empty() {
-                out.push_str(separator);
-            }
-            out.push_str(item);
-            seen.push(item);
+        if !distinct.contains(&item) {
+            distinct.push(item);
         }
     }
-    out
+    distinct.join(separator)
 }
 
 /// The peer as seen from a policy in `namespace`: one list item per peer,
