@@ -12,16 +12,22 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &T) -> R + Sync) -> 
     let chunk = items.len().div_ceil(threads);
     let f = &f;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .enumerate()
+        let mut parts = items.chunks(chunk).enumerate();
+        let Some((_, first)) = parts.next() else {
+            return Vec::new();
+        };
+        let handles: Vec<_> = parts
             .map(|(c, part)| scope.spawn(move || part.iter().enumerate().map(|(i, t)| f(c * chunk + i, t)).collect::<Vec<R>>()))
             .collect();
-        // A panic in a worker is a bug; re-raise it on this thread as it is.
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
+        // The calling thread takes the first chunk, straight into the result:
+        // no thread to start for it, and no second copy of its part.
+        let mut out = Vec::with_capacity(items.len());
+        out.extend(first.iter().enumerate().map(|(i, t)| f(i, t)));
+        for handle in handles {
+            // A panic in a worker is a bug; re-raise it on this thread as it is.
+            out.extend(handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }
+        out
     })
 }
 
