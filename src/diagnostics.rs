@@ -5,6 +5,7 @@ use crate::ast::Span;
 use crate::source::Sources;
 use codespan_reporting::diagnostic as cs;
 use codespan_reporting::term;
+use std::io::{self, Write};
 
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -232,38 +233,57 @@ pub fn sort(diagnostics: &mut Vec<Diagnostic>, sources: &Sources) {
 /// Renders diagnostics as text, the way a terminal shows them; with `color`,
 /// ANSI colour codes are included.
 pub fn render(diagnostics: &[Diagnostic], sources: &Sources, color: bool) -> String {
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = write(diagnostics, sources, color, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Diagnostics rendered in parallel per step by [`write`]: enough to keep
+/// every core busy, few enough that little text waits to be written.
+const BATCH: usize = 512;
+
+/// Writes what [`render`] returns to `out`, without holding the whole text.
+pub fn write(diagnostics: &[Diagnostic], sources: &Sources, color: bool, out: &mut dyn Write) -> io::Result<()> {
     let config = term::Config::default();
     let files = sources.codespan_files();
-    let mut out: Vec<u8> = Vec::new();
-    for diagnostic in diagnostics {
-        let cs = to_codespan(diagnostic, sources);
-        let result = if color {
-            let mut buffer = term::termcolor::Buffer::ansi();
-            let r = term::emit_to_write_style(&mut buffer, &config, &files, &cs);
-            out.extend_from_slice(buffer.as_slice());
-            r
-        } else {
-            term::emit_to_io_write(&mut out, &config, &files, &cs)
-        };
-        if result.is_err() {
-            // A span outside its file is a bug of ours; still tell the user.
-            out.extend_from_slice(
-                format!(
-                    "{}[{}]: {}\n",
-                    severity_word(diagnostic),
-                    diagnostic.code.as_str(),
-                    diagnostic.message
-                )
-                .as_bytes(),
-            );
+    for batch in diagnostics.chunks(BATCH) {
+        // Each diagnostic renders on its own; render a batch on every core, write it in order.
+        let texts = crate::parallel::map(batch, |_, diagnostic| {
+            let mut text: Vec<u8> = Vec::new();
+            let cs = to_codespan(diagnostic, sources);
+            let result = if color {
+                let mut buffer = term::termcolor::Buffer::ansi();
+                let r = term::emit_to_write_style(&mut buffer, &config, &files, &cs);
+                text.extend_from_slice(buffer.as_slice());
+                r
+            } else {
+                term::emit_to_io_write(&mut text, &config, &files, &cs)
+            };
+            if result.is_err() {
+                // A span outside its file is a bug of ours; still tell the user.
+                text.extend_from_slice(
+                    format!(
+                        "{}[{}]: {}\n",
+                        severity_word(diagnostic),
+                        diagnostic.code.as_str(),
+                        diagnostic.message
+                    )
+                    .as_bytes(),
+                );
+            }
+            text
+        });
+        for text in texts {
+            out.write_all(&text)?;
         }
     }
     let errors = diagnostics.iter().filter(|d| d.severity() == Severity::Error).count();
     let warnings = diagnostics.len() - errors;
     if !diagnostics.is_empty() {
-        out.extend_from_slice(summary(errors, warnings).as_bytes());
+        out.write_all(summary(errors, warnings).as_bytes())?;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Ok(())
 }
 
 fn severity_word(d: &Diagnostic) -> &'static str {

@@ -3,8 +3,9 @@
 
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 /// The first line of every YAML file netpolc writes into an output folder.
@@ -33,48 +34,60 @@ impl Format {
     }
 }
 
+/// Policies rendered in parallel per step when streaming: plenty for every
+/// core, while the text waiting to be written stays a few megabytes.
+const BATCH: usize = 4096;
+
 /// Renders policies in `format`: YAML documents each starting with `---`, or one JSON `List`.
 pub fn render(policies: &[NetworkPolicy], format: Format) -> String {
-    render_refs(&policies.iter().collect::<Vec<_>>(), format)
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = write(policies, format, &mut out);
+    text(out)
 }
 
-fn render_refs(policies: &[&NetworkPolicy], format: Format) -> String {
+/// Writes policies in `format` to `out` as [`render`] would, without holding
+/// the whole text: batches of policies are rendered on every core and written
+/// in order.
+pub fn write(policies: &[NetworkPolicy], format: Format, out: &mut dyn Write) -> io::Result<()> {
+    write_refs(&policies.iter().collect::<Vec<_>>(), format, out)
+}
+
+fn write_refs(policies: &[&NetworkPolicy], format: Format, out: &mut dyn Write) -> io::Result<()> {
     match format {
-        Format::Yaml => yaml_refs(policies),
-        Format::Json => json_refs(policies),
+        Format::Yaml => write_yaml(policies, out),
+        Format::Json => write_json(policies, out),
     }
 }
 
 /// A multi-document YAML stream, each document introduced by `---`.
 pub fn yaml_stream(policies: &[NetworkPolicy]) -> String {
-    yaml_refs(&policies.iter().collect::<Vec<_>>())
+    render(policies, Format::Yaml)
 }
 
-fn yaml_refs(policies: &[&NetworkPolicy]) -> String {
-    // Documents are independent: render chunks on every core, join in order.
-    let chunks: Vec<&[&NetworkPolicy]> = policies.chunks(256).collect();
-    let parts = crate::parallel::map(&chunks, |_, chunk| {
-        let mut out = Vec::with_capacity(chunk.len() * 700);
-        for policy in *chunk {
-            out.extend_from_slice(b"---\n");
-            write_yaml(&mut out, policy);
+fn write_yaml(policies: &[&NetworkPolicy], out: &mut dyn Write) -> io::Result<()> {
+    for batch in policies.chunks(BATCH) {
+        // Documents are independent: render them on every core, write them in order.
+        let documents = crate::parallel::map(batch, |_, policy| {
+            let mut text = Vec::with_capacity(1024);
+            yaml_document(&mut text, policy);
+            text
+        });
+        for document in documents {
+            out.write_all(&document)?;
         }
-        out
-    });
-    // Move each part in and free it at once, so the stream is never held twice.
-    let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
-    for part in parts {
-        out.extend_from_slice(&part);
     }
-    String::from_utf8(out).unwrap_or_default()
+    Ok(())
 }
 
-fn write_yaml(out: &mut Vec<u8>, value: &NetworkPolicy) {
-    // The generated types only hold strings, integers, maps and lists, which
-    // the writer always supports; an error here would be a bug in it.
-    if let Err(e) = crate::yaml::to_writer(out, value) {
-        out.extend_from_slice(format!("# netpolc: cannot serialise: {e}\n").as_bytes());
-    }
+fn yaml_document(out: &mut Vec<u8>, policy: &NetworkPolicy) {
+    out.extend_from_slice(b"---\n");
+    crate::yaml::network_policy(out, policy);
+}
+
+/// Only `&str` slices are ever written, so the text is UTF-8.
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 #[derive(Serialize)]
@@ -87,51 +100,96 @@ struct List<'a> {
 
 /// A `v1` `List` of the policies, as pretty JSON with a final newline.
 pub fn json_list(policies: &[NetworkPolicy]) -> String {
-    json_refs(&policies.iter().collect::<Vec<_>>())
+    render(policies, Format::Json)
 }
 
-fn json_refs(policies: &[&NetworkPolicy]) -> String {
+fn write_json(policies: &[&NetworkPolicy], out: &mut dyn Write) -> io::Result<()> {
     let list = List {
         api_version: "v1",
         kind: "List",
         items: policies,
     };
-    let mut text = serde_json::to_string_pretty(&list).unwrap_or_default();
-    text.push('\n');
-    text
+    // serde_json writes a few bytes at a time: buffer them in a concrete
+    // writer rather than pay a dynamic call for each.
+    let mut out = io::BufWriter::with_capacity(1 << 16, out);
+    serde_json::to_writer_pretty(&mut out, &list)?;
+    out.write_all(b"\n")?;
+    out.flush()
 }
 
 /// The files of an output folder: `<namespace>.<ext>` for each namespace and
 /// `kustomization.yaml` listing them, by file name.
 pub fn folder_files(policies: &[NetworkPolicy], format: Format) -> BTreeMap<String, String> {
-    let mut by_namespace: BTreeMap<&str, Vec<&NetworkPolicy>> = BTreeMap::new();
-    for p in policies {
-        by_namespace
-            .entry(p.metadata.namespace.as_deref().unwrap_or("default"))
-            .or_default()
-            .push(p);
-    }
-    let mut files = BTreeMap::new();
-    for (ns, items) in &by_namespace {
-        let body = render_refs(items, format);
-        let text = match format {
-            Format::Yaml => format!("{HEADER}{body}"),
-            Format::Json => body,
-        };
-        files.insert(format!("{ns}.{}", format.extension()), text);
-    }
-    let mut kustomization = format!("{HEADER}apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n");
-    if files.is_empty() {
-        kustomization.push_str("resources: []\n");
-    } else {
-        kustomization.push_str("resources:\n");
-        for name in files.keys() {
-            kustomization.push_str(&format!("- {name}\n"));
-        }
-    }
-    files.insert("kustomization.yaml".into(), kustomization);
-    files
+    let plan = FolderPlan::new(policies, format);
+    plan.names().map(|name| (name.to_string(), plan.text(name))).collect()
 }
+
+/// What goes into an output folder, each file rendered only when asked for.
+struct FolderPlan<'a> {
+    format: Format,
+    /// Policies by file name (`<namespace>.<ext>`).
+    files: BTreeMap<String, Vec<&'a NetworkPolicy>>,
+}
+
+impl<'a> FolderPlan<'a> {
+    fn new(policies: &'a [NetworkPolicy], format: Format) -> Self {
+        let mut by_namespace: BTreeMap<&str, Vec<&NetworkPolicy>> = BTreeMap::new();
+        for p in policies {
+            by_namespace
+                .entry(p.metadata.namespace.as_deref().unwrap_or("default"))
+                .or_default()
+                .push(p);
+        }
+        let files = by_namespace
+            .into_iter()
+            .map(|(ns, items)| (format!("{ns}.{}", format.extension()), items))
+            .collect();
+        FolderPlan { format, files }
+    }
+
+    /// Every file name, `kustomization.yaml` included, in order.
+    fn names(&self) -> impl Iterator<Item = &str> {
+        let mut names: Vec<&str> = self.files.keys().map(String::as_str).collect();
+        names.push(KUSTOMIZATION);
+        names.sort_unstable();
+        names.dedup();
+        names.into_iter()
+    }
+
+    /// The text of file `name`; `kustomization.yaml` wins over a namespace of that name.
+    fn text(&self, name: &str) -> String {
+        let Some(items) = self.files.get(name).filter(|_| name != KUSTOMIZATION) else {
+            return self.kustomization();
+        };
+        let mut out = Vec::new();
+        if self.format == Format::Yaml {
+            out.extend_from_slice(HEADER.as_bytes());
+        }
+        match self.format {
+            // Files are rendered in parallel already: one file stays on one thread.
+            Format::Yaml => items.iter().for_each(|policy| yaml_document(&mut out, policy)),
+            // Writing into a Vec cannot fail.
+            Format::Json => drop(write_json(items, &mut out)),
+        }
+        text(out)
+    }
+
+    fn kustomization(&self) -> String {
+        let mut kustomization = format!("{HEADER}apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n");
+        if self.files.is_empty() {
+            kustomization.push_str("resources: []\n");
+        } else {
+            kustomization.push_str("resources:\n");
+            for name in self.files.keys() {
+                kustomization.push_str(&format!("- {name}\n"));
+            }
+        }
+        kustomization
+    }
+}
+
+/// The file that lists the others for kustomize.
+const KUSTOMIZATION: &str = "kustomization.yaml";
 
 /// What writing an output folder changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -173,6 +231,25 @@ impl std::error::Error for FolderError {}
 /// so a reader never sees half a file; files netpolc wrote before and no
 /// longer produces are removed; files it did not write are never touched.
 pub fn write_folder(dir: &Path, files: &BTreeMap<String, String>) -> Result<FolderReport, FolderError> {
+    let names: Vec<&str> = files.keys().map(String::as_str).collect();
+    sync_folder(dir, &names, |name| Cow::Borrowed(files.get(name).map_or("", String::as_str)))
+}
+
+/// Writes the output folder of `policies` as [`write_folder`] does with
+/// [`folder_files`], rendering the files a batch at a time on every core
+/// instead of holding them all; returns the report and the number of files.
+pub fn write_policies(dir: &Path, policies: &[NetworkPolicy], format: Format) -> Result<(FolderReport, usize), FolderError> {
+    let plan = FolderPlan::new(policies, format);
+    let names: Vec<&str> = plan.names().collect();
+    let report = sync_folder(dir, &names, |name| Cow::Owned(plan.text(name)))?;
+    Ok((report, names.len()))
+}
+
+/// Files whose text is rendered at once, in parallel, before being compared and staged.
+const FILE_BATCH: usize = 64;
+
+/// [`write_folder`] for the files `names`, whose text `text` renders.
+fn sync_folder<'a>(dir: &Path, names: &[&str], text: impl Fn(&str) -> Cow<'a, str> + Sync) -> Result<FolderReport, FolderError> {
     let io_err = |p: &Path| {
         let p = p.to_path_buf();
         move |e| FolderError::Io(p, e)
@@ -181,45 +258,51 @@ pub fn write_folder(dir: &Path, files: &BTreeMap<String, String>) -> Result<Fold
     let manifest_path = dir.join(MANIFEST);
     let owned = read_manifest(&manifest_path);
 
+    // Stage every changed file first; only when all are on disk does anything get replaced.
     let mut report = FolderReport::default();
-    let mut to_write: Vec<(&String, &String)> = Vec::new();
-    for (name, text) in files {
-        let path = dir.join(name);
-        match std::fs::read(&path) {
-            Ok(existing) => {
-                if !owned.contains(name) && !existing.starts_with(HEADER.as_bytes()) {
-                    return Err(FolderError::NotOurs(path));
-                }
-                if existing == text.as_bytes() {
-                    report.unchanged.push(name.clone());
-                } else {
-                    to_write.push((name, text));
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => to_write.push((name, text)),
-            Err(e) => return Err(FolderError::Io(path, e)),
+    let mut staged: Vec<(PathBuf, PathBuf, &str)> = Vec::new();
+    let unstage = |staged: &[(PathBuf, PathBuf, &str)]| {
+        for (tmp, _, _) in staged {
+            let _ = std::fs::remove_file(tmp);
         }
-    }
-
-    // Stage every file first; only when all are on disk does anything get replaced.
-    let mut staged: Vec<(PathBuf, PathBuf, &String)> = Vec::new();
-    for (name, text) in &to_write {
-        let tmp = dir.join(format!(".{name}.netpolc-tmp"));
-        if let Err(e) = std::fs::write(&tmp, text.as_bytes()) {
-            for (t, _, _) in &staged {
-                let _ = std::fs::remove_file(t);
+    };
+    for batch in names.chunks(FILE_BATCH) {
+        let texts = crate::parallel::map(batch, |_, name| text(name));
+        for (&name, text) in batch.iter().zip(texts) {
+            let path = dir.join(name);
+            let changed = match std::fs::read(&path) {
+                Ok(existing) => {
+                    if !owned.contains(name) && !existing.starts_with(HEADER.as_bytes()) {
+                        unstage(&staged);
+                        return Err(FolderError::NotOurs(path));
+                    }
+                    existing != text.as_bytes()
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => true,
+                Err(e) => {
+                    unstage(&staged);
+                    return Err(FolderError::Io(path, e));
+                }
+            };
+            if !changed {
+                report.unchanged.push(name.to_string());
+                continue;
             }
-            let _ = std::fs::remove_file(&tmp);
-            return Err(FolderError::Io(tmp, e));
+            let tmp = dir.join(format!(".{name}.netpolc-tmp"));
+            if let Err(e) = std::fs::write(&tmp, text.as_bytes()) {
+                unstage(&staged);
+                let _ = std::fs::remove_file(&tmp);
+                return Err(FolderError::Io(tmp, e));
+            }
+            staged.push((tmp, path, name));
         }
-        staged.push((tmp, dir.join(name), name));
     }
     for (tmp, path, name) in staged {
         std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
-        report.written.push(name.clone());
+        report.written.push(name.to_string());
     }
 
-    for name in owned.iter().filter(|n| !files.contains_key(*n)) {
+    for name in owned.iter().filter(|n| !names.contains(&n.as_str())) {
         let path = dir.join(name);
         match std::fs::remove_file(&path) {
             Ok(()) => report.removed.push(name.clone()),
@@ -228,7 +311,7 @@ pub fn write_folder(dir: &Path, files: &BTreeMap<String, String>) -> Result<Fold
         }
     }
 
-    let manifest = manifest_text(files.keys());
+    let manifest = manifest_text(names.iter().copied());
     if std::fs::read_to_string(&manifest_path).ok().as_deref() != Some(manifest.as_str()) {
         let tmp = dir.join(format!("{MANIFEST}.netpolc-tmp"));
         std::fs::write(&tmp, manifest).map_err(io_err(&tmp))?;
@@ -237,7 +320,7 @@ pub fn write_folder(dir: &Path, files: &BTreeMap<String, String>) -> Result<Fold
     Ok(report)
 }
 
-fn manifest_text<'a>(names: impl Iterator<Item = &'a String>) -> String {
+fn manifest_text<'a>(names: impl Iterator<Item = &'a str>) -> String {
     let mut text = String::from("# Files written by netpolc in this folder; it removes them when it no longer produces them.\n");
     for n in names {
         text.push_str(n);
@@ -255,4 +338,72 @@ fn read_manifest(path: &Path) -> BTreeSet<String> {
         .filter(|l| !l.contains(['/', '\\']) && *l != "." && *l != "..")
         .map(str::to_string)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    /// More policies than one batch, in a few namespaces, with strings that
+    /// need escaping or quoting.
+    fn policies(n: usize) -> Vec<NetworkPolicy> {
+        (0..n)
+            .map(|i| NetworkPolicy {
+                metadata: ObjectMeta {
+                    name: Some(format!("p-{i}")),
+                    namespace: Some(format!("ns-{}", i % 3)),
+                    annotations: Some(BTreeMap::from([
+                        ("netpolc.io/intent".to_string(), format!("a -> b:{i}\nc -> d:{i}")),
+                        ("netpolc.io/note".to_string(), "é \"quoted\" \\ yes".to_string()),
+                    ])),
+                    ..ObjectMeta::default()
+                },
+                spec: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn json_is_serde_json_pretty_list() {
+        for n in [0, 1, 2, BATCH + 3] {
+            let policies = policies(n);
+            let refs: Vec<&NetworkPolicy> = policies.iter().collect();
+            let list = List {
+                api_version: "v1",
+                kind: "List",
+                items: &refs,
+            };
+            let expected = serde_json::to_string_pretty(&list).expect("serde_json") + "\n";
+            assert_eq!(json_list(&policies), expected, "{n} policies");
+        }
+    }
+
+    #[test]
+    fn yaml_stream_is_serde_saphyr_documents_in_order() {
+        let policies = policies(BATCH + 3);
+        let expected: String = policies
+            .iter()
+            .map(|p| format!("---\n{}", serde_saphyr::to_string(p).expect("serde-saphyr")))
+            .collect();
+        assert_eq!(yaml_stream(&policies), expected);
+    }
+
+    #[test]
+    fn streamed_folder_equals_rendered_folder() {
+        let policies = policies(10);
+        let dir = std::env::temp_dir().join(format!("netpolc-emit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (report, files) = write_policies(&dir, &policies, Format::Yaml).expect("write");
+        let expected = folder_files(&policies, Format::Yaml);
+        assert_eq!(files, expected.len());
+        assert_eq!(report.written, expected.keys().cloned().collect::<Vec<_>>());
+        for (name, text) in &expected {
+            assert_eq!(&std::fs::read_to_string(dir.join(name)).expect("read"), text, "{name}");
+        }
+        assert!(expected["kustomization.yaml"].ends_with("resources:\n- ns-0.yaml\n- ns-1.yaml\n- ns-2.yaml\n"));
+        let again = write_folder(&dir, &expected).expect("rewrite");
+        assert_eq!(again.unchanged.len(), expected.len());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -283,29 +283,28 @@ fn main() -> ExitCode {
             let started = std::time::Instant::now();
             match output {
                 None => {
-                    let text = emit::render(&compilation.policies, format);
-                    let mut stdout = std::io::stdout().lock();
-                    if stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).is_err() {
+                    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+                    if emit::write(&compilation.policies, format, &mut stdout)
+                        .and_then(|()| stdout.flush())
+                        .is_err()
+                    {
                         return ExitCode::from(2);
                     }
                 }
-                Some(dir) => {
-                    let files = emit::folder_files(&compilation.policies, format);
-                    match emit::write_folder(&dir, &files) {
-                        Ok(report) => eprintln!(
-                            "wrote {} policies in {} files to {} ({} changed, {} removed)",
-                            compilation.policies.len(),
-                            files.len(),
-                            dir.display(),
-                            report.written.len(),
-                            report.removed.len()
-                        ),
-                        Err(e) => {
-                            eprintln!("error: {e}");
-                            return ExitCode::from(2);
-                        }
+                Some(dir) => match emit::write_policies(&dir, &compilation.policies, format) {
+                    Ok((report, files)) => eprintln!(
+                        "wrote {} policies in {} files to {} ({} changed, {} removed)",
+                        compilation.policies.len(),
+                        files,
+                        dir.display(),
+                        report.written.len(),
+                        report.removed.len()
+                    ),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(2);
                     }
-                }
+                },
             }
             if cli.timings {
                 print_timings(compilation, Some(started.elapsed()));
@@ -462,15 +461,19 @@ fn compile_as(
         eprintln!("error: {e}");
         return None;
     }
-    let text = report::render(format, &compilation.diagnostics, &compilation.sources, color);
     if format.is_machine() {
+        let text = report::render(format, &compilation.diagnostics, &compilation.sources, color);
         let mut stdout = std::io::stdout().lock();
         if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
             eprintln!("error: cannot write the report to stdout: {}", netpolc::source::lower_io(&e));
             return None;
         }
     } else {
-        eprint!("{text}");
+        // Streamed: thousands of warnings need not be held as one text. An
+        // unwritable stderr does not stop the build.
+        let mut stderr = std::io::BufWriter::with_capacity(1 << 16, std::io::stderr().lock());
+        let _ =
+            netpolc::diagnostics::write(&compilation.diagnostics, &compilation.sources, color, &mut stderr).and_then(|()| stderr.flush());
     }
     Some(Box::leak(Box::new(compilation)))
 }
