@@ -12,6 +12,7 @@ use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use std::collections::hash_map::Entry;
 use std::fmt::Write;
+use std::sync::Arc;
 
 /// The non-public IPv4 ranges that `internet` leaves out.
 pub const NON_PUBLIC_V4: &[&str] = &[
@@ -63,6 +64,9 @@ struct Declarations {
     isolation_at: FxHashMap<String, (Isolation, Span)>,
     /// By namespace, then name (nested, so that looking one up allocates nothing).
     workloads: FxHashMap<String, FxHashMap<String, (LabelSelector, Span)>>,
+    /// The same names per namespace with their shapes, to look for the one
+    /// an undeclared name is a typo of.
+    typo_candidates: FxHashMap<String, Vec<(String, CharShape, Span)>>,
     workload_names: FxHashMap<String, Span>,
     externals: FxHashMap<String, (IpBlock, Span)>,
 }
@@ -111,16 +115,16 @@ struct Checker<'a> {
     typo_cache: FxHashMap<String, FxHashMap<String, Closest>>,
     /// The peers of intents, numbered.
     peers: PeerTable,
-    /// The peer each name resolved to without a diagnostic: most intents name
-    /// the same few workloads.
-    resolved: FxHashMap<NamedEndpoint<'a>, usize>,
+    /// The peer each endpoint resolved to without a diagnostic: most intents
+    /// name the same few workloads.
+    resolved: FxHashMap<EndpointKey<'a>, usize>,
 }
 
 /// Every distinct peer of the intents, numbered, so that flows compare by number.
 #[derive(Default)]
 struct PeerTable {
-    peers: Vec<Peer>,
-    ids: FxHashMap<Peer, usize>,
+    peers: Vec<Arc<Peer>>,
+    ids: FxHashMap<Arc<Peer>, usize>,
 }
 
 impl PeerTable {
@@ -129,35 +133,50 @@ impl PeerTable {
             return id;
         }
         let id = self.peers.len();
-        self.ids.insert(peer.clone(), id);
+        let peer = Arc::new(peer);
+        self.ids.insert(Arc::clone(&peer), id);
         self.peers.push(peer);
         id
     }
 }
 
-/// An endpoint that names pods or an external: what its meaning depends on.
+/// What the meaning of the endpoints that come back most depends on.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum NamedEndpoint<'a> {
+enum EndpointKey<'a> {
     /// `NAME` written in a namespace: an external, or a workload of that namespace.
     Bare { namespace: &'a str, name: &'a str },
     /// `NS/NAME`.
     Qualified { namespace: &'a str, name: &'a str },
+    /// `*` written in a namespace, or `NS/*`.
+    All { namespace: &'a str },
+    /// `cluster`, `world`, `internet` or `dns`: the same everywhere.
+    Fixed(std::mem::Discriminant<Endpoint>),
 }
 
-impl<'a> NamedEndpoint<'a> {
+impl<'a> EndpointKey<'a> {
     fn of(endpoint: &'a Endpoint, namespace: &'a str) -> Option<Self> {
         match endpoint {
-            Endpoint::Name(name) => Some(NamedEndpoint::Bare {
+            Endpoint::Name(name) => Some(EndpointKey::Bare {
                 namespace,
                 name: &name.text,
             }),
             Endpoint::Qualified {
                 namespace,
                 pods: Pods::Name(name),
-            } => Some(NamedEndpoint::Qualified {
+            } => Some(EndpointKey::Qualified {
                 namespace: &namespace.node.text,
                 name: &name.node.text,
             }),
+            Endpoint::Qualified {
+                namespace,
+                pods: Pods::All,
+            } => Some(EndpointKey::All {
+                namespace: &namespace.node.text,
+            }),
+            Endpoint::AllPods => Some(EndpointKey::All { namespace }),
+            Endpoint::Cluster | Endpoint::World | Endpoint::Internet | Endpoint::Dns => {
+                Some(EndpointKey::Fixed(std::mem::discriminant(endpoint)))
+            }
             _ => None,
         }
     }
@@ -402,6 +421,8 @@ impl<'a> Checker<'a> {
                     .entry(namespace.to_string())
                     .or_default()
                     .insert(name.node.text.clone(), (sel, span));
+                let candidate = (name.node.text.clone(), CharShape::of(&name.node.text), span);
+                self.decls.typo_candidates.entry(namespace.to_string()).or_default().push(candidate);
                 self.decls.workload_names.entry(name.node.text.clone()).or_insert(name.span);
             }
         }
@@ -670,6 +691,8 @@ impl<'a> Checker<'a> {
         };
         // Flows by what they allow, peers by number: finding a duplicate clones nothing.
         let mut seen: FxHashMap<(usize, usize, PortSet), Span> = FxHashMap::with_capacity_and_hasher(targets, Default::default());
+        // The peers whose namespace is recorded already.
+        let mut touched: rustc_hash::FxHashSet<usize> = rustc_hash::FxHashSet::default();
         for intent in intents {
             let source = match intent.source {
                 None => Some(self.peers.intern(Peer::Pods {
@@ -694,7 +717,7 @@ impl<'a> Checker<'a> {
                 };
                 let is_dns = matches!(target.node.endpoint.node, Endpoint::Dns);
                 let Some(source_id) = source else { continue };
-                let (source, peer) = (&self.peers.peers[source_id], &self.peers.peers[target_id]);
+                let (source, peer) = (&*self.peers.peers[source_id], &*self.peers.peers[target_id]);
                 if matches!(source, Peer::Ips { .. }) && matches!(peer, Peer::Ips { .. }) {
                     self.error(
                         Diagnostic::new(
@@ -740,8 +763,15 @@ impl<'a> Checker<'a> {
                     Entry::Vacant(vacant) => {
                         let ports = vacant.key().2.clone();
                         vacant.insert(target.span);
-                        let (source, peer) = (self.peers.peers[source_id].clone(), self.peers.peers[target_id].clone());
-                        Self::touch_namespaces(&mut program, &source, &peer, is_dns);
+                        // Flows share the peers: cloning one costs a count.
+                        let (source, peer) = (Arc::clone(&self.peers.peers[source_id]), Arc::clone(&self.peers.peers[target_id]));
+                        if touched.insert(source_id) {
+                            touch_namespace(&mut program, &source);
+                        }
+                        // DNS pods count only in a declared namespace, which is there already.
+                        if !is_dns && touched.insert(target_id) {
+                            touch_namespace(&mut program, &peer);
+                        }
                         self.selector_side_warning(&source, source_span(target), "source");
                         if !is_dns {
                             self.selector_side_warning(&peer, target.node.endpoint.span, "target");
@@ -803,31 +833,6 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// Records namespaces that receive rules without being declared.
-    fn touch_namespaces(program: &mut Program, source: &Peer, target: &Peer, target_is_dns: bool) {
-        let mut touch = |ns: &String| {
-            if !program.namespaces.contains_key(ns) {
-                program.namespaces.insert(ns.clone(), NamespaceInfo::default());
-            }
-        };
-        if let Peer::Pods {
-            namespaces: Namespaces::Named(ns),
-            ..
-        } = source
-        {
-            touch(ns);
-        }
-        if let Peer::Pods {
-            namespaces: Namespaces::Named(ns),
-            ..
-        } = target
-            // DNS pods count only in a declared namespace, which is there already.
-            && !target_is_dns
-        {
-            touch(ns);
-        }
-    }
-
     fn undeclared_namespace_warnings<'p>(&mut self, program: &'p Program) {
         // Per undeclared namespace: the directions its pods get rules in, and the first intent doing it.
         let mut found: FxHashMap<&str, (Vec<&str>, Span)> = FxHashMap::default();
@@ -882,7 +887,7 @@ impl<'a> Checker<'a> {
             if let Peer::Pods {
                 namespaces: Namespaces::Named(ns),
                 ..
-            } = &flow.source
+            } = &*flow.source
             {
                 let entry = seen.entry(ns.as_str()).or_insert((false, program.origins[flow.origin].span));
                 entry.0 |= matches!(flow.target.name(), PeerName::Dns);
@@ -910,18 +915,18 @@ impl<'a> Checker<'a> {
 
     /// The number of the peer an endpoint of an intent stands for; `None` after reporting why it has none.
     fn peer(&mut self, endpoint: &'a Spanned<Endpoint>, namespace: &'a str) -> Option<usize> {
-        let named = NamedEndpoint::of(&endpoint.node, namespace);
-        if let Some(&id) = named.and_then(|n| self.resolved.get(&n)) {
+        let key = EndpointKey::of(&endpoint.node, namespace);
+        if let Some(&id) = key.and_then(|k| self.resolved.get(&k)) {
             return Some(id);
         }
         let reported = self.diagnostics.len();
         let peer = self.endpoint(endpoint, namespace)?;
         let id = self.peers.intern(peer);
         // A name that drew a diagnostic (a "did you mean") draws it again at each use.
-        if let Some(named) = named
+        if let Some(key) = key
             && self.diagnostics.len() == reported
         {
-            self.resolved.insert(named, id);
+            self.resolved.insert(key, id);
         }
         Some(id)
     }
@@ -1112,14 +1117,14 @@ impl<'a> Checker<'a> {
     }
 
     fn closest_workload(&self, namespace: &str, text: &str) -> Closest {
-        let declared = self.decls.workloads.get(namespace)?;
+        let declared = self.decls.typo_candidates.get(namespace)?;
         let shape = CharShape::of(text);
         declared
             .iter()
-            .filter_map(|(n, (_, at))| {
-                let limit = max_typo_distance(n);
+            .filter_map(|(n, n_shape, at)| {
+                let limit = max_typo_distance(n_shape.length);
                 // Most names are ruled out without computing the distance.
-                if shape.distance_at_least(&CharShape::of(n)) > limit {
+                if shape.distance_at_least(n_shape) > limit {
                     return None;
                 }
                 let d = bounded_edit_distance(text, n, limit)?;
@@ -1259,6 +1264,18 @@ impl<'a> Checker<'a> {
 /// The annotations of an intent, and the metadata lines behind them.
 type IntentMetadata = (Vec<(String, String)>, Vec<MetadataLine>);
 
+/// Records the namespace of pods that receive rules, declared or not.
+fn touch_namespace(program: &mut Program, peer: &Peer) {
+    if let Peer::Pods {
+        namespaces: Namespaces::Named(ns),
+        ..
+    } = peer
+        && !program.namespaces.contains_key(ns)
+    {
+        program.namespaces.insert(ns.clone(), NamespaceInfo::default());
+    }
+}
+
 /// The names of the declared namespaces, to look them up by hashing.
 fn declared_namespaces(program: &Program) -> rustc_hash::FxHashSet<&str> {
     program
@@ -1396,8 +1413,9 @@ fn suggest_label(text: &str) -> Option<String> {
     (!s.is_empty() && s.len() <= 63).then_some(s)
 }
 
-fn max_typo_distance(name: &str) -> usize {
-    match name.chars().count() {
+/// How far a name of `length` characters may be from what was written to be suggested.
+fn max_typo_distance(length: usize) -> usize {
+    match length {
         0..=3 => 1,
         4..=8 => 2,
         _ => 3,

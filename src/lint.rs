@@ -10,8 +10,10 @@ use crate::diagnostics::{Code, Diagnostic, Severity};
 use crate::ir::{
     Expression, Flow, IpBlock, LabelSelector, Namespaces, Operator, Peer, PeerName, PortNumber, PortSet, PortSpec, Program, Protocol,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Where clouds serve instance metadata, credentials included: the link-local
 /// address of AWS, GCP, Azure and most others, and AWS's IPv6 one.
@@ -58,7 +60,7 @@ fn flow_lints(flow: &Flow, program: &Program, out: &mut Vec<Diagnostic>) {
     let origin = &program.origins[flow.origin];
     let text = &origin.text;
     let to_dns = matches!(flow.target.name(), PeerName::Dns);
-    let egress = matches!(flow.source, Peer::Pods { .. }) && !to_dns;
+    let egress = matches!(*flow.source, Peer::Pods { .. }) && !to_dns;
     let wide_open = egress && flow.ports.is_all() && is_world(&flow.target);
     if wide_open {
         out.push(
@@ -144,7 +146,7 @@ fn covered_intents(program: &Program) -> Vec<Diagnostic> {
     let mut peers = PeerTable::default();
     let ends: Vec<(usize, usize)> = program.flows.iter().map(|f| (peers.id(&f.source), peers.id(&f.target))).collect();
     let wider = peers.wider();
-    let mut by_pair: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
+    let mut by_pair: FxHashMap<(usize, usize), Vec<usize>> = FxHashMap::default();
     for (i, pair) in ends.iter().enumerate() {
         by_pair.entry(*pair).or_default().push(i);
     }
@@ -193,14 +195,25 @@ enum Meaning<'p> {
 /// The distinct peers of a program, numbered in order of appearance.
 #[derive(Default)]
 struct PeerTable<'p> {
-    ids: HashMap<Meaning<'p>, usize>,
+    ids: FxHashMap<Meaning<'p>, usize>,
+    /// Ids by address: flows share their peers, so most are found without hashing a selector.
+    shared: FxHashMap<*const Peer, usize>,
     meanings: Vec<Meaning<'p>>,
     /// The blocks of each peer of addresses, parsed (`None` for pods).
     blocks: Vec<Option<Vec<Block>>>,
 }
 
 impl<'p> PeerTable<'p> {
-    fn id(&mut self, peer: &'p Peer) -> usize {
+    fn id(&mut self, peer: &'p Arc<Peer>) -> usize {
+        if let Some(&id) = self.shared.get(&Arc::as_ptr(peer)) {
+            return id;
+        }
+        let id = self.meaning_id(peer);
+        self.shared.insert(Arc::as_ptr(peer), id);
+        id
+    }
+
+    fn meaning_id(&mut self, peer: &'p Peer) -> usize {
         let meaning = match peer {
             Peer::Pods { namespaces, pods, .. } => Meaning::Pods(namespaces, pods),
             Peer::Ips { blocks, .. } => Meaning::Ips(blocks),
@@ -223,7 +236,7 @@ impl<'p> PeerTable<'p> {
         // A covering peer lives in the same namespace, picks namespaces by
         // label, or is an IP block for an IP block; within those, the index
         // finds the few that share what covering requires.
-        let mut by_namespace: HashMap<&str, Candidates> = HashMap::new();
+        let mut by_namespace: FxHashMap<&str, Candidates> = FxHashMap::default();
         let (mut selected, mut addresses) = (Candidates::default(), Candidates::default());
         for (id, meaning) in self.meanings.iter().enumerate() {
             match meaning {
@@ -285,10 +298,10 @@ impl<'p> PeerTable<'p> {
 /// pod); for IP blocks, each block.
 #[derive(Default)]
 struct Candidates<'p> {
-    by_value: HashMap<(&'p str, &'p str), Vec<usize>>,
-    by_key: HashMap<&'p str, Vec<usize>>,
+    by_value: FxHashMap<(&'p str, &'p str), Vec<usize>>,
+    by_key: FxHashMap<&'p str, Vec<usize>>,
     any: Vec<usize>,
-    by_block: HashMap<Cidr, Vec<usize>>,
+    by_block: FxHashMap<Cidr, Vec<usize>>,
 }
 
 impl<'p> Candidates<'p> {
@@ -490,9 +503,9 @@ struct Usage<'a> {
     workloads: Vec<(&'a str, &'a str, Span)>,
     externals: Vec<(&'a str, Span)>,
     /// (namespace, name) of every workload named in an intent or `expect`.
-    used: HashSet<(&'a str, &'a str)>,
+    used: FxHashSet<(&'a str, &'a str)>,
     /// Every bare name: an external if one has that name.
-    bare: HashSet<&'a str>,
+    bare: FxHashSet<&'a str>,
 }
 
 impl<'a> Usage<'a> {
@@ -588,7 +601,7 @@ fn never_matches(selector: &ast::Selector) -> Option<Diagnostic> {
             });
         }
     }
-    let mut keys: HashMap<&str, Key> = HashMap::new();
+    let mut keys: FxHashMap<&str, Key> = FxHashMap::default();
     for term in &selector.terms {
         let key = keys.entry(term.node.key().node.as_str()).or_default();
         let first = *key.first.get_or_insert(term.span);
