@@ -10,6 +10,9 @@ use crate::source::Sources;
 use crate::validate;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::fmt::Write;
+use std::sync::Arc;
 
 /// The non-public IPv4 ranges that `internet` leaves out.
 pub const NON_PUBLIC_V4: &[&str] = &[
@@ -37,6 +40,8 @@ pub fn check(files: &[ast::File], sources: &Sources, config: &Config) -> (Progra
         diagnostics: Vec::new(),
         decls: Declarations::default(),
         typo_cache: FxHashMap::default(),
+        peers: PeerTable::default(),
+        resolved: FxHashMap::default(),
     };
     let (intents, expectations, exposures) = checker.declarations(files);
     let mut program = checker.resolve(intents);
@@ -59,9 +64,10 @@ struct Declarations {
     isolation_at: FxHashMap<String, (Isolation, Span)>,
     /// By namespace, then name (nested, so that looking one up allocates nothing).
     workloads: FxHashMap<String, FxHashMap<String, (LabelSelector, Span)>>,
+    /// The same names per namespace with their shapes, to look for the one
+    /// an undeclared name is a typo of.
+    typo_candidates: FxHashMap<String, Vec<(String, CharShape, Span)>>,
     workload_names: FxHashMap<String, Span>,
-    /// Declared workload names per namespace, for "did you mean" hints.
-    workloads_in: FxHashMap<String, Vec<String>>,
     externals: FxHashMap<String, (IpBlock, Span)>,
 }
 
@@ -73,21 +79,21 @@ impl Declarations {
 
 /// An `expect` statement found in pass one, resolved in pass two.
 struct PendingExpectation<'a> {
-    namespace: String,
+    namespace: &'a str,
     statement: &'a ast::Expectation,
     span: Span,
 }
 
 /// An `expose` statement found in pass one, resolved in pass two.
 struct PendingExposure<'a> {
-    namespace: String,
+    namespace: &'a str,
     statement: &'a ast::Exposure,
     span: Span,
 }
 
 /// An intent (or `allow dns`) found in pass one, resolved in pass two.
 struct PendingIntent<'a> {
-    namespace: String,
+    namespace: &'a str,
     source: Option<&'a Spanned<Endpoint>>,
     targets: Vec<(&'a Spanned<ast::Target>, Option<String>)>,
     metadata: Vec<(String, String)>,
@@ -105,8 +111,75 @@ struct Checker<'a> {
     config: &'a Config,
     diagnostics: Vec<Diagnostic>,
     decls: Declarations,
-    /// "Did you mean" answers by (namespace, undeclared name).
-    typo_cache: FxHashMap<(String, String), Closest>,
+    /// "Did you mean" answers by namespace, then undeclared name.
+    typo_cache: FxHashMap<String, FxHashMap<String, Closest>>,
+    /// The peers of intents, numbered.
+    peers: PeerTable,
+    /// The peer each endpoint resolved to without a diagnostic: most intents
+    /// name the same few workloads.
+    resolved: FxHashMap<EndpointKey<'a>, usize>,
+}
+
+/// Every distinct peer of the intents, numbered, so that flows compare by number.
+#[derive(Default)]
+struct PeerTable {
+    peers: Vec<Arc<Peer>>,
+    ids: FxHashMap<Arc<Peer>, usize>,
+}
+
+impl PeerTable {
+    fn intern(&mut self, peer: Peer) -> usize {
+        if let Some(&id) = self.ids.get(&peer) {
+            return id;
+        }
+        let id = self.peers.len();
+        let peer = Arc::new(peer);
+        self.ids.insert(Arc::clone(&peer), id);
+        self.peers.push(peer);
+        id
+    }
+}
+
+/// What the meaning of the endpoints that come back most depends on.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum EndpointKey<'a> {
+    /// `NAME` written in a namespace: an external, or a workload of that namespace.
+    Bare { namespace: &'a str, name: &'a str },
+    /// `NS/NAME`.
+    Qualified { namespace: &'a str, name: &'a str },
+    /// `*` written in a namespace, or `NS/*`.
+    All { namespace: &'a str },
+    /// `cluster`, `world`, `internet` or `dns`: the same everywhere.
+    Fixed(std::mem::Discriminant<Endpoint>),
+}
+
+impl<'a> EndpointKey<'a> {
+    fn of(endpoint: &'a Endpoint, namespace: &'a str) -> Option<Self> {
+        match endpoint {
+            Endpoint::Name(name) => Some(EndpointKey::Bare {
+                namespace,
+                name: &name.text,
+            }),
+            Endpoint::Qualified {
+                namespace,
+                pods: Pods::Name(name),
+            } => Some(EndpointKey::Qualified {
+                namespace: &namespace.node.text,
+                name: &name.node.text,
+            }),
+            Endpoint::Qualified {
+                namespace,
+                pods: Pods::All,
+            } => Some(EndpointKey::All {
+                namespace: &namespace.node.text,
+            }),
+            Endpoint::AllPods => Some(EndpointKey::All { namespace }),
+            Endpoint::Cluster | Endpoint::World | Endpoint::Internet | Endpoint::Dns => {
+                Some(EndpointKey::Fixed(std::mem::discriminant(endpoint)))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl<'a> Checker<'a> {
@@ -120,14 +193,13 @@ impl<'a> Checker<'a> {
         let mut expectations = Vec::new();
         let mut exposures = Vec::new();
         for file in files {
-            let mut namespace: Option<String> = None;
-            let mut file_meta: BTreeMap<String, &ast::Metadata> = BTreeMap::new();
-            let mut pending: Vec<&ast::Metadata> = Vec::new();
+            let mut namespace: Option<&'a str> = None;
+            let mut metadata = MetadataScope::default();
             for statement in &file.statements {
                 let is_intent = matches!(statement.node, Statement::Intent(_) | Statement::AllowDns(_));
                 if !is_intent && !matches!(statement.node, Statement::Annotation(_)) {
                     let before_namespace = matches!(statement.node, Statement::Namespace(_));
-                    self.dangling(&mut pending, Some((statement.span, before_namespace)));
+                    self.dangling(&mut metadata.pending, Some((statement.span, before_namespace)));
                 }
                 let needs_namespace = !matches!(
                     statement.node,
@@ -139,10 +211,10 @@ impl<'a> Checker<'a> {
                             .with_label("no `namespace` above this")
                             .with_help("start the file with `namespace NAME`; only `external` and `meta` may come before it"),
                     );
-                    pending.clear();
+                    metadata.pending.clear();
                     continue;
                 }
-                let current = namespace.clone().unwrap_or_default();
+                let current = namespace.unwrap_or_default();
                 match &statement.node {
                     Statement::Namespace(name) => {
                         if self.dns_label(name) {
@@ -150,24 +222,23 @@ impl<'a> Checker<'a> {
                             info.declared = true;
                             info.declarations.push(statement.span);
                         }
-                        namespace = Some(name.node.text.clone());
+                        namespace = Some(&name.node.text);
                     }
-                    Statement::Workload { name, selector } => self.workload(&current, name, selector),
+                    Statement::Workload { name, selector } => self.workload(current, name, selector),
                     Statement::External { name, cidr, except } => self.external(name, cidr, except),
-                    Statement::Isolate(mode) => self.isolate(&current, *mode, statement.span),
+                    Statement::Isolate(mode) => self.isolate(current, *mode, statement.span),
                     Statement::Annotation(m) => {
-                        if self.metadata_key(&m.key).is_some() {
-                            pending.push(m);
+                        if let Some(key) = self.metadata_key(&m.key) {
+                            metadata.pending.push((key, m));
                         }
                     }
                     Statement::Meta(m) => {
                         if let Some(key) = self.metadata_key(&m.key) {
-                            file_meta.insert(key, m);
+                            metadata.set_file(key, m);
                         }
                     }
                     Statement::Intent(intent) => {
-                        let (metadata, metadata_lines) = merge_metadata(&file_meta, &pending, self);
-                        pending.clear();
+                        let (metadata, metadata_lines) = metadata.take();
                         intents.push(PendingIntent {
                             namespace: current,
                             source: Some(&intent.source),
@@ -191,8 +262,7 @@ impl<'a> Checker<'a> {
                         });
                     }
                     Statement::AllowDns(target) => {
-                        let (metadata, metadata_lines) = merge_metadata(&file_meta, &pending, self);
-                        pending.clear();
+                        let (metadata, metadata_lines) = metadata.take();
                         let text = normalise(self.sources.slice(statement.span));
                         intents.push(PendingIntent {
                             namespace: current,
@@ -204,7 +274,7 @@ impl<'a> Checker<'a> {
                     }
                 }
             }
-            self.dangling(&mut pending, None);
+            self.dangling(&mut metadata.pending, None);
         }
         self.cross_declaration_checks();
         (intents, expectations, exposures)
@@ -212,10 +282,10 @@ impl<'a> Checker<'a> {
 
     /// Resolves an `expect` statement; `None` after reporting why it cannot be.
     fn expectation(&mut self, e: &PendingExpectation) -> Option<Expectation> {
-        let source = self.endpoint(&e.statement.source, &e.namespace)?;
-        let target = self.endpoint(&e.statement.target.node.endpoint, &e.namespace)?;
+        let source = self.endpoint(&e.statement.source, e.namespace)?;
+        let target = self.endpoint(&e.statement.target.node.endpoint, e.namespace)?;
         let is_dns = matches!(e.statement.target.node.endpoint.node, Endpoint::Dns);
-        let (ports, _) = self.ports(&e.statement.target.node.ports, &target, is_dns)?;
+        let (ports, _) = self.ports(&e.statement.target.node.ports, matches!(target, Peer::Ips { .. }), is_dns)?;
         Some(Expectation {
             source,
             target,
@@ -231,12 +301,12 @@ impl<'a> Checker<'a> {
     /// namespace consents for itself only.
     fn exposure(&mut self, e: &PendingExposure) -> Option<Exposure> {
         let target = &e.statement.target;
-        let peer = self.endpoint(&target.node.endpoint, &e.namespace);
+        let peer = self.endpoint(&target.node.endpoint, e.namespace);
         let mut callers = Vec::new();
         for caller in &e.statement.callers {
             if matches!(caller.node, Endpoint::Dns) {
                 self.dns_as_source(caller.span);
-            } else if let Some(peer) = self.endpoint(caller, &e.namespace) {
+            } else if let Some(peer) = self.endpoint(caller, e.namespace) {
                 callers.push(peer);
             }
         }
@@ -263,9 +333,9 @@ impl<'a> Checker<'a> {
             }
             None => return None,
         };
-        let ports = self.ports(&target.node.ports, peer.as_ref()?, false)?.0;
+        let ports = self.ports(&target.node.ports, matches!(peer.as_ref()?, Peer::Ips { .. }), false)?.0;
         (callers.len() == e.statement.callers.len()).then(|| Exposure {
-            namespace: e.namespace.clone(),
+            namespace: e.namespace.to_string(),
             pods,
             ports,
             callers,
@@ -282,8 +352,8 @@ impl<'a> Checker<'a> {
         );
     }
 
-    fn dangling(&mut self, pending: &mut Vec<&ast::Metadata>, next: Option<(Span, bool)>) {
-        if let Some(first) = pending.first() {
+    fn dangling(&mut self, pending: &mut Vec<(String, &ast::Metadata)>, next: Option<(Span, bool)>) {
+        if let Some((_, first)) = pending.first() {
             let span = first.key.span.to(first.value.span);
             let mut d = Diagnostic::new(
                 Code::DanglingMetadata,
@@ -347,15 +417,12 @@ impl<'a> Checker<'a> {
             Some(_) => {}
             None => {
                 self.decls
-                    .workloads_in
-                    .entry(namespace.to_string())
-                    .or_default()
-                    .push(name.node.text.clone());
-                self.decls
                     .workloads
                     .entry(namespace.to_string())
                     .or_default()
                     .insert(name.node.text.clone(), (sel, span));
+                let candidate = (name.node.text.clone(), CharShape::of(&name.node.text), span);
+                self.decls.typo_candidates.entry(namespace.to_string()).or_default().push(candidate);
                 self.decls.workload_names.entry(name.node.text.clone()).or_insert(name.span);
             }
         }
@@ -440,9 +507,10 @@ impl<'a> Checker<'a> {
         let full = if key.node.contains('/') {
             key.node.clone()
         } else {
-            format!("{prefix}/{}", key.node)
+            [prefix.as_str(), "/", &key.node].concat()
         };
-        if full == format!("{prefix}/source") || full == format!("{prefix}/intent") {
+        let name = full.strip_prefix(prefix.as_str()).and_then(|rest| rest.strip_prefix('/'));
+        if matches!(name, Some("source" | "intent")) {
             self.error(
                 Diagnostic::new(
                     Code::ReservedMetadataKey,
@@ -614,36 +682,43 @@ impl<'a> Checker<'a> {
 
     /// Pass two: endpoints to peers, targets to flows.
     fn resolve(&mut self, intents: Vec<PendingIntent<'a>>) -> Program {
+        let targets = intents.iter().map(|i| i.targets.len()).sum();
         let mut program = Program {
             namespaces: std::mem::take(&mut self.decls.namespaces),
+            flows: Vec::with_capacity(targets),
+            origins: Vec::with_capacity(targets),
             ..Default::default()
         };
-        let mut seen: FxHashMap<(Peer, Peer, PortSet), Span> = FxHashMap::default();
+        // Flows by what they allow, peers by number: finding a duplicate clones nothing.
+        let mut seen: FxHashMap<(usize, usize, PortSet), Span> = FxHashMap::with_capacity_and_hasher(targets, Default::default());
+        // The peers whose namespace is recorded already.
+        let mut touched: rustc_hash::FxHashSet<usize> = rustc_hash::FxHashSet::default();
         for intent in intents {
             let source = match intent.source {
-                None => Some(Peer::Pods {
-                    namespaces: Namespaces::Named(intent.namespace.clone()),
+                None => Some(self.peers.intern(Peer::Pods {
+                    namespaces: Namespaces::Named(intent.namespace.to_string()),
                     pods: LabelSelector::default(),
                     name: PeerName::All,
-                }),
+                })),
                 Some(s) => {
                     if matches!(s.node, Endpoint::Dns) {
                         self.dns_as_source(s.span);
                         None
                     } else {
-                        self.endpoint(s, &intent.namespace)
+                        self.peer(s, intent.namespace)
                     }
                 }
             };
             let source_text = intent.source.map(|s| normalise(self.sources.slice(s.span)));
+            let source_span = |target: &Spanned<ast::Target>| intent.source.map_or(target.span, |s| s.span);
             for (target, fixed_text) in intent.targets {
-                let Some(peer) = self.endpoint(&target.node.endpoint, &intent.namespace) else {
+                let Some(target_id) = self.peer(&target.node.endpoint, intent.namespace) else {
                     continue;
                 };
                 let is_dns = matches!(target.node.endpoint.node, Endpoint::Dns);
-                let Some(source) = source.clone() else { continue };
+                let Some(source_id) = source else { continue };
+                let (source, peer) = (&*self.peers.peers[source_id], &*self.peers.peers[target_id]);
                 if matches!(source, Peer::Ips { .. }) && matches!(peer, Peer::Ips { .. }) {
-                    let src_span = intent.source.map_or(target.span, |s| s.span);
                     self.error(
                         Diagnostic::new(
                             Code::IpBlockBothSides,
@@ -651,54 +726,75 @@ impl<'a> Checker<'a> {
                             "an intent cannot have an IP block on both sides",
                         )
                         .with_label("IP block target")
-                        .with_secondary(src_span, "IP block source")
+                        .with_secondary(source_span(target), "IP block source")
                         .with_help("NetworkPolicies only restrict pods: one side of an intent must be pods"),
                     );
                     continue;
                 }
-                let Some((ports, written_ports)) = self.ports(&target.node.ports, &peer, is_dns) else {
+                let target_is_ips = matches!(peer, Peer::Ips { .. });
+                let Some((ports, written_ports)) = self.ports(&target.node.ports, target_is_ips, is_dns) else {
                     continue;
                 };
                 let text = match (fixed_text, &source_text) {
                     (Some(t), _) => t,
-                    (None, Some(s)) => format!("{s} -> {}", normalise(self.sources.slice(target.span))),
+                    (None, Some(s)) => {
+                        let target_text = normalise(self.sources.slice(target.span));
+                        let mut text = String::with_capacity(s.len() + 4 + target_text.len());
+                        text.push_str(s);
+                        text.push_str(" -> ");
+                        text.push_str(&target_text);
+                        text
+                    }
                     (None, None) => normalise(self.sources.slice(target.span)),
                 };
-                let key = (source.clone(), peer.clone(), ports.clone());
-                if let Some(first) = seen.get(&key) {
-                    // The duplicate adds nothing: it is dropped, so that it does not
-                    // grow the annotations of the policy it would merge into.
-                    self.error(
-                        Diagnostic::new(Code::DuplicateIntent, target.span, format!("`{text}` is declared twice"))
-                            .with_label("duplicate, ignored")
-                            .with_secondary(*first, "first declared here")
-                            .with_help("remove one of them"),
-                    );
-                    continue;
+                match seen.entry((source_id, target_id, ports)) {
+                    Entry::Occupied(first) => {
+                        // The duplicate adds nothing: it is dropped, so that it does not
+                        // grow the annotations of the policy it would merge into.
+                        let first = *first.get();
+                        self.error(
+                            Diagnostic::new(Code::DuplicateIntent, target.span, format!("`{text}` is declared twice"))
+                                .with_label("duplicate, ignored")
+                                .with_secondary(first, "first declared here")
+                                .with_help("remove one of them"),
+                        );
+                        continue;
+                    }
+                    Entry::Vacant(vacant) => {
+                        let ports = vacant.key().2.clone();
+                        vacant.insert(target.span);
+                        // Flows share the peers: cloning one costs a count.
+                        let (source, peer) = (Arc::clone(&self.peers.peers[source_id]), Arc::clone(&self.peers.peers[target_id]));
+                        if touched.insert(source_id) {
+                            touch_namespace(&mut program, &source);
+                        }
+                        // DNS pods count only in a declared namespace, which is there already.
+                        if !is_dns && touched.insert(target_id) {
+                            touch_namespace(&mut program, &peer);
+                        }
+                        self.selector_side_warning(&source, source_span(target), "source");
+                        if !is_dns {
+                            self.selector_side_warning(&peer, target.node.endpoint.span, "target");
+                        }
+                        let origin = program.origins.len();
+                        program.origins.push(Origin {
+                            span: target.span,
+                            source_span: source_span(target),
+                            location: self.location(target.span),
+                            text,
+                            metadata: intent.metadata.clone(),
+                            namespace: intent.namespace.to_string(),
+                            metadata_lines: intent.metadata_lines.clone(),
+                            written_ports,
+                        });
+                        program.flows.push(Flow {
+                            source,
+                            target: peer,
+                            ports,
+                            origin,
+                        });
+                    }
                 }
-                seen.insert(key, target.span);
-                self.touch_namespaces(&mut program, &source, &peer, is_dns);
-                self.selector_side_warning(&source, intent.source.map_or(target.span, |s| s.span), "source");
-                if !is_dns {
-                    self.selector_side_warning(&peer, target.node.endpoint.span, "target");
-                }
-                let origin = program.origins.len();
-                program.origins.push(Origin {
-                    span: target.span,
-                    source_span: intent.source.map_or(target.span, |s| s.span),
-                    location: format!("{}:{}", self.sources.name(target.span.file), self.sources.line_of(target.span)),
-                    text,
-                    metadata: intent.metadata.clone(),
-                    namespace: intent.namespace.clone(),
-                    metadata_lines: intent.metadata_lines.clone(),
-                    written_ports,
-                });
-                program.flows.push(Flow {
-                    source,
-                    target: peer,
-                    ports,
-                    origin,
-                });
             }
         }
         if self.config.declared_only {
@@ -737,43 +833,23 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// Records namespaces that receive rules without being declared.
-    fn touch_namespaces(&mut self, program: &mut Program, source: &Peer, target: &Peer, target_is_dns: bool) {
-        if let Peer::Pods {
-            namespaces: Namespaces::Named(ns),
-            ..
-        } = source
-        {
-            program.namespaces.entry(ns.clone()).or_default();
-        }
-        if let Peer::Pods {
-            namespaces: Namespaces::Named(ns),
-            ..
-        } = target
-            && (!target_is_dns || program.namespaces.get(ns).is_some_and(|n| n.declared))
-        {
-            program.namespaces.entry(ns.clone()).or_default();
-        }
-    }
-
-    fn undeclared_namespace_warnings(&mut self, program: &Program) {
+    fn undeclared_namespace_warnings<'p>(&mut self, program: &'p Program) {
         // Per undeclared namespace: the directions its pods get rules in, and the first intent doing it.
-        let mut found: BTreeMap<&str, (Vec<&str>, Span)> = BTreeMap::new();
-        fn undeclared<'p>(peer: &'p Peer, program: &Program) -> Option<&'p str> {
-            match peer {
-                Peer::Pods {
-                    namespaces: Namespaces::Named(ns),
-                    ..
-                } if !program.namespaces.get(ns).is_some_and(|i| i.declared) => Some(ns.as_str()),
-                _ => None,
-            }
-        }
+        let mut found: FxHashMap<&str, (Vec<&str>, Span)> = FxHashMap::default();
+        let declared = declared_namespaces(program);
+        let undeclared = |peer: &'p Peer| match peer {
+            Peer::Pods {
+                namespaces: Namespaces::Named(ns),
+                ..
+            } if !declared.contains(ns.as_str()) => Some(ns.as_str()),
+            _ => None,
+        };
         for flow in &program.flows {
             let origin = &program.origins[flow.origin];
             let dns_target = matches!(flow.target.name(), PeerName::Dns);
             let sides = [
-                (undeclared(&flow.source, program), "egress", origin.source_span),
-                (undeclared(&flow.target, program).filter(|_| !dns_target), "ingress", origin.span),
+                (undeclared(&flow.source), "egress", origin.source_span),
+                (undeclared(&flow.target).filter(|_| !dns_target), "ingress", origin.span),
             ];
             for (ns, direction, span) in sides {
                 if let Some(ns) = ns {
@@ -784,6 +860,8 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        let mut found: Vec<_> = found.into_iter().collect();
+        found.sort_unstable_by_key(|(ns, _)| *ns);
         for (ns, (mut directions, at)) in found {
             directions.sort();
             let directions = directions.join(" and ");
@@ -804,17 +882,19 @@ impl<'a> Checker<'a> {
 
     fn missing_dns_warnings(&mut self, program: &Program) {
         // Per namespace: whether some flow from it reaches DNS, and its first egress intent.
-        let mut seen: BTreeMap<&str, (bool, Span)> = BTreeMap::new();
+        let mut seen: FxHashMap<&str, (bool, Span)> = FxHashMap::default();
         for flow in &program.flows {
             if let Peer::Pods {
                 namespaces: Namespaces::Named(ns),
                 ..
-            } = &flow.source
+            } = &*flow.source
             {
                 let entry = seen.entry(ns.as_str()).or_insert((false, program.origins[flow.origin].span));
                 entry.0 |= matches!(flow.target.name(), PeerName::Dns);
             }
         }
+        let mut seen: Vec<_> = seen.into_iter().collect();
+        seen.sort_unstable_by_key(|(ns, _)| *ns);
         for (ns, (has_dns, at)) in seen {
             let isolates_egress = program.namespaces.get(ns).is_some_and(|i| i.declared && i.isolation.egress());
             if isolates_egress && !has_dns {
@@ -831,6 +911,33 @@ impl<'a> Checker<'a> {
                 );
             }
         }
+    }
+
+    /// The number of the peer an endpoint of an intent stands for; `None` after reporting why it has none.
+    fn peer(&mut self, endpoint: &'a Spanned<Endpoint>, namespace: &'a str) -> Option<usize> {
+        let key = EndpointKey::of(&endpoint.node, namespace);
+        if let Some(&id) = key.and_then(|k| self.resolved.get(&k)) {
+            return Some(id);
+        }
+        let reported = self.diagnostics.len();
+        let peer = self.endpoint(endpoint, namespace)?;
+        let id = self.peers.intern(peer);
+        // A name that drew a diagnostic (a "did you mean") draws it again at each use.
+        if let Some(key) = key
+            && self.diagnostics.len() == reported
+        {
+            self.resolved.insert(key, id);
+        }
+        Some(id)
+    }
+
+    /// `file:line` of a span.
+    fn location(&self, span: Span) -> String {
+        let name = self.sources.name(span.file);
+        let mut location = String::with_capacity(name.len() + 6);
+        location.push_str(name);
+        let _ = write!(location, ":{}", self.sources.line_of(span));
+        location
     }
 
     fn endpoint(&mut self, endpoint: &Spanned<Endpoint>, namespace: &str) -> Option<Peer> {
@@ -996,12 +1103,13 @@ impl<'a> Checker<'a> {
     fn typo_warning(&mut self, namespace: &str, name: &Spanned<ast::Name>) {
         let text = &name.node.text;
         // The same undeclared name is usually referenced many times: look it up once.
-        let key = (namespace.to_string(), text.clone());
-        let best = match self.typo_cache.get(&key) {
+        let cached = self.typo_cache.get(namespace).and_then(|names| names.get(text.as_str()));
+        let best = match cached {
             Some(found) => found.clone(),
             None => {
                 let found = self.closest_workload(namespace, text);
-                self.typo_cache.insert(key, found.clone());
+                let names = self.typo_cache.entry(namespace.to_string()).or_default();
+                names.insert(text.clone(), found.clone());
                 found
             }
         };
@@ -1009,18 +1117,21 @@ impl<'a> Checker<'a> {
     }
 
     fn closest_workload(&self, namespace: &str, text: &str) -> Closest {
-        self.decls
-            .workloads_in
-            .get(namespace)
-            .into_iter()
-            .flatten()
-            .filter_map(|n| {
-                self.decls
-                    .workload(namespace, n)
-                    .map(|(_, at)| (edit_distance(text, n), n.clone(), *at))
+        let declared = self.decls.typo_candidates.get(namespace)?;
+        let shape = CharShape::of(text);
+        declared
+            .iter()
+            .filter_map(|(n, n_shape, at)| {
+                let limit = max_typo_distance(n_shape.length);
+                // Most names are ruled out without computing the distance.
+                if shape.distance_at_least(n_shape) > limit {
+                    return None;
+                }
+                let d = bounded_edit_distance(text, n, limit)?;
+                (d > 0).then_some((d, n.as_str(), *at))
             })
-            .filter(|(d, n, _)| *d > 0 && *d <= max_typo_distance(n))
             .min()
+            .map(|(d, n, at)| (d, n.to_string(), at))
     }
 
     fn report_typo(&mut self, namespace: &str, name: &Spanned<ast::Name>, best: Closest) {
@@ -1043,7 +1154,7 @@ impl<'a> Checker<'a> {
     }
 
     /// The ports of a target, and each as written with its place.
-    fn ports(&mut self, ports: &[Spanned<ast::Port>], peer: &Peer, is_dns: bool) -> Option<(PortSet, Vec<(PortSpec, Span)>)> {
+    fn ports(&mut self, ports: &[Spanned<ast::Port>], to_ips: bool, is_dns: bool) -> Option<(PortSet, Vec<(PortSpec, Span)>)> {
         if ports.is_empty() {
             let set = if is_dns {
                 PortSet(self.config.dns_ports.clone())
@@ -1052,9 +1163,9 @@ impl<'a> Checker<'a> {
             };
             return Some((set, Vec::new()));
         }
-        let mut written = Vec::new();
+        let mut written = Vec::with_capacity(ports.len());
         let mut ok = true;
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(ports.len());
         for port in ports {
             let protocol = match &port.node.protocol {
                 None => Some(Protocol::Tcp),
@@ -1104,7 +1215,7 @@ impl<'a> Checker<'a> {
                                 .with_help("a named port has 1 to 15 lower-case letters, digits and `-`, with at least one letter, such as `http` or `metrics`"),
                         );
                         None
-                    } else if matches!(peer, Peer::Ips { .. }) {
+                    } else if to_ips {
                         self.error(
                             Diagnostic::new(
                                 Code::NamedPortToIpBlock,
@@ -1150,45 +1261,115 @@ impl<'a> Checker<'a> {
     }
 }
 
-/// The metadata of one intent: the file's `meta` values, each key replaced
-/// by the intent's own `@` lines. Returns the annotations and the lines behind them.
-fn merge_metadata(
-    file_meta: &BTreeMap<String, &ast::Metadata>,
-    pending: &[&ast::Metadata],
-    checker: &mut Checker,
-) -> (Vec<(String, String)>, Vec<MetadataLine>) {
-    let mut merged: BTreeMap<String, Vec<&Spanned<String>>> = file_meta.iter().map(|(k, m)| (k.clone(), vec![&m.value])).collect();
-    let mut overridden: Vec<String> = Vec::new();
-    for m in pending {
-        let Some(key) = checker.metadata_key(&m.key) else { continue };
-        let values = merged.entry(key.clone()).or_default();
-        if !overridden.contains(&key) {
-            values.clear();
-            overridden.push(key);
-        }
-        if !values.iter().any(|v| v.node == m.value.node) {
-            values.push(&m.value);
-        }
+/// The annotations of an intent, and the metadata lines behind them.
+type IntentMetadata = (Vec<(String, String)>, Vec<MetadataLine>);
+
+/// Records the namespace of pods that receive rules, declared or not.
+fn touch_namespace(program: &mut Program, peer: &Peer) {
+    if let Peer::Pods {
+        namespaces: Namespaces::Named(ns),
+        ..
+    } = peer
+        && !program.namespaces.contains_key(ns)
+    {
+        program.namespaces.insert(ns.clone(), NamespaceInfo::default());
     }
+}
+
+/// The names of the declared namespaces, to look them up by hashing.
+fn declared_namespaces(program: &Program) -> rustc_hash::FxHashSet<&str> {
+    program
+        .namespaces
+        .iter()
+        .filter(|(_, info)| info.declared)
+        .map(|(ns, _)| ns.as_str())
+        .collect()
+}
+
+/// The metadata in force while reading a file: its `meta` lines so far, each
+/// key replaced for one intent by the `@` lines just above it.
+#[derive(Default)]
+struct MetadataScope<'a> {
+    /// `meta` lines by annotation key.
+    file: BTreeMap<String, &'a ast::Metadata>,
+    /// `@` lines waiting for the next intent, with their annotation keys.
+    pending: Vec<(String, &'a ast::Metadata)>,
+    /// What an intent without `@` lines gets: most intents, so it is built once per `meta` line.
+    file_only: Option<IntentMetadata>,
+}
+
+impl<'a> MetadataScope<'a> {
+    fn set_file(&mut self, key: String, m: &'a ast::Metadata) {
+        self.file.insert(key, m);
+        self.file_only = None;
+    }
+
+    /// The metadata of the next intent; the `@` lines are used up.
+    fn take(&mut self) -> IntentMetadata {
+        if self.pending.is_empty() {
+            let file = &self.file;
+            return self
+                .file_only
+                .get_or_insert_with(|| {
+                    let merged: Vec<_> = file.iter().map(|(key, m)| (key.as_str(), vec![&m.value])).collect();
+                    collect_metadata(&merged)
+                })
+                .clone();
+        }
+        // A key written with `@` replaces the file's value; repeated values count once.
+        let mut merged: Vec<(&str, Vec<&Spanned<String>>)> = self
+            .file
+            .iter()
+            .filter(|(key, _)| !self.pending.iter().any(|(k, _)| k == *key))
+            .map(|(key, m)| (key.as_str(), vec![&m.value]))
+            .collect();
+        for (key, m) in &self.pending {
+            match merged.iter_mut().find(|(k, _)| k == key) {
+                Some((_, values)) => {
+                    if !values.iter().any(|v| v.node == m.value.node) {
+                        values.push(&m.value);
+                    }
+                }
+                None => merged.push((key, vec![&m.value])),
+            }
+        }
+        merged.sort_by_key(|(key, _)| *key);
+        let metadata = collect_metadata(&merged);
+        self.pending.clear();
+        metadata
+    }
+}
+
+/// Annotations and lines from the values of each key, keys in order.
+fn collect_metadata(merged: &[(&str, Vec<&Spanned<String>>)]) -> IntentMetadata {
     let lines = merged
         .iter()
         .flat_map(|(key, values)| {
             values.iter().map(|v| MetadataLine {
-                key: key.clone(),
+                key: key.to_string(),
                 value: v.node.clone(),
                 span: v.span,
             })
         })
         .collect();
     let annotations = merged
-        .into_iter()
-        .map(|(k, v)| (k, v.iter().map(|v| v.node.as_str()).collect::<Vec<_>>().join(", ")))
+        .iter()
+        .map(|(key, values)| {
+            (
+                key.to_string(),
+                values.iter().map(|v| v.node.as_str()).collect::<Vec<_>>().join(", "),
+            )
+        })
         .collect();
     (annotations, lines)
 }
 
 /// Collapses white space (line continuations included) to single spaces and drops comments.
 pub fn normalise(text: &str) -> String {
+    // Most intents are written on one line with single spaces: they stay as they are.
+    if is_normal(text) {
+        return text.to_string();
+    }
     let mut out = String::with_capacity(text.len());
     for line in text.lines() {
         let code = line.split('#').next().unwrap_or("");
@@ -1200,6 +1381,16 @@ pub fn normalise(text: &str) -> String {
         }
     }
     out
+}
+
+/// Whether [`normalise`] leaves `text` as it is: printable ASCII words
+/// separated by single spaces, no comment, no space just inside parentheses.
+fn is_normal(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.first() != Some(&b' ')
+        && bytes.last() != Some(&b' ')
+        && bytes.iter().all(|&b| b == b' ' || (b.is_ascii_graphic() && b != b'#'))
+        && bytes.windows(2).all(|pair| !matches!(pair, [b' ', b' ' | b')'] | [b'(', b' ']))
 }
 
 /// A short, stable hash (FNV-1a, 64 bits) as 8 base-36-free hex digits.
@@ -1222,12 +1413,61 @@ fn suggest_label(text: &str) -> Option<String> {
     (!s.is_empty() && s.len() <= 63).then_some(s)
 }
 
-fn max_typo_distance(name: &str) -> usize {
-    match name.chars().count() {
+/// How far a name of `length` characters may be from what was written to be suggested.
+fn max_typo_distance(length: usize) -> usize {
+    match length {
         0..=3 => 1,
         4..=8 => 2,
         _ => 3,
     }
+}
+
+/// What a cheap lower bound of the edit distance needs of a string: its
+/// length and the set of its characters (folded into 64 bits).
+struct CharShape {
+    length: usize,
+    chars: u64,
+}
+
+impl CharShape {
+    fn of(text: &str) -> Self {
+        text.chars().fold(CharShape { length: 0, chars: 0 }, |shape, c| CharShape {
+            length: shape.length + 1,
+            chars: shape.chars | 1 << (u32::from(c) % 64),
+        })
+    }
+
+    /// A lower bound of the edit distance: every edit changes the length by
+    /// at most one, and each character of one string that the other lacks
+    /// needs an edit of its own (folding characters only merges some of them).
+    fn distance_at_least(&self, other: &CharShape) -> usize {
+        let missing = (self.chars & !other.chars)
+            .count_ones()
+            .max((other.chars & !self.chars).count_ones());
+        self.length.abs_diff(other.length).max(missing as usize)
+    }
+}
+
+/// The Levenshtein distance of `a` and `b` if it is at most `limit`: the
+/// rows stop as soon as every cell of one is over the limit.
+fn bounded_edit_distance(a: &str, b: &str, limit: usize) -> Option<usize> {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        let mut smallest = row[0];
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(row[j]).min(cur) };
+            smallest = smallest.min(row[j + 1]);
+            prev = cur;
+        }
+        if smallest > limit {
+            return None;
+        }
+    }
+    Some(row[b.len()]).filter(|&d| d <= limit)
 }
 
 /// Levenshtein distance, for "did you mean" hints.
@@ -1244,4 +1484,84 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Names of DNS-label shape, and a few that are not, compared in every pair.
+    const WORDS: &[&str] = &[
+        "",
+        "a",
+        "ab",
+        "api",
+        "apl",
+        "pai",
+        "web",
+        "webb",
+        "wbe",
+        "billing-api",
+        "biling-api",
+        "billing-ap1",
+        "orders-api",
+        "orders",
+        "payments-worker",
+        "payment-workers",
+        "ledger",
+        "ledgre",
+        "élan",
+        "elan",
+        "ℓedger",
+        "x-y-z",
+        "xyz",
+    ];
+
+    #[test]
+    fn the_bounded_distance_is_the_distance_up_to_its_limit() {
+        for a in WORDS {
+            for b in WORDS {
+                let exact = edit_distance(a, b);
+                for limit in 0..5 {
+                    let expected = (exact <= limit).then_some(exact);
+                    assert_eq!(bounded_edit_distance(a, b, limit), expected, "{a:?} {b:?} within {limit}");
+                }
+                let bound = CharShape::of(a).distance_at_least(&CharShape::of(b));
+                assert!(bound <= exact, "{a:?} {b:?}: bound {bound} over distance {exact}");
+            }
+        }
+    }
+
+    #[test]
+    fn text_already_normal_is_left_alone_and_other_text_is_normalised() {
+        let slow = |text: &str| {
+            let mut out = String::new();
+            for line in text.lines() {
+                for word in line.split('#').next().unwrap_or("").split_whitespace() {
+                    if !out.is_empty() && !out.ends_with('(') && !word.starts_with(')') {
+                        out.push(' ');
+                    }
+                    out.push_str(word);
+                }
+            }
+            out
+        };
+        for text in [
+            "",
+            "web -> api:8080",
+            "web -> api:(80, 443)",
+            "web  -> api",
+            " web -> api",
+            "web -> api ",
+            "web -> api:( 80, 443 )",
+            "web -> api # why",
+            "web -> api:80,\n       db:5432",
+            "web\t-> api",
+            "web ->\u{a0}api",
+            "a (b )c",
+        ] {
+            assert_eq!(normalise(text), slow(text), "{text:?}");
+            assert_eq!(is_normal(text), normalise(text) == text, "{text:?}");
+        }
+    }
 }

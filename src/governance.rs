@@ -11,17 +11,18 @@ use crate::config::{Config, IpBlockRule, Rules};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::*;
 use crate::lower::local_namespaces;
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::fmt;
 
 /// Every rule violation of `program` under `config`.
 pub fn check(program: &Program, config: &Config) -> Vec<Diagnostic> {
     let rules = &config.rules;
     let mut out = Vec::new();
-    let mut intents_seen: HashSet<Span> = HashSet::new();
-    let mut lines_seen: HashSet<Span> = HashSet::new();
+    let mut intents_seen: FxHashSet<Span> = FxHashSet::default();
+    let mut lines_seen: FxHashSet<Span> = FxHashSet::default();
     let declared: Vec<&String> = program.namespaces.iter().filter(|(_, i)| i.declared).map(|(n, _)| n).collect();
-    let mut exposures: HashMap<&str, Vec<&Exposure>> = HashMap::new();
+    let keys = AnnotationKeys::new(config);
+    let mut exposures: FxHashMap<&str, Vec<&Exposure>> = FxHashMap::default();
     for e in &program.exposures {
         exposures.entry(e.namespace.as_str()).or_default().push(e);
     }
@@ -29,14 +30,14 @@ pub fn check(program: &Program, config: &Config) -> Vec<Diagnostic> {
         let origin = &program.origins[flow.origin];
         // Metadata belongs to the whole intent, which may have several targets.
         if intents_seen.insert(origin.source_span) {
-            out.extend(missing_metadata(origin, config));
+            out.extend(missing_metadata(origin, &keys));
             if rules.consent {
                 out.extend(foreign_egress(flow, origin, &declared));
             }
         }
         for line in &origin.metadata_lines {
             if lines_seen.insert(line.span) {
-                out.extend(metadata_line(line, origin, config));
+                out.extend(metadata_line(line, origin, config, &keys));
             }
         }
         if let Some(rule) = &rules.ip_blocks {
@@ -59,20 +60,42 @@ fn annotation_key(key: &str, config: &Config) -> String {
     }
 }
 
+/// The annotation keys the rules name, spelled out once for every intent.
+struct AnnotationKeys<'c> {
+    /// `metadata.required`: each key as written and as an annotation key.
+    required: Vec<(&'c str, String)>,
+    /// The annotation key of each of `metadata.patterns`, in order.
+    patterns: Vec<String>,
+    /// The annotation key of `@expires`.
+    expires: String,
+}
+
+impl<'c> AnnotationKeys<'c> {
+    fn new(config: &'c Config) -> Self {
+        let rules = &config.rules;
+        AnnotationKeys {
+            required: rules
+                .required_metadata
+                .iter()
+                .map(|k| (k.as_str(), annotation_key(k, config)))
+                .collect(),
+            patterns: rules.metadata_patterns.iter().map(|p| annotation_key(&p.key, config)).collect(),
+            expires: annotation_key("expires", config),
+        }
+    }
+}
+
 /// The intent's first line, from its source to its first target.
 fn intent_span(origin: &Origin) -> Span {
     origin.source_span.to(origin.span)
 }
 
-fn missing_metadata(origin: &Origin, config: &Config) -> Option<Diagnostic> {
-    let missing: Vec<&String> = config
-        .rules
-        .required_metadata
+fn missing_metadata(origin: &Origin, keys: &AnnotationKeys) -> Option<Diagnostic> {
+    let missing: Vec<&str> = keys
+        .required
         .iter()
-        .filter(|key| {
-            let full = annotation_key(key, config);
-            !origin.metadata.iter().any(|(k, v)| *k == full && !v.is_empty())
-        })
+        .filter(|(_, full)| !origin.metadata.iter().any(|(k, v)| k == full && !v.is_empty()))
+        .map(|(key, _)| *key)
         .collect();
     let first = missing.first()?;
     let listed = missing.iter().map(|k| format!("`@{k}`")).collect::<Vec<_>>().join(", ");
@@ -87,10 +110,10 @@ fn missing_metadata(origin: &Origin, config: &Config) -> Option<Diagnostic> {
 
 /// Pattern and expiry checks of one metadata value, reported once per line
 /// even when a `meta` line covers many intents.
-fn metadata_line(line: &MetadataLine, origin: &Origin, config: &Config) -> Vec<Diagnostic> {
+fn metadata_line(line: &MetadataLine, origin: &Origin, config: &Config, keys: &AnnotationKeys) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    for p in &config.rules.metadata_patterns {
-        if annotation_key(&p.key, config) == line.key && !p.regex.is_match(&line.value) {
+    for (p, key) in config.rules.metadata_patterns.iter().zip(&keys.patterns) {
+        if *key == line.key && !p.regex.is_match(&line.value) {
             out.push(
                 Diagnostic::new(
                     Code::MetadataPattern,
@@ -105,7 +128,7 @@ fn metadata_line(line: &MetadataLine, origin: &Origin, config: &Config) -> Vec<D
             );
         }
     }
-    if line.key == annotation_key("expires", config) {
+    if line.key == keys.expires {
         out.extend(expiry(line, origin, config));
     }
     out
@@ -161,8 +184,8 @@ fn named_namespace(peer: &Peer) -> Option<&str> {
 
 fn ip_blocks(flow: &Flow, origin: &Origin, rule: &IpBlockRule) -> Vec<Diagnostic> {
     let sides = [
-        (&flow.target, &flow.source, origin.span),
-        (&flow.source, &flow.target, origin.source_span),
+        (&*flow.target, &*flow.source, origin.span),
+        (&*flow.source, &*flow.target, origin.source_span),
     ];
     let mut out = Vec::new();
     for (side, pods_side, span) in sides {
@@ -348,8 +371,8 @@ fn foreign_egress(flow: &Flow, origin: &Origin, declared: &[&String]) -> Option<
     )
 }
 
-fn consent(flow: &Flow, origin: &Origin, exposures: &HashMap<&str, Vec<&Exposure>>, declared: &[&String]) -> Vec<Diagnostic> {
-    let Peer::Pods { pods, name, .. } = &flow.target else {
+fn consent(flow: &Flow, origin: &Origin, exposures: &FxHashMap<&str, Vec<&Exposure>>, declared: &[&String]) -> Vec<Diagnostic> {
+    let Peer::Pods { pods, name, .. } = &*flow.target else {
         return Vec::new();
     };
     if *name == PeerName::Dns {

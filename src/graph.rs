@@ -350,7 +350,7 @@ impl Graph {
         // One edge per pair; `None` ports once any intent allows every port.
         let mut edges: BTreeMap<(usize, usize), Edge> = BTreeMap::new();
         for flow in &program.flows {
-            let (Some(&from), Some(&to)) = (ids.get(&flow.source), ids.get(&flow.target)) else {
+            let (Some(&from), Some(&to)) = (ids.get(&*flow.source), ids.get(&*flow.target)) else {
                 continue;
             };
             let edge = edges.entry((from, to)).or_insert_with(|| Edge {
@@ -781,14 +781,15 @@ cluster -> web:http
             name: PeerName::Workload(name.to_owned()),
         };
         program.flows.push(Flow {
-            source: pods(nasty),
+            source: pods(nasty).into(),
             target: Peer::Ips {
                 blocks: vec![IpBlock {
                     cidr: "10.0.0.0/8".into(),
                     except: vec![],
                 }],
                 name: PeerName::External(nasty.to_owned()),
-            },
+            }
+            .into(),
             ports: PortSet(vec![PortSpec {
                 protocol: Protocol::Tcp,
                 port: PortNumber::Named(nasty.to_owned()),

@@ -5,6 +5,7 @@ use crate::ast::{Isolation, Span};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// A checked program: every namespace involved and every flow declared.
 #[derive(Debug, Clone, Default)]
@@ -68,9 +69,9 @@ pub struct NamespaceInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flow {
     /// Who connects.
-    pub source: Peer,
+    pub source: Arc<Peer>,
     /// To whom.
-    pub target: Peer,
+    pub target: Arc<Peer>,
     /// On which ports.
     pub ports: PortSet,
     /// Index into [`Program::origins`].

@@ -10,8 +10,10 @@ use crate::diagnostics::{Code, Diagnostic, Severity};
 use crate::ir::{
     Expression, Flow, IpBlock, LabelSelector, Namespaces, Operator, Peer, PeerName, PortNumber, PortSet, PortSpec, Program, Protocol,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Where clouds serve instance metadata, credentials included: the link-local
 /// address of AWS, GCP, Azure and most others, and AWS's IPv6 one.
@@ -58,7 +60,7 @@ fn flow_lints(flow: &Flow, program: &Program, out: &mut Vec<Diagnostic>) {
     let origin = &program.origins[flow.origin];
     let text = &origin.text;
     let to_dns = matches!(flow.target.name(), PeerName::Dns);
-    let egress = matches!(flow.source, Peer::Pods { .. }) && !to_dns;
+    let egress = matches!(*flow.source, Peer::Pods { .. }) && !to_dns;
     let wide_open = egress && flow.ports.is_all() && is_world(&flow.target);
     if wide_open {
         out.push(
@@ -144,17 +146,37 @@ fn covered_intents(program: &Program) -> Vec<Diagnostic> {
     let mut peers = PeerTable::default();
     let ends: Vec<(usize, usize)> = program.flows.iter().map(|f| (peers.id(&f.source), peers.id(&f.target))).collect();
     let wider = peers.wider();
-    let mut by_pair: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
-    for (i, pair) in ends.iter().enumerate() {
-        by_pair.entry(*pair).or_default().push(i);
+    // The flows of each (source, target) pair, in order, are a run of
+    // `by_pair` (a counting sort by pair number).
+    let mut pairs: FxHashMap<(usize, usize), usize> = FxHashMap::default();
+    let pair_of: Vec<usize> = ends
+        .iter()
+        .map(|end| {
+            let next = pairs.len();
+            *pairs.entry(*end).or_insert(next)
+        })
+        .collect();
+    let mut starts = vec![0; pairs.len() + 1];
+    for &pair in &pair_of {
+        starts[pair + 1] += 1;
     }
+    for pair in 0..pairs.len() {
+        starts[pair + 1] += starts[pair];
+    }
+    let mut by_pair = vec![0; ends.len()];
+    let mut next = starts.clone();
+    for (i, &pair) in pair_of.iter().enumerate() {
+        by_pair[next[pair]] = i;
+        next[pair] += 1;
+    }
+    let run = |pair: &(usize, usize)| pairs.get(pair).map(|&p| &by_pair[starts[p]..starts[p + 1]]);
     let mut out = Vec::new();
     for (i, flow) in program.flows.iter().enumerate() {
         let (source, target) = ends[i];
         let cover = wider[source]
             .iter()
             .flat_map(|s| wider[target].iter().map(move |t| (*s, *t)))
-            .filter_map(|pair| by_pair.get(&pair))
+            .filter_map(|pair| run(&pair))
             .flatten()
             .copied()
             .find(|&j| {
@@ -193,14 +215,25 @@ enum Meaning<'p> {
 /// The distinct peers of a program, numbered in order of appearance.
 #[derive(Default)]
 struct PeerTable<'p> {
-    ids: HashMap<Meaning<'p>, usize>,
+    ids: FxHashMap<Meaning<'p>, usize>,
+    /// Ids by address: flows share their peers, so most are found without hashing a selector.
+    shared: FxHashMap<*const Peer, usize>,
     meanings: Vec<Meaning<'p>>,
     /// The blocks of each peer of addresses, parsed (`None` for pods).
     blocks: Vec<Option<Vec<Block>>>,
 }
 
 impl<'p> PeerTable<'p> {
-    fn id(&mut self, peer: &'p Peer) -> usize {
+    fn id(&mut self, peer: &'p Arc<Peer>) -> usize {
+        if let Some(&id) = self.shared.get(&Arc::as_ptr(peer)) {
+            return id;
+        }
+        let id = self.meaning_id(peer);
+        self.shared.insert(Arc::as_ptr(peer), id);
+        id
+    }
+
+    fn meaning_id(&mut self, peer: &'p Peer) -> usize {
         let meaning = match peer {
             Peer::Pods { namespaces, pods, .. } => Meaning::Pods(namespaces, pods),
             Peer::Ips { blocks, .. } => Meaning::Ips(blocks),
@@ -223,7 +256,7 @@ impl<'p> PeerTable<'p> {
         // A covering peer lives in the same namespace, picks namespaces by
         // label, or is an IP block for an IP block; within those, the index
         // finds the few that share what covering requires.
-        let mut by_namespace: HashMap<&str, Candidates> = HashMap::new();
+        let mut by_namespace: FxHashMap<&str, Candidates> = FxHashMap::default();
         let (mut selected, mut addresses) = (Candidates::default(), Candidates::default());
         for (id, meaning) in self.meanings.iter().enumerate() {
             match meaning {
@@ -285,10 +318,10 @@ impl<'p> PeerTable<'p> {
 /// pod); for IP blocks, each block.
 #[derive(Default)]
 struct Candidates<'p> {
-    by_value: HashMap<(&'p str, &'p str), Vec<usize>>,
-    by_key: HashMap<&'p str, Vec<usize>>,
+    by_value: FxHashMap<(&'p str, &'p str), Vec<usize>>,
+    by_key: FxHashMap<&'p str, Vec<usize>>,
     any: Vec<usize>,
-    by_block: HashMap<Cidr, Vec<usize>>,
+    by_block: FxHashMap<Cidr, Vec<usize>>,
 }
 
 impl<'p> Candidates<'p> {
@@ -443,22 +476,35 @@ fn port_contains(wide: &PortSpec, narrow: &PortSpec) -> bool {
 /// uses), W0106 (`[]`) and W0107 (selectors that match nothing).
 fn written_lints(files: &[ast::File]) -> Vec<Diagnostic> {
     let mut usage = Usage::default();
-    let mut out = Vec::new();
+    // Declarations first, so that a name is only looked up when it is used.
     for file in files {
         let mut namespace: Option<&str> = None;
         for statement in &file.statements {
             match &statement.node {
                 Statement::Namespace(name) => namespace = Some(&name.node.text),
                 Statement::Workload { name, selector } => {
-                    out.extend(never_matches(&selector.node));
                     if let Some(ns) = namespace {
                         usage.workloads.push((ns, &name.node.text, name.span.to(selector.span)));
+                        usage.used.insert((ns, &name.node.text), false);
                     }
                 }
                 Statement::External { name, cidr, except } => {
                     let end = except.last().map_or(cidr.span, |e| e.span);
                     usage.externals.push((&name.node.text, name.span.to(end)));
+                    usage.bare.insert(&name.node.text, false);
                 }
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for file in files {
+        let mut namespace: Option<&str> = None;
+        for statement in &file.statements {
+            match &statement.node {
+                Statement::Namespace(name) => namespace = Some(&name.node.text),
+                Statement::Workload { selector, .. } => out.extend(never_matches(&selector.node)),
+                Statement::External { .. } => {}
                 Statement::Intent(intent) => {
                     let targets = intent.targets.iter().map(|t| &t.node.endpoint);
                     for endpoint in std::iter::once(&intent.source).chain(targets) {
@@ -489,10 +535,10 @@ fn written_lints(files: &[ast::File]) -> Vec<Diagnostic> {
 struct Usage<'a> {
     workloads: Vec<(&'a str, &'a str, Span)>,
     externals: Vec<(&'a str, Span)>,
-    /// (namespace, name) of every workload named in an intent or `expect`.
-    used: HashSet<(&'a str, &'a str)>,
-    /// Every bare name: an external if one has that name.
-    bare: HashSet<&'a str>,
+    /// Whether each declared workload, by (namespace, name), is named in an intent or `expect`.
+    used: FxHashMap<(&'a str, &'a str), bool>,
+    /// Whether each external is named (by a bare name).
+    bare: FxHashMap<&'a str, bool>,
 }
 
 impl<'a> Usage<'a> {
@@ -500,14 +546,18 @@ impl<'a> Usage<'a> {
         let empty = |pods: &Pods| matches!(pods, Pods::Selector(s) if s.terms.is_empty());
         match &endpoint.node {
             Endpoint::Name(name) => {
-                self.bare.insert(&name.text);
-                if let Some(ns) = namespace {
-                    self.used.insert((ns, &name.text));
+                if let Some(used) = self.bare.get_mut(name.text.as_str()) {
+                    *used = true;
+                }
+                if let Some(used) = namespace.and_then(|ns| self.used.get_mut(&(ns, name.text.as_str()))) {
+                    *used = true;
                 }
             }
             Endpoint::Qualified { namespace, pods } => {
-                if let Pods::Name(name) = pods {
-                    self.used.insert((&namespace.node.text, &name.node.text));
+                if let Pods::Name(name) = pods
+                    && let Some(used) = self.used.get_mut(&(namespace.node.text.as_str(), name.node.text.as_str()))
+                {
+                    *used = true;
                 }
                 if let Pods::Selector(s) = pods {
                     out.extend(never_matches(s));
@@ -533,7 +583,7 @@ impl<'a> Usage<'a> {
     }
 
     fn unused(&self) -> Vec<Diagnostic> {
-        let workloads = self.workloads.iter().filter(|(ns, name, _)| !self.used.contains(&(*ns, *name))).map(|(ns, name, span)| {
+        let workloads = self.workloads.iter().filter(|(ns, name, _)| !self.used[&(*ns, *name)]).map(|(ns, name, span)| {
             Diagnostic::new(
                 Code::UnusedDeclaration,
                 *span,
@@ -542,19 +592,15 @@ impl<'a> Usage<'a> {
             .with_label("no intent or `expect` names it")
             .with_help("remove the declaration, or use it in an intent; one declared for other teams counts as used when their files are compiled with this one")
         });
-        let externals = self
-            .externals
-            .iter()
-            .filter(|(name, _)| !self.bare.contains(name))
-            .map(|(name, span)| {
-                Diagnostic::new(
-                    Code::UnusedDeclaration,
-                    *span,
-                    format!("external `{name}` is declared but never used"),
-                )
-                .with_label("no intent or `expect` names it")
-                .with_help("remove the declaration, or use it in an intent")
-            });
+        let externals = self.externals.iter().filter(|(name, _)| !self.bare[name]).map(|(name, span)| {
+            Diagnostic::new(
+                Code::UnusedDeclaration,
+                *span,
+                format!("external `{name}` is declared but never used"),
+            )
+            .with_label("no intent or `expect` names it")
+            .with_help("remove the declaration, or use it in an intent")
+        });
         workloads.chain(externals).collect()
     }
 }
@@ -588,7 +634,7 @@ fn never_matches(selector: &ast::Selector) -> Option<Diagnostic> {
             });
         }
     }
-    let mut keys: HashMap<&str, Key> = HashMap::new();
+    let mut keys: FxHashMap<&str, Key> = FxHashMap::default();
     for term in &selector.terms {
         let key = keys.entry(term.node.key().node.as_str()).or_default();
         let first = *key.first.get_or_insert(term.span);

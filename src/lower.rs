@@ -69,8 +69,8 @@ pub fn lower(program: &Program, sources: &Sources, config: &Config) -> (Vec<net:
 
     for flow in &program.flows {
         let halves = [
-            (Direction::Egress, &flow.source, &flow.target),
-            (Direction::Ingress, &flow.target, &flow.source),
+            (Direction::Egress, &*flow.source, &*flow.target),
+            (Direction::Ingress, &*flow.target, &*flow.source),
         ];
         for (direction, local, peer) in halves {
             if direction == Direction::Ingress && skips_ingress_half(local, program) {

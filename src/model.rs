@@ -181,7 +181,7 @@ pub fn synthesize(program: &Program, config: &Config) -> Model {
     let peers: Vec<&Peer> = program
         .flows
         .iter()
-        .flat_map(|f| [&f.source, &f.target])
+        .flat_map(|f| [&*f.source, &*f.target])
         .chain(program.expectations.iter().flat_map(|e| [&e.source, &e.target]))
         .collect();
     let mut named_ports: BTreeSet<(String, Protocol)> = BTreeSet::new();

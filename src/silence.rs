@@ -9,7 +9,7 @@ use crate::ast::{self, Span, Statement};
 use crate::config::Config;
 use crate::diagnostics::{Code, Diagnostic, Severity};
 use crate::source::Sources;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// What marks a comment as addressed to netpolc.
 const PREFIX: &str = "netpolc:";
@@ -18,7 +18,7 @@ const PREFIX: &str = "netpolc:";
 /// `diagnostics`, and adds a warning for each malformed silencing comment.
 /// `files[i]` is the tree of `sources` file `i`.
 pub fn apply(mut diagnostics: Vec<Diagnostic>, files: &[ast::File], sources: &Sources, config: &Config) -> Vec<Diagnostic> {
-    let mut allowed: HashMap<(usize, usize), Vec<Code>> = HashMap::new();
+    let mut allowed: FxHashMap<(usize, usize), Vec<Code>> = FxHashMap::default();
     for (index, file) in files.iter().enumerate() {
         for comment in &file.comments {
             if let Some(directive) = Directive::read(*comment, sources, &mut diagnostics) {

@@ -374,7 +374,7 @@ impl<'a> Index<'a> {
 
         let mut flows_of = [vec![Vec::new(); pods], vec![Vec::new(); pods]];
         for (f, flow) in program.flows.iter().enumerate() {
-            for (direction, local) in [(Direction::Egress, &flow.source), (Direction::Ingress, &flow.target)] {
+            for (direction, local) in [(Direction::Egress, &*flow.source), (Direction::Ingress, &*flow.target)] {
                 if direction == Direction::Ingress && dns_without_ingress_half(local, program) {
                     continue;
                 }
@@ -546,9 +546,9 @@ impl<'a> Index<'a> {
         for &f in flows {
             let flow = &self.program.flows[f];
             let peer = if direction == Direction::Egress {
-                &flow.target
+                &*flow.target
             } else {
-                &flow.source
+                &*flow.source
             };
             if let Peer::Ips { blocks, .. } = peer {
                 for block in blocks {
