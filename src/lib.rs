@@ -315,15 +315,13 @@ impl Timings {
 /// reported at the intent behind the object (or the namespace declaration).
 fn validate_output(policies: &[NetworkPolicy], program: &ir::Program) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    // One validator per chunk, which checks each distinct key and value once;
-    // 64 chunks, so that `parallel::map` spreads them over the cores.
-    let chunks: Vec<&[NetworkPolicy]> = policies.chunks(policies.len().div_ceil(64).max(1)).collect();
-    let verdicts = parallel::map(&chunks, |_, chunk| {
+    // One validator per thread's chunk, which checks each distinct key and value once.
+    let verdicts = parallel::map_chunks(policies, |_, chunk| {
         let mut validator = validate::Validator::default();
-        chunk.iter().map(|policy| validator.validate(policy)).collect::<Vec<_>>()
+        chunk.iter().map(|policy| validator.validate(policy)).collect()
     });
     let mut provenance = None;
-    for (policy, violations) in policies.iter().zip(verdicts.into_iter().flatten()) {
+    for (policy, violations) in policies.iter().zip(verdicts) {
         if violations.is_empty() {
             continue;
         }

@@ -5,9 +5,17 @@
 /// Maps `f` over `items` on up to `available_parallelism` threads; small
 /// inputs run on the calling thread.
 pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &T) -> R + Sync) -> Vec<R> {
+    map_chunks(items, |start, part| part.iter().enumerate().map(|(i, t)| f(start + i, t)).collect())
+}
+
+/// Splits `items` into one chunk per thread (a single chunk for small
+/// inputs) and concatenates what `f` returns for each, in order. `f` gets
+/// the index of its chunk's first item; work that shares state within a
+/// chunk (a cache, a buffer) keeps it for the whole chunk.
+pub fn map_chunks<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &[T]) -> Vec<R> + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     if threads < 2 || items.len() < 64 {
-        return items.iter().enumerate().map(|(i, t)| f(i, t)).collect();
+        return f(0, items);
     }
     let chunk = items.len().div_ceil(threads);
     let f = &f;
@@ -16,13 +24,9 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &T) -> R + Sync) -> 
         let Some((_, first)) = parts.next() else {
             return Vec::new();
         };
-        let handles: Vec<_> = parts
-            .map(|(c, part)| scope.spawn(move || part.iter().enumerate().map(|(i, t)| f(c * chunk + i, t)).collect::<Vec<R>>()))
-            .collect();
-        // The calling thread takes the first chunk, straight into the result:
-        // no thread to start for it, and no second copy of its part.
-        let mut out = Vec::with_capacity(items.len());
-        out.extend(first.iter().enumerate().map(|(i, t)| f(i, t)));
+        let handles: Vec<_> = parts.map(|(c, part)| scope.spawn(move || f(c * chunk, part))).collect();
+        // The calling thread takes the first chunk: no thread to start for it.
+        let mut out = f(0, first);
         for handle in handles {
             // A panic in a worker is a bug; re-raise it on this thread as it is.
             out.extend(handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
@@ -41,5 +45,21 @@ mod tests {
             items.iter().map(|&x| (x, x * 2)).collect::<Vec<_>>()
         );
         assert_eq!(super::map(&[1, 2, 3], |_, x| x + 1), vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn chunks_cover_the_items_once_in_order() {
+        let items: Vec<usize> = (0..1000).collect();
+        let seen = super::map_chunks(&items, |start, part| {
+            assert_eq!(part.first(), Some(&start));
+            part.iter().map(|&x| (start, x)).collect()
+        });
+        assert_eq!(seen.iter().map(|&(_, x)| x).collect::<Vec<_>>(), items);
+        assert!(seen.iter().all(|&(start, x)| start <= x));
+        assert_eq!(
+            super::map_chunks(&items[..3], |start, part| vec![(start, part.len())]),
+            vec![(0, 3)]
+        );
+        assert!(super::map_chunks(&[] as &[u8], |_, part| part.to_vec()).is_empty());
     }
 }

@@ -282,18 +282,17 @@ impl Rules {
     /// that fails is reported once, on the first policy it fails on.
     /// `sources` must hold the Rego files, as [`load`] left them.
     pub fn check(&self, policies: &[NetworkPolicy], program: &ir::Program, sources: &Sources) -> Vec<Diagnostic> {
-        // One engine per chunk: evaluating needs `&mut Engine`, and a clone
+        // One engine per thread: evaluating needs `&mut Engine`, and a clone
         // shares the compiled policies.
-        let chunks: Vec<&[NetworkPolicy]> = policies.chunks(64).collect();
-        let verdicts = parallel::map(&chunks, |_, chunk| {
+        let verdicts = parallel::map_chunks(policies, |_, chunk| {
             let mut engine = self.engine.clone();
-            chunk.iter().map(|policy| self.evaluate(&mut engine, policy)).collect::<Vec<_>>()
+            chunk.iter().map(|policy| self.evaluate(&mut engine, policy)).collect()
         });
         let mut out = Vec::new();
         let provenance = lower::Provenance::new(program);
         // A failing rule usually fails on many objects: say so once.
         let mut failures: BTreeMap<(usize, String), (&NetworkPolicy, String, usize)> = BTreeMap::new();
-        for (policy, verdicts) in policies.iter().zip(verdicts.into_iter().flatten()) {
+        for (policy, verdicts) in policies.iter().zip(verdicts) {
             for verdict in verdicts {
                 let Some(package) = self.packages.get(verdict.package) else {
                     continue;

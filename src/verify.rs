@@ -34,20 +34,18 @@ pub struct Mismatch {
 /// connection. Empty means they agree.
 pub fn verify(program: &Program, policies: &[NetworkPolicy], model: &Model) -> Vec<Mismatch> {
     let index = Index::new(program, policies, model);
-    // Chunks of pods, so that each worker reuses its scratch rows.
+    // A chunk of pods per thread, so that each worker reuses its scratch rows.
     let pods: Vec<usize> = (0..model.cluster.pods.len()).collect();
-    let chunks: Vec<&[usize]> = pods.chunks(64).collect();
-    let found = crate::parallel::map(&chunks, |_, chunk| {
+    crate::parallel::map_chunks(&pods, |_, chunk| {
         let mut rows = index.rows();
         let mut mismatches = Vec::new();
-        for &pod in *chunk {
+        for &pod in chunk {
             for direction in [Direction::Egress, Direction::Ingress] {
                 index.compare(pod, direction, &mut rows, &mut mismatches);
             }
         }
         mismatches
-    });
-    found.into_iter().flatten().collect()
+    })
 }
 
 /// Diagnostics for [`verify`]'s mismatches: each is a compiler bug.
