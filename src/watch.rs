@@ -5,7 +5,7 @@
 //! Ctrl-C to a channel of [`Event`]s; [`Session::serve`] is the loop, and
 //! works with any event source (the unit tests feed it by hand). Each run
 //! recompiles everything, prints one status line, and writes the folder with
-//! [`emit::write_folder`]: only changed files, atomically, stale owned files
+//! [`emit::write_policies`]: only changed files, atomically, stale owned files
 //! removed, foreign files untouched. With errors, the last good output stays.
 
 use crate::Compilation;
@@ -239,9 +239,9 @@ impl Session {
             self.say("error: kept the last good output\n");
             return Outcome::Errors;
         }
-        let files = emit::folder_files(&compilation.policies, Format::Yaml);
-        let report = match emit::write_folder(&self.options.output, &files) {
-            Ok(report) => report,
+        // Rendered a batch of files at a time on every core, as `build -o` does.
+        let report = match emit::write_policies(&self.options.output, &compilation.policies, Format::Yaml) {
+            Ok((report, _)) => report,
             Err(e) => {
                 self.say(&format!("error: {e}\nerror: kept the last good output\n"));
                 return Outcome::Io;
