@@ -250,12 +250,17 @@ pub fn compile_with(
     diagnostics.append(&mut problems);
     diagnostics.extend(governance::check(&program, config));
     timings.lap("check");
+    // The trees are not needed past this point: free them before lowering
+    // builds the objects, which is when memory peaks.
+    let written = lint::written_lints(&files);
+    let silencing = silence::Silencing::read(&files, &sources, &mut diagnostics);
+    drop(files);
     let (mut policies, mut problems) = lower::lower(&program, &sources, config);
     diagnostics.append(&mut problems);
     timings.lap("lower");
     diagnostics.extend(validate_output(&policies, &program));
     timings.lap("validate");
-    diagnostics.extend(lint::lint(&files, &program, &diagnostics));
+    diagnostics.extend(lint::lint(written, &program, &diagnostics));
     timings.lap("lint");
     let wanted = verification == Verification::Full || !program.expectations.is_empty();
     if wanted && !diagnostics::has_errors(&diagnostics) {
@@ -270,7 +275,7 @@ pub fn compile_with(
         diagnostics.extend(verify::check_expectations(&program, &policies, &model));
         timings.lap("expect");
     }
-    diagnostics = silence::apply(diagnostics, &files, &sources, config);
+    diagnostics = silencing.apply(diagnostics, &sources, config);
     timings.lap("silence");
     diagnostics::sort(&mut diagnostics, &sources);
     if diagnostics::has_errors(&diagnostics) {

@@ -21,17 +21,16 @@ const METADATA_ADDRESSES: [&str; 2] = ["169.254.169.254", "fd00:ec2::254"];
 /// The port the metadata services listen on.
 const METADATA_PORT: u16 = 80;
 
-/// Every lint of a program; `files` are the trees it was checked from and
-/// `found` the diagnostics so far. No lint is reported where an error
+/// Every lint of a program; `written` are the lints of the trees it was
+/// checked from ([`written_lints`]) and `found` the diagnostics so far. No lint is reported where an error
 /// points, or at an intent that generates no policy (W0007): what is wrong
 /// or useless needs fixing first, not more advice.
-pub fn lint(files: &[ast::File], program: &Program, found: &[Diagnostic]) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
+pub fn lint(written: Vec<Diagnostic>, program: &Program, found: &[Diagnostic]) -> Vec<Diagnostic> {
+    let mut out = written;
     for flow in &program.flows {
         flow_lints(flow, program, &mut out);
     }
     out.extend(covered_intents(program));
-    out.extend(written_lints(files));
     let mut settled: Vec<(usize, usize, usize)> = found
         .iter()
         .filter(|d| d.severity() == Severity::Error || d.code == Code::NoEffect)
@@ -473,8 +472,9 @@ fn port_contains(wide: &PortSpec, narrow: &PortSpec) -> bool {
 }
 
 /// The lints that read the files as written: W0105 (declarations nobody
-/// uses), W0106 (`[]`) and W0107 (selectors that match nothing).
-fn written_lints(files: &[ast::File]) -> Vec<Diagnostic> {
+/// uses), W0106 (`[]`) and W0107 (selectors that match nothing). Found
+/// before the syntax trees are dropped; [`lint`] takes them with the rest.
+pub fn written_lints(files: &[ast::File]) -> Vec<Diagnostic> {
     let mut usage = Usage::default();
     // Declarations first, so that a name is only looked up when it is used.
     for file in files {

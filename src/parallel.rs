@@ -5,7 +5,11 @@
 /// Maps `f` over `items` on up to `available_parallelism` threads; small
 /// inputs run on the calling thread.
 pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &T) -> R + Sync) -> Vec<R> {
-    map_chunks(items, |start, part| part.iter().enumerate().map(|(i, t)| f(start + i, t)).collect())
+    // The calling thread writes its results straight into a vector of the
+    // final size: no second copy of them (objects here can be large).
+    spread(items, items.len(), |start, part, out| {
+        out.extend(part.iter().enumerate().map(|(i, t)| f(start + i, t)));
+    })
 }
 
 /// Splits `items` into one chunk per thread (a single chunk for small
@@ -13,20 +17,33 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &T) -> R + Sync) -> 
 /// the index of its chunk's first item; work that shares state within a
 /// chunk (a cache, a buffer) keeps it for the whole chunk.
 pub fn map_chunks<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &[T]) -> Vec<R> + Sync) -> Vec<R> {
+    spread(items, 0, |start, part, out| out.extend(f(start, part)))
+}
+
+/// Runs `fill` on one chunk of `items` per thread; the calling thread takes
+/// the first chunk, into the result (of `capacity`), and appends the others'.
+fn spread<T: Sync, R: Send>(items: &[T], capacity: usize, fill: impl Fn(usize, &[T], &mut Vec<R>) + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let mut out = Vec::with_capacity(capacity);
     if threads < 2 || items.len() < 64 {
-        return f(0, items);
+        fill(0, items, &mut out);
+        return out;
     }
     let chunk = items.len().div_ceil(threads);
-    let f = &f;
+    let fill = &fill;
     std::thread::scope(|scope| {
         let mut parts = items.chunks(chunk).enumerate();
-        let Some((_, first)) = parts.next() else {
-            return Vec::new();
-        };
-        let handles: Vec<_> = parts.map(|(c, part)| scope.spawn(move || f(c * chunk, part))).collect();
-        // The calling thread takes the first chunk: no thread to start for it.
-        let mut out = f(0, first);
+        let first = parts.next().map_or(&[][..], |(_, part)| part);
+        let handles: Vec<_> = parts
+            .map(|(c, part)| {
+                scope.spawn(move || {
+                    let mut mine = Vec::new();
+                    fill(c * chunk, part, &mut mine);
+                    mine
+                })
+            })
+            .collect();
+        fill(0, first, &mut out);
         for handle in handles {
             // A panic in a worker is a bug; re-raise it on this thread as it is.
             out.extend(handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));

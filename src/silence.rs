@@ -14,29 +14,46 @@ use rustc_hash::FxHashMap;
 /// What marks a comment as addressed to netpolc.
 const PREFIX: &str = "netpolc:";
 
-/// Drops the warnings that the project or a comment silences from
-/// `diagnostics`, and adds a warning for each malformed silencing comment.
-/// `files[i]` is the tree of `sources` file `i`.
-pub fn apply(mut diagnostics: Vec<Diagnostic>, files: &[ast::File], sources: &Sources, config: &Config) -> Vec<Diagnostic> {
-    let mut allowed: FxHashMap<(usize, usize), Vec<Code>> = FxHashMap::default();
-    for (index, file) in files.iter().enumerate() {
-        for comment in &file.comments {
-            if let Some(directive) = Directive::read(*comment, sources, &mut diagnostics) {
-                for line in directive.lines(file, sources, &mut diagnostics) {
-                    allowed.entry((index, line)).or_default().extend(&directive.codes);
+/// The lines that silencing comments apply to, read from the syntax trees
+/// before they are dropped (they are the largest structure of a run that
+/// nothing needs after lowering).
+#[derive(Debug, Default)]
+pub struct Silencing {
+    /// Codes silenced per (file, line).
+    allowed: FxHashMap<(usize, usize), Vec<Code>>,
+}
+
+impl Silencing {
+    /// Reads every silencing comment of `files` (`files[i]` is the tree of
+    /// `sources` file `i`); a malformed one goes to `problems`.
+    pub fn read(files: &[ast::File], sources: &Sources, problems: &mut Vec<Diagnostic>) -> Silencing {
+        let mut allowed: FxHashMap<(usize, usize), Vec<Code>> = FxHashMap::default();
+        for (index, file) in files.iter().enumerate() {
+            for comment in &file.comments {
+                if let Some(directive) = Directive::read(*comment, sources, problems) {
+                    for line in directive.lines(file, sources, problems) {
+                        allowed.entry((index, line)).or_default().extend(&directive.codes);
+                    }
                 }
             }
         }
+        Silencing { allowed }
     }
-    diagnostics.retain(|d| {
-        let span = d.span();
-        let silenced = config.silenced.contains(&d.code)
-            || allowed
-                .get(&(span.file, sources.line_of(span)))
-                .is_some_and(|codes| codes.contains(&d.code));
-        d.severity() == Severity::Error || !silenced
-    });
-    diagnostics
+
+    /// Drops the warnings that the project or a comment silences from
+    /// `diagnostics`, once all of them are known.
+    pub fn apply(&self, mut diagnostics: Vec<Diagnostic>, sources: &Sources, config: &Config) -> Vec<Diagnostic> {
+        diagnostics.retain(|d| {
+            let span = d.span();
+            let silenced = config.silenced.contains(&d.code)
+                || self
+                    .allowed
+                    .get(&(span.file, sources.line_of(span)))
+                    .is_some_and(|codes| codes.contains(&d.code));
+            d.severity() == Severity::Error || !silenced
+        });
+        diagnostics
+    }
 }
 
 /// A comment `# netpolc: allow CODE, ...`.
