@@ -250,18 +250,20 @@ pub fn compile_with(
     diagnostics.append(&mut problems);
     diagnostics.extend(governance::check(&program, config));
     timings.lap("check");
-    // The trees are not needed past this point: free them before lowering
-    // builds the objects, which is when memory peaks.
-    let written = lint::written_lints(&files);
+    // Lint, and read the silencing comments, before lowering builds the
+    // objects, which is when memory peaks: by then the trees and lint's own
+    // tables are freed. Lints that the diagnostics of later stages make moot
+    // are dropped once those are known.
+    let lints = lint::lint(&files, &program);
     let silencing = silence::Silencing::read(&files, &sources, &mut diagnostics);
     drop(files);
+    timings.lap("lint");
     let (mut policies, mut problems) = lower::lower(&program, &sources, config);
     diagnostics.append(&mut problems);
     timings.lap("lower");
     diagnostics.extend(validate_output(&policies, &program));
     timings.lap("validate");
-    diagnostics.extend(lint::lint(written, &program, &diagnostics));
-    timings.lap("lint");
+    diagnostics.extend(lint::settle(lints, &diagnostics));
     let wanted = verification == Verification::Full || !program.expectations.is_empty();
     if wanted && !diagnostics::has_errors(&diagnostics) {
         let mut model = model::synthesize(&program, config);

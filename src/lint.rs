@@ -21,16 +21,21 @@ const METADATA_ADDRESSES: [&str; 2] = ["169.254.169.254", "fd00:ec2::254"];
 /// The port the metadata services listen on.
 const METADATA_PORT: u16 = 80;
 
-/// Every lint of a program; `written` are the lints of the trees it was
-/// checked from ([`written_lints`]) and `found` the diagnostics so far. No lint is reported where an error
-/// points, or at an intent that generates no policy (W0007): what is wrong
-/// or useless needs fixing first, not more advice.
-pub fn lint(written: Vec<Diagnostic>, program: &Program, found: &[Diagnostic]) -> Vec<Diagnostic> {
-    let mut out = written;
+/// Every lint of a program and of the trees it was checked from, before
+/// [`settle`] drops those that other diagnostics make moot.
+pub fn lint(files: &[ast::File], program: &Program) -> Vec<Diagnostic> {
+    let mut out = written_lints(files);
     for flow in &program.flows {
         flow_lints(flow, program, &mut out);
     }
     out.extend(covered_intents(program));
+    out
+}
+
+/// `lints` without those reported where an error of `found` points, or at
+/// an intent that generates no policy (W0007): what is wrong or useless
+/// needs fixing first, not more advice.
+pub fn settle(mut lints: Vec<Diagnostic>, found: &[Diagnostic]) -> Vec<Diagnostic> {
     let mut settled: Vec<(usize, usize, usize)> = found
         .iter()
         .filter(|d| d.severity() == Severity::Error || d.code == Code::NoEffect)
@@ -45,13 +50,13 @@ pub fn lint(written: Vec<Diagnostic>, program: &Program, found: &[Diagnostic]) -
             let before = if i > 0 && settled[i - 1].0 == file { reach[i - 1] } else { 0 };
             reach.push(end.max(before));
         }
-        out.retain(|lint| {
+        lints.retain(|lint| {
             let span = lint.span();
             let i = settled.partition_point(|&(file, start, _)| (file, start) <= (span.file, span.end));
             !(i > 0 && settled[i - 1].0 == span.file && reach[i - 1] >= span.start)
         });
     }
-    out
+    lints
 }
 
 /// The lints that look at one flow alone: W0101, W0102, W0103, W0108.
@@ -472,9 +477,8 @@ fn port_contains(wide: &PortSpec, narrow: &PortSpec) -> bool {
 }
 
 /// The lints that read the files as written: W0105 (declarations nobody
-/// uses), W0106 (`[]`) and W0107 (selectors that match nothing). Found
-/// before the syntax trees are dropped; [`lint`] takes them with the rest.
-pub fn written_lints(files: &[ast::File]) -> Vec<Diagnostic> {
+/// uses), W0106 (`[]`) and W0107 (selectors that match nothing).
+fn written_lints(files: &[ast::File]) -> Vec<Diagnostic> {
     let mut usage = Usage::default();
     // Declarations first, so that a name is only looked up when it is used.
     for file in files {
