@@ -1,6 +1,7 @@
 //! Objects to text: a YAML stream, a JSON `List`, or one file per namespace
 //! plus a `kustomization.yaml`, written atomically into an output folder.
 
+use crate::documents::Document;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use serde::Serialize;
 use std::borrow::Cow;
@@ -86,7 +87,7 @@ fn yaml_document(out: &mut Vec<u8>, policy: &NetworkPolicy) {
 }
 
 /// Only `&str` slices are ever written, so the text is UTF-8.
-fn text(bytes: Vec<u8>) -> String {
+pub(crate) fn text(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
@@ -120,25 +121,39 @@ fn write_json(policies: &[&NetworkPolicy], out: &mut dyn Write) -> io::Result<()
 /// The files of an output folder: `<namespace>.<ext>` for each namespace and
 /// `kustomization.yaml` listing them, by file name.
 pub fn folder_files(policies: &[NetworkPolicy], format: Format) -> BTreeMap<String, String> {
-    let plan = FolderPlan::new(policies, format);
-    plan.names().map(|name| (name.to_string(), plan.text(name))).collect()
+    let plan = FolderPlan::new(policies, policy_namespace, format);
+    plan.names()
+        .map(|name| (name.to_string(), plan.text(name, |items, out| objects_text(items, format, out))))
+        .collect()
 }
 
-/// What goes into an output folder, each file rendered only when asked for.
-struct FolderPlan<'a> {
+fn policy_namespace(policy: &NetworkPolicy) -> &str {
+    policy.metadata.namespace.as_deref().unwrap_or("default")
+}
+
+/// A namespace file's objects, after the header.
+fn objects_text(items: &[&NetworkPolicy], format: Format, out: &mut Vec<u8>) {
+    match format {
+        // Files are rendered in parallel already: one file stays on one thread.
+        Format::Yaml => items.iter().for_each(|policy| yaml_document(out, policy)),
+        // Writing into a Vec cannot fail.
+        Format::Json => drop(write_json(items, out)),
+    }
+}
+
+/// What goes into an output folder: the items (objects or documents) of
+/// each file, each file rendered only when asked for.
+struct FolderPlan<'a, T> {
     format: Format,
-    /// Policies by file name (`<namespace>.<ext>`).
-    files: BTreeMap<String, Vec<&'a NetworkPolicy>>,
+    /// Items by file name (`<namespace>.<ext>`).
+    files: BTreeMap<String, Vec<&'a T>>,
 }
 
-impl<'a> FolderPlan<'a> {
-    fn new(policies: &'a [NetworkPolicy], format: Format) -> Self {
-        let mut by_namespace: BTreeMap<&str, Vec<&NetworkPolicy>> = BTreeMap::new();
-        for p in policies {
-            by_namespace
-                .entry(p.metadata.namespace.as_deref().unwrap_or("default"))
-                .or_default()
-                .push(p);
+impl<'a, T> FolderPlan<'a, T> {
+    fn new(items: &'a [T], namespace: impl Fn(&'a T) -> &'a str, format: Format) -> Self {
+        let mut by_namespace: BTreeMap<&str, Vec<&T>> = BTreeMap::new();
+        for item in items {
+            by_namespace.entry(namespace(item)).or_default().push(item);
         }
         let files = by_namespace
             .into_iter()
@@ -156,8 +171,9 @@ impl<'a> FolderPlan<'a> {
         names.into_iter()
     }
 
-    /// The text of file `name`; `kustomization.yaml` wins over a namespace of that name.
-    fn text(&self, name: &str) -> String {
+    /// The text of file `name`, its items written by `items_text`;
+    /// `kustomization.yaml` wins over a namespace of that name.
+    fn text(&self, name: &str, items_text: impl Fn(&[&T], &mut Vec<u8>)) -> String {
         let Some(items) = self.files.get(name).filter(|_| name != KUSTOMIZATION) else {
             return self.kustomization();
         };
@@ -165,12 +181,7 @@ impl<'a> FolderPlan<'a> {
         if self.format == Format::Yaml {
             out.extend_from_slice(HEADER.as_bytes());
         }
-        match self.format {
-            // Files are rendered in parallel already: one file stays on one thread.
-            Format::Yaml => items.iter().for_each(|policy| yaml_document(&mut out, policy)),
-            // Writing into a Vec cannot fail.
-            Format::Json => drop(write_json(items, &mut out)),
-        }
+        items_text(items, &mut out);
         text(out)
     }
 
@@ -239,9 +250,25 @@ pub fn write_folder(dir: &Path, files: &BTreeMap<String, String>) -> Result<Fold
 /// [`folder_files`], rendering the files a batch at a time on every core
 /// instead of holding them all; returns the report and the number of files.
 pub fn write_policies(dir: &Path, policies: &[NetworkPolicy], format: Format) -> Result<(FolderReport, usize), FolderError> {
-    let plan = FolderPlan::new(policies, format);
+    let plan = FolderPlan::new(policies, policy_namespace, format);
     let names: Vec<&str> = plan.names().collect();
-    let report = sync_folder(dir, &names, |name| Cow::Owned(plan.text(name)))?;
+    let report = sync_folder(dir, &names, |name| {
+        Cow::Owned(plan.text(name, |items, out| objects_text(items, format, out)))
+    })?;
+    Ok((report, names.len()))
+}
+
+/// [`write_policies`] for policies rendered already (YAML).
+pub fn write_documents(dir: &Path, documents: &[Document]) -> Result<(FolderReport, usize), FolderError> {
+    let plan = FolderPlan::new(documents, Document::namespace, Format::Yaml);
+    let names: Vec<&str> = plan.names().collect();
+    let report = sync_folder(dir, &names, |name| {
+        Cow::Owned(plan.text(name, |items, out| {
+            for doc in items {
+                out.extend_from_slice(doc.text().as_bytes());
+            }
+        }))
+    })?;
     Ok((report, names.len()))
 }
 

@@ -21,6 +21,7 @@ pub mod config;
 pub mod diagnostics;
 pub mod diff;
 pub mod diff_git;
+pub mod documents;
 pub mod emit;
 pub mod evaluate;
 pub mod explain;
@@ -81,8 +82,12 @@ pub struct Compilation {
     pub sources: Sources,
     /// Every problem found, sorted by file and position.
     pub diagnostics: Vec<Diagnostic>,
-    /// The policies, sorted by namespace and name. Empty when there are errors.
+    /// The policies, sorted by namespace and name. Empty when there are
+    /// errors, and when compiled for [`Output::Documents`].
     pub policies: Vec<NetworkPolicy>,
+    /// The policies as YAML documents, in the same order, when compiled for
+    /// [`Output::Documents`]. Empty when there are errors.
+    pub documents: Vec<documents::Document>,
     /// The checked program.
     pub program: ir::Program,
     /// How long each stage took.
@@ -95,9 +100,13 @@ impl Compilation {
         diagnostics::has_errors(&self.diagnostics)
     }
 
-    /// The policies as a YAML stream.
+    /// The policies as a YAML stream (from the objects or the documents, whichever were kept).
     pub fn yaml(&self) -> String {
-        emit::yaml_stream(&self.policies)
+        if self.documents.is_empty() {
+            emit::yaml_stream(&self.policies)
+        } else {
+            self.documents.iter().map(documents::Document::text).collect()
+        }
     }
 
     /// The diagnostics as plain text.
@@ -148,7 +157,7 @@ pub fn compile_str(name: &str, text: &str) -> Compilation {
 /// against the intents ([`Verification::Full`]). `early` holds diagnostics
 /// found while loading (files that are not text); those files are not parsed.
 pub fn compile(sources: Sources, early: Vec<Diagnostic>, config: &Config) -> Compilation {
-    compile_with(sources, early, config, None, Verification::Full)
+    compile_with(sources, early, config, None, Options::FULL)
 }
 
 /// How much of the output a compilation checks by evaluating it
@@ -163,13 +172,44 @@ pub enum Verification {
     Expectations,
 }
 
-/// Syntax trees kept from one compilation to the next (watch mode): a file
-/// at the same position with the same text is not parsed again (a tree
-/// depends on nothing else: its spans carry the file's position).
+/// What a compilation keeps of the policies it builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// The objects ([`Compilation::policies`]), for whatever reads them.
+    Objects,
+    /// Their YAML documents only ([`Compilation::documents`]): each object
+    /// is dropped once rendered, which takes a fraction of the memory.
+    Documents,
+}
+
+/// How much a compilation checks and what it keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// How much of the output is checked by evaluating it.
+    pub verification: Verification,
+    /// What is kept of the policies.
+    pub output: Output,
+}
+
+impl Options {
+    /// What `check` and `verify` do: the full check, objects kept.
+    pub const FULL: Options = Options {
+        verification: Verification::Full,
+        output: Output::Objects,
+    };
+}
+
+/// What one compilation keeps for the next (watch mode): the syntax trees
+/// of the files, and the documents of the objects.
 #[derive(Debug, Default)]
-pub struct ParseCache {
-    /// By file index.
+pub struct Cache {
+    /// By file index: a file at the same position with the same text is
+    /// not parsed again (a tree depends on nothing else: its spans carry
+    /// the file's position).
     entries: Vec<Option<CachedParse>>,
+    /// The last run's documents, with the inputs each was built from
+    /// (see [`documents`]).
+    documents: Vec<documents::Document>,
 }
 
 /// A file's text, its tree and its syntax problems.
@@ -180,7 +220,7 @@ struct CachedParse {
     problems: Vec<Diagnostic>,
 }
 
-impl ParseCache {
+impl Cache {
     fn get(&self, i: usize, file: &source::SourceFile) -> Option<(ast::File, Vec<Diagnostic>)> {
         match self.entries.get(i) {
             Some(Some(c)) if c.text == file.text => Some((c.tree.clone(), c.problems.clone())),
@@ -189,15 +229,16 @@ impl ParseCache {
     }
 }
 
-/// [`compile`] with the given `verification`, re-using the syntax trees of
-/// unchanged files from `cache` and leaving this run's trees in it.
+/// [`compile`] with the given `options`, re-using what `cache` holds of
+/// earlier runs and leaving this run's in it.
 pub fn compile_with(
     mut sources: Sources,
     early: Vec<Diagnostic>,
     config: &Config,
-    mut cache: Option<&mut ParseCache>,
-    verification: Verification,
+    mut cache: Option<&mut Cache>,
+    options: Options,
 ) -> Compilation {
+    let verification = options.verification;
     let mut timings = Timings::default();
     let mut diagnostics = early;
     let mut unreadable: Vec<usize> = diagnostics.iter().map(|d| d.span().file).collect();
@@ -242,6 +283,7 @@ pub fn compile_with(
             sources,
             diagnostics,
             policies: Vec::new(),
+            documents: Vec::new(),
             program: ir::Program::default(),
             timings,
         };
@@ -258,13 +300,33 @@ pub fn compile_with(
     let silencing = silence::Silencing::read(&files, &sources, &mut diagnostics);
     drop(files);
     timings.lap("lint");
-    let (mut policies, mut problems) = lower::lower(&program, &sources, config);
+    let (plan, mut problems) = lower::plan(&program, &sources, config);
     diagnostics.append(&mut problems);
     timings.lap("lower");
-    diagnostics.extend(validate_output(&policies, &program));
-    timings.lap("validate");
-    diagnostics.extend(lint::settle(lints, &diagnostics));
+    // The model reads the objects: the `expect` statements and the full check need them.
     let wanted = verification == Verification::Full || !program.expectations.is_empty();
+    let (mut policies, mut documents) = if options.output == Output::Objects || wanted {
+        let indexes: Vec<usize> = (0..plan.len()).collect();
+        let policies = parallel::map(&indexes, |_, &i| plan.build(i));
+        diagnostics.extend(validate_output(&policies, &program));
+        timings.lap("validate");
+        (policies, Vec::new())
+    } else {
+        let earlier = cache.as_deref().map(|c| c.documents.as_slice());
+        let documents = documents::render(&plan, earlier);
+        let mut provenance = None;
+        for doc in documents.iter().filter(|d| !d.violations().is_empty()) {
+            let provenance = provenance.get_or_insert_with(|| lower::Provenance::new(&program));
+            diagnostics.push(invalid_object(doc.namespace(), doc.name(), doc.violations(), provenance));
+        }
+        timings.lap("render");
+        (Vec::new(), documents)
+    };
+    drop(plan);
+    if let Some(cache) = cache {
+        cache.documents = documents.clone();
+    }
+    diagnostics.extend(lint::settle(lints, &diagnostics));
     if wanted && !diagnostics::has_errors(&diagnostics) {
         let mut model = model::synthesize(&program, config);
         model.probe_policies(&policies);
@@ -277,16 +339,22 @@ pub fn compile_with(
         diagnostics.extend(verify::check_expectations(&program, &policies, &model));
         timings.lap("expect");
     }
+    if options.output == Output::Documents && !policies.is_empty() {
+        documents = documents::of_objects(&policies);
+        policies = Vec::new();
+    }
     diagnostics = silencing.apply(diagnostics, &sources, config);
     timings.lap("silence");
     diagnostics::sort(&mut diagnostics, &sources);
     if diagnostics::has_errors(&diagnostics) {
         policies.clear();
+        documents.clear();
     }
     Compilation {
         sources,
         diagnostics,
         policies,
+        documents,
         program,
         timings,
     }
@@ -335,20 +403,25 @@ fn validate_output(policies: &[NetworkPolicy], program: &ir::Program) -> Vec<Dia
         let ns = policy.metadata.namespace.as_deref().unwrap_or("");
         let name = policy.metadata.name.as_deref().unwrap_or("");
         let provenance = provenance.get_or_insert_with(|| lower::Provenance::new(program));
-        let span = provenance.of(ns, name).first().copied().unwrap_or_default();
-        let mut d = Diagnostic::new(
-            diagnostics::Code::InvalidObject,
-            span,
-            format!("policy `{name}` in namespace `{ns}` would be rejected by Kubernetes"),
-        );
-        for v in violations {
-            d = d.with_note(v.to_string());
-        }
-        d = d
-            .with_help("if this names a value you wrote (metadata, names), shorten it; otherwise it is a bug in netpolc: please report it");
-        out.push(d);
+        let violations: Vec<String> = violations.iter().map(ToString::to_string).collect();
+        out.push(invalid_object(ns, name, &violations, provenance));
     }
     out
+}
+
+/// A violation of Kubernetes' validation, reported at the intent behind the
+/// object (or the namespace declaration).
+fn invalid_object(ns: &str, name: &str, violations: &[String], provenance: &lower::Provenance) -> Diagnostic {
+    let span = provenance.of(ns, name).first().copied().unwrap_or_default();
+    let mut d = Diagnostic::new(
+        diagnostics::Code::InvalidObject,
+        span,
+        format!("policy `{name}` in namespace `{ns}` would be rejected by Kubernetes"),
+    );
+    for v in violations {
+        d = d.with_note(v.clone());
+    }
+    d.with_help("if this names a value you wrote (metadata, names), shorten it; otherwise it is a bug in netpolc: please report it")
 }
 
 #[cfg(test)]
@@ -373,7 +446,7 @@ mod tests {
         let a = "namespace frontend\nweb -> backend/api:8080, allow dns\n";
         let b = "namespace backend\napi -> db:5432\n";
         let config = Config::default();
-        let mut cache = ParseCache::default();
+        let mut cache = Cache::default();
         let runs: [&[(&str, &str)]; 6] = [
             &[("a.np", a), ("b.np", b)],
             // An edit: the edited file must be parsed again.
@@ -391,7 +464,7 @@ mod tests {
             ],
         ];
         for files in runs {
-            let cached = compile_with(sources(files), Vec::new(), &config, Some(&mut cache), Verification::Full);
+            let cached = compile_with(sources(files), Vec::new(), &config, Some(&mut cache), Options::FULL);
             let fresh = compile(sources(files), Vec::new(), &config);
             assert_eq!(outcome(&cached), outcome(&fresh), "{files:?}");
         }

@@ -12,6 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The label every generated object carries.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "netpolc");
@@ -36,12 +37,12 @@ struct Pair<'p> {
     namespace: &'p str,
     name: String,
     direction: Direction,
-    local: &'p Peer,
-    peer: &'p Peer,
-    /// The ports of every merged flow (`None`: every port), sorted and
-    /// deduplicated when the policy is built.
+    local: &'p Arc<Peer>,
+    peer: &'p Arc<Peer>,
+    /// The ports of every merged flow (`None`: every port); sorted and
+    /// deduplicated once pairing is done.
     ports: Option<Vec<&'p PortSpec>>,
-    /// Indexes into `Program::origins`, sorted and deduplicated when built.
+    /// Indexes into `Program::origins`; sorted and deduplicated once pairing is done.
     origins: Vec<usize>,
 }
 
@@ -52,15 +53,210 @@ struct NamespacePairs<'p> {
     pairs: Vec<Pair<'p>>,
 }
 
-/// One object to build, in output order.
+/// One object to build.
 enum Work<'p> {
     DefaultDeny(&'p str, &'p NamespaceInfo),
     Pair(Pair<'p>),
 }
 
+/// Every object lowering builds, in output order (by namespace, then
+/// name), each still to be built: [`Plan::build`] makes one. The pairing
+/// is cheap and serial; building is the costly part, and each object can be
+/// built, used and dropped on its own.
+pub struct Plan<'p> {
+    program: &'p Program,
+    sources: &'p Sources,
+    work: Vec<Work<'p>>,
+    shared: Shared,
+}
+
+impl<'p> Plan<'p> {
+    /// How many objects there are.
+    pub fn len(&self) -> usize {
+        self.work.len()
+    }
+
+    /// Whether there is no object at all.
+    pub fn is_empty(&self) -> bool {
+        self.work.is_empty()
+    }
+
+    /// Builds object `i`.
+    pub fn build(&self, i: usize) -> net::NetworkPolicy {
+        match &self.work[i] {
+            Work::DefaultDeny(ns, info) => default_deny(ns, info, self.sources, &self.shared),
+            Work::Pair(pair) => build(pair, self.program, &self.shared),
+        }
+    }
+
+    /// The namespace and name of object `i`.
+    pub fn name(&self, i: usize) -> (&str, &str) {
+        match &self.work[i] {
+            Work::DefaultDeny(ns, _) => (ns, DEFAULT_DENY),
+            Work::Pair(pair) => (pair.namespace, &pair.name),
+        }
+    }
+
+    /// Whether object `i` would be built exactly from `inputs`, the inputs
+    /// of an object of an earlier run (watch mode keeps what it built).
+    pub fn is_built_from(&self, i: usize, inputs: &Inputs) -> bool {
+        if inputs.annotation_prefix != self.shared.annotation_prefix {
+            return false;
+        }
+        match (&self.work[i], &inputs.object) {
+            (
+                Work::DefaultDeny(ns, info),
+                ObjectInputs::DefaultDeny {
+                    namespace,
+                    isolation,
+                    locations,
+                },
+            ) => {
+                *ns == namespace
+                    && info.isolation == *isolation
+                    && deny_locations(info, self.sources).eq(locations.iter().map(|(f, l)| (f.as_str(), *l)))
+            }
+            (
+                Work::Pair(pair),
+                ObjectInputs::Pair {
+                    namespace,
+                    name,
+                    direction,
+                    local,
+                    peer,
+                    ports,
+                    origins,
+                },
+            ) => {
+                pair.namespace == namespace
+                    && pair.name == *name
+                    && pair.direction == *direction
+                    && pair.local == local
+                    && pair.peer == peer
+                    && match (&pair.ports, ports) {
+                        (None, None) => true,
+                        (Some(mine), Some(theirs)) => mine.iter().copied().eq(theirs.iter()),
+                        _ => false,
+                    }
+                    && pair.origins.len() == origins.len()
+                    && pair
+                        .origins
+                        .iter()
+                        .zip(origins)
+                        .all(|(&o, theirs)| OriginInputs::of(&self.program.origins[o]) == theirs.borrowed())
+            }
+            _ => false,
+        }
+    }
+
+    /// Everything object `i` is built from, to compare with a later run's.
+    pub fn inputs(&self, i: usize) -> Inputs {
+        let object = match &self.work[i] {
+            Work::DefaultDeny(ns, info) => ObjectInputs::DefaultDeny {
+                namespace: ns.to_string(),
+                isolation: info.isolation,
+                locations: deny_locations(info, self.sources).map(|(f, l)| (f.to_string(), l)).collect(),
+            },
+            Work::Pair(pair) => ObjectInputs::Pair {
+                namespace: pair.namespace.to_string(),
+                name: pair.name.clone(),
+                direction: pair.direction,
+                local: Arc::clone(pair.local),
+                peer: Arc::clone(pair.peer),
+                ports: pair.ports.as_ref().map(|ports| ports.iter().map(|&p| p.clone()).collect()),
+                origins: pair
+                    .origins
+                    .iter()
+                    .map(|&o| {
+                        let origin = &self.program.origins[o];
+                        OwnedOriginInputs {
+                            location: origin.location.clone(),
+                            text: origin.text.clone(),
+                            metadata: origin.metadata.clone(),
+                        }
+                    })
+                    .collect(),
+            },
+        };
+        Inputs {
+            annotation_prefix: self.shared.annotation_prefix.clone(),
+            object,
+        }
+    }
+}
+
+/// Everything one object is built from: the same inputs build the same object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inputs {
+    annotation_prefix: String,
+    object: ObjectInputs,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum ObjectInputs {
+    DefaultDeny {
+        namespace: String,
+        isolation: crate::ast::Isolation,
+        locations: Vec<(String, usize)>,
+    },
+    Pair {
+        namespace: String,
+        name: String,
+        direction: Direction,
+        local: Arc<Peer>,
+        peer: Arc<Peer>,
+        ports: Option<Vec<PortSpec>>,
+        origins: Vec<OwnedOriginInputs>,
+    },
+}
+
+/// What an object takes from an intent.
+#[derive(Debug, PartialEq)]
+struct OriginInputs<'a> {
+    location: &'a str,
+    text: &'a str,
+    metadata: &'a [(String, String)],
+}
+
+impl<'a> OriginInputs<'a> {
+    fn of(origin: &'a Origin) -> Self {
+        OriginInputs {
+            location: &origin.location,
+            text: &origin.text,
+            metadata: &origin.metadata,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct OwnedOriginInputs {
+    location: String,
+    text: String,
+    metadata: Vec<(String, String)>,
+}
+
+impl OwnedOriginInputs {
+    fn borrowed(&self) -> OriginInputs<'_> {
+        OriginInputs {
+            location: &self.location,
+            text: &self.text,
+            metadata: &self.metadata,
+        }
+    }
+}
+
 /// Builds every NetworkPolicy, sorted by namespace then name. Diagnostics are
-/// name collisions between different pairs.
+/// name collisions between different pairs and intents that generate nothing.
 pub fn lower(program: &Program, sources: &Sources, config: &Config) -> (Vec<net::NetworkPolicy>, Vec<Diagnostic>) {
+    let (plan, diagnostics) = plan(program, sources, config);
+    let indexes: Vec<usize> = (0..plan.len()).collect();
+    let policies = crate::parallel::map(&indexes, |_, &i| plan.build(i));
+    (policies, diagnostics)
+}
+
+/// Pairs every flow into the objects to build, in output order; the
+/// diagnostics are those of [`lower`].
+pub fn plan<'p>(program: &'p Program, sources: &'p Sources, config: &Config) -> (Plan<'p>, Vec<Diagnostic>) {
     let declared = declared_namespaces(program);
     let mut by_namespace: FxHashMap<&str, NamespacePairs> = FxHashMap::default();
     let mut name = String::new();
@@ -69,8 +265,8 @@ pub fn lower(program: &Program, sources: &Sources, config: &Config) -> (Vec<net:
 
     for flow in &program.flows {
         let halves = [
-            (Direction::Egress, &*flow.source, &*flow.target),
-            (Direction::Ingress, &*flow.target, &*flow.source),
+            (Direction::Egress, &flow.source, &flow.target),
+            (Direction::Ingress, &flow.target, &flow.source),
         ];
         for (direction, local, peer) in halves {
             if direction == Direction::Ingress && skips_ingress_half(local, program) {
@@ -164,6 +360,14 @@ pub fn lower(program: &Program, sources: &Sources, config: &Config) -> (Vec<net:
     for (ns, mut pairs) in groups {
         // Names are unique within a namespace.
         pairs.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        for pair in &mut pairs {
+            if let Some(ports) = &mut pair.ports {
+                ports.sort_unstable();
+                ports.dedup();
+            }
+            pair.origins.sort_unstable();
+            pair.origins.dedup();
+        }
         let deny = program.namespaces.get_key_value(ns).filter(|(_, info)| isolating(info));
         let before = if deny.is_some() {
             pairs.partition_point(|p| p.name.as_str() < DEFAULT_DENY)
@@ -177,17 +381,19 @@ pub fn lower(program: &Program, sources: &Sources, config: &Config) -> (Vec<net:
         }
         work.extend(pairs.map(Work::Pair));
     }
-    let shared = Shared::new(config);
-    let policies = crate::parallel::map(&work, |_, item| match item {
-        Work::DefaultDeny(ns, info) => default_deny(ns, info, sources, &shared),
-        Work::Pair(pair) => build(pair, program, &shared),
-    });
-    (policies, diagnostics)
+    let plan = Plan {
+        program,
+        sources,
+        work,
+        shared: Shared::new(config),
+    };
+    (plan, diagnostics)
 }
 
 /// What every object carries, built once and cloned into each.
 struct Shared {
     labels: BTreeMap<String, String>,
+    annotation_prefix: String,
     source_key: String,
     intent_key: String,
 }
@@ -196,6 +402,7 @@ impl Shared {
     fn new(config: &Config) -> Self {
         Shared {
             labels: BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())]),
+            annotation_prefix: config.annotation_prefix.clone(),
             source_key: format!("{}/source", config.annotation_prefix),
             intent_key: format!("{}/intent", config.annotation_prefix),
         }
@@ -393,14 +600,10 @@ fn default_deny(ns: &str, info: &NamespaceInfo, sources: &Sources, shared: &Shar
     if info.isolation.egress() {
         types.push("Egress".to_string());
     }
-    let mut locations: Vec<(&str, usize)> = info
-        .declarations
-        .iter()
-        .map(|s| (sources.name(s.file), sources.line_of(*s)))
-        .collect();
-    locations.sort();
-    locations.dedup();
-    let source = locations.iter().map(|(f, l)| format!("{f}:{l}")).collect::<Vec<_>>().join(", ");
+    let source = deny_locations(info, sources)
+        .map(|(f, l)| format!("{f}:{l}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let annotations = BTreeMap::from([(shared.source_key.clone(), source)]);
     net::NetworkPolicy {
         metadata: object_meta(ns, DEFAULT_DENY.to_string(), annotations, shared),
@@ -412,11 +615,20 @@ fn default_deny(ns: &str, info: &NamespaceInfo, sources: &Sources, shared: &Shar
     }
 }
 
+/// Where a namespace is declared, as distinct `(file, line)`, in order.
+fn deny_locations<'a>(info: &NamespaceInfo, sources: &'a Sources) -> impl Iterator<Item = (&'a str, usize)> {
+    let mut locations: Vec<(&str, usize)> = info
+        .declarations
+        .iter()
+        .map(|s| (sources.name(s.file), sources.line_of(*s)))
+        .collect();
+    locations.sort();
+    locations.dedup();
+    locations.into_iter()
+}
+
 fn build(pair: &Pair, program: &Program, shared: &Shared) -> net::NetworkPolicy {
-    let mut origins: Vec<usize> = pair.origins.clone();
-    origins.sort_unstable();
-    origins.dedup();
-    let origins: Vec<&Origin> = origins.iter().map(|&i| &program.origins[i]).collect();
+    let origins: Vec<&Origin> = pair.origins.iter().map(|&i| &program.origins[i]).collect();
     let mut annotations: BTreeMap<String, String> = BTreeMap::new();
     annotations.insert(shared.source_key.clone(), joined(origins.iter().map(|o| o.location.as_str()), ", "));
     annotations.insert(shared.intent_key.clone(), joined(origins.iter().map(|o| o.text.as_str()), "\n"));
@@ -435,13 +647,8 @@ fn build(pair: &Pair, program: &Program, shared: &Shared) -> net::NetworkPolicy 
 
     let ns = pair.namespace;
     let peers = render_peers(pair.peer, ns);
-    let ports = pair.ports.as_ref().map(|ports| {
-        let mut ports = ports.clone();
-        ports.sort_unstable();
-        ports.dedup();
-        ports.into_iter().map(render_port).collect()
-    });
-    let pod_selector = match pair.local {
+    let ports = pair.ports.as_ref().map(|ports| ports.iter().copied().map(render_port).collect());
+    let pod_selector = match &**pair.local {
         Peer::Pods { pods, .. } => selector(pods),
         Peer::Ips { .. } => meta::LabelSelector::default(),
     };

@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use netpolc::emit::{self, Format};
 use netpolc::graph;
 use netpolc::report;
-use netpolc::{Compilation, Config, Severity, Verification};
+use netpolc::{Compilation, Config, Options, Output, Severity, Verification};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -265,16 +265,19 @@ fn main() -> ExitCode {
                 OutputFormat::Yaml => Format::Yaml,
                 OutputFormat::Json => Format::Json,
             };
-            let Some(compilation) = configure(&paths, project).and_then(|config| {
-                compile_as(
-                    &paths,
-                    &config,
-                    rego.as_deref(),
-                    report::Format::Human,
-                    color,
-                    Verification::Expectations,
-                )
-            }) else {
+            // YAML is written from documents, each object dropped once
+            // rendered; JSON and the Rego rules read the objects.
+            let options = Options {
+                verification: Verification::Expectations,
+                output: if format == Format::Yaml && rego.is_none() {
+                    Output::Documents
+                } else {
+                    Output::Objects
+                },
+            };
+            let Some(compilation) = configure(&paths, project)
+                .and_then(|config| compile_as(&paths, &config, rego.as_deref(), report::Format::Human, color, options))
+            else {
                 return ExitCode::from(2);
             };
             if failed(compilation, deny_warnings) {
@@ -284,17 +287,21 @@ fn main() -> ExitCode {
             match output {
                 None => {
                     let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-                    if emit::write(&compilation.policies, format, &mut stdout)
-                        .and_then(|()| stdout.flush())
-                        .is_err()
-                    {
+                    let written = match options.output {
+                        Output::Objects => emit::write(&compilation.policies, format, &mut stdout),
+                        Output::Documents => netpolc::documents::write(&compilation.documents, &mut stdout),
+                    };
+                    if written.and_then(|()| stdout.flush()).is_err() {
                         return ExitCode::from(2);
                     }
                 }
-                Some(dir) => match emit::write_policies(&dir, &compilation.policies, format) {
+                Some(dir) => match match options.output {
+                    Output::Objects => emit::write_policies(&dir, &compilation.policies, format),
+                    Output::Documents => emit::write_documents(&dir, &compilation.documents),
+                } {
                     Ok((report, files)) => eprintln!(
                         "wrote {} policies in {} files to {} ({} changed, {} removed)",
-                        compilation.policies.len(),
+                        compilation.policies.len() + compilation.documents.len(),
                         files,
                         dir.display(),
                         report.written.len(),
@@ -353,7 +360,7 @@ fn main() -> ExitCode {
             let Some(config) = configure(&paths, project) else {
                 return ExitCode::from(2);
             };
-            let Some(compilation) = compile_as(&paths, &config, None, format.into(), color, Verification::Full) else {
+            let Some(compilation) = compile_as(&paths, &config, None, format.into(), color, Options::FULL) else {
                 return ExitCode::from(2);
             };
             if failed(compilation, false) {
@@ -389,7 +396,7 @@ fn main() -> ExitCode {
             rego,
         } => {
             let Some(compilation) = configure(&paths, project)
-                .and_then(|config| compile_as(&paths, &config, rego.as_deref(), format.into(), color, Verification::Full))
+                .and_then(|config| compile_as(&paths, &config, rego.as_deref(), format.into(), color, Options::FULL))
             else {
                 return ExitCode::from(2);
             };
@@ -422,7 +429,11 @@ fn configure(paths: &[PathBuf], explicit: Option<&Path>) -> Option<Config> {
 
 /// Loads and compiles; prints diagnostics for people. `None` on an I/O error.
 fn compile(paths: &[PathBuf], color: bool, config: &Config) -> Option<&'static Compilation> {
-    compile_as(paths, config, None, report::Format::Human, color, Verification::Expectations)
+    let options = Options {
+        verification: Verification::Expectations,
+        output: Output::Objects,
+    };
+    compile_as(paths, config, None, report::Format::Human, color, options)
 }
 
 /// Loads and compiles, then checks the Rego rules of `rego`; prints
@@ -438,7 +449,7 @@ fn compile_as(
     rego: Option<&Path>,
     format: report::Format,
     color: bool,
-    verification: Verification,
+    options: Options,
 ) -> Option<&'static Compilation> {
     let (sources, early) = match netpolc::source::load(paths) {
         Ok(loaded) => loaded,
@@ -454,7 +465,7 @@ fn compile_as(
         );
         return None;
     }
-    let mut compilation = netpolc::compile_with(sources, early, config, None, verification);
+    let mut compilation = netpolc::compile_with(sources, early, config, None, options);
     if let Some(dir) = rego
         && let Err(e) = netpolc::rego::apply(dir, &mut compilation)
     {

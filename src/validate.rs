@@ -97,16 +97,16 @@ pub fn validate_network_policy(np: &NetworkPolicy) -> Vec<Violation> {
 
 /// [`validate_network_policy`] for many objects: label and annotation keys
 /// and label values repeat across thousands of policies, so each distinct
-/// one is checked once and its verdict remembered while the objects live.
+/// one is checked once and its verdict remembered.
 #[derive(Default)]
-pub struct Validator<'a> {
-    out: Out<'a>,
+pub struct Validator {
+    out: Out,
 }
 
-impl<'a> Validator<'a> {
+impl Validator {
     /// Every rule of the API server's create-time validation that `np`
     /// breaks, as [`validate_network_policy`] reports them.
-    pub fn validate(&mut self, np: &'a NetworkPolicy) -> Vec<Violation> {
+    pub fn validate(&mut self, np: &NetworkPolicy) -> Vec<Violation> {
         validate_object_meta(&np.metadata, &Path::root("metadata"), &mut self.out);
         if let Some(spec) = &np.spec {
             validate_spec(spec, &Path::root("spec"), &mut self.out);
@@ -432,14 +432,14 @@ impl<'a> Path<'a> {
 
 /// The violations found, and the keys and values known to be valid.
 #[derive(Default)]
-struct Out<'a> {
+struct Out {
     violations: Vec<Violation>,
     /// Qualified names (label, selector and annotation keys).
-    valid_keys: FxHashSet<&'a str>,
-    valid_label_values: FxHashSet<&'a str>,
+    valid_keys: FxHashSet<Box<str>>,
+    valid_label_values: FxHashSet<Box<str>>,
 }
 
-impl<'a> Out<'a> {
+impl Out {
     fn push(&mut self, path: &Path, message: String) {
         let mut field = String::new();
         path.render(&mut field);
@@ -447,13 +447,13 @@ impl<'a> Out<'a> {
     }
 
     /// A label or selector key; `field` is where a problem is reported.
-    fn check_key(&mut self, key: &'a str, field: &Path) {
+    fn check_key(&mut self, key: &str, field: &Path) {
         if self.valid_keys.contains(key) {
             return;
         }
         let reasons = validate_qualified_name(key);
         if reasons.is_empty() {
-            self.valid_keys.insert(key);
+            self.valid_keys.insert(key.into());
         }
         for reason in reasons {
             self.invalid(field, key, &reason);
@@ -462,12 +462,12 @@ impl<'a> Out<'a> {
 
     /// An annotation key: checked, as by the API server, in lower case
     /// (a valid key stays valid in lower case).
-    fn check_annotation_key(&mut self, key: &'a str, field: &Path) {
+    fn check_annotation_key(&mut self, key: &str, field: &Path) {
         if self.valid_keys.contains(key) {
             return;
         }
         if is_qualified_name(key) {
-            self.valid_keys.insert(key);
+            self.valid_keys.insert(key.into());
             return;
         }
         for reason in validate_qualified_name(&key.to_lowercase()) {
@@ -475,13 +475,13 @@ impl<'a> Out<'a> {
         }
     }
 
-    fn check_label_value(&mut self, value: &'a str, field: &Path) {
+    fn check_label_value(&mut self, value: &str, field: &Path) {
         if self.valid_label_values.contains(value) {
             return;
         }
         match validate_label_value(value) {
             Ok(()) => {
-                self.valid_label_values.insert(value);
+                self.valid_label_values.insert(value.into());
             }
             Err(reason) => self.invalid(field, value, &reason),
         }
@@ -512,7 +512,7 @@ impl<'a> Out<'a> {
 // ---------------------------------------------------------------------------
 // metadata
 
-fn validate_object_meta<'a>(meta: &'a ObjectMeta, path: &Path, out: &mut Out<'a>) {
+fn validate_object_meta(meta: &ObjectMeta, path: &Path, out: &mut Out) {
     if let Some(generate_name) = meta.generate_name.as_deref().filter(|g| !g.is_empty()) {
         // A generated name gets a random suffix, so a trailing '-' is fine.
         if let Err(reason) = is_dns1123_subdomain(&mask_trailing_dash(generate_name)) {
@@ -567,14 +567,14 @@ fn mask_trailing_dash(name: &str) -> Cow<'_, str> {
     Cow::Borrowed(name)
 }
 
-fn check_labels<'a>(labels: &'a BTreeMap<String, String>, path: &Path, out: &mut Out<'a>) {
+fn check_labels(labels: &BTreeMap<String, String>, path: &Path, out: &mut Out) {
     for (key, value) in labels {
         out.check_key(key, path);
         out.check_label_value(value, path);
     }
 }
 
-fn check_annotations<'a>(annotations: &'a BTreeMap<String, String>, path: &Path, out: &mut Out<'a>) {
+fn check_annotations(annotations: &BTreeMap<String, String>, path: &Path, out: &mut Out) {
     let mut total: usize = 0;
     for (key, value) in annotations {
         out.check_annotation_key(key, path);
@@ -683,7 +683,7 @@ fn check_managed_fields(entries: &[ManagedFieldsEntry], path: &Path, out: &mut O
 // ---------------------------------------------------------------------------
 // spec
 
-fn validate_spec<'a>(spec: &'a NetworkPolicySpec, path: &Path, out: &mut Out<'a>) {
+fn validate_spec(spec: &NetworkPolicySpec, path: &Path, out: &mut Out) {
     if let Some(selector) = &spec.pod_selector {
         check_label_selector(selector, &path.child("podSelector"), out);
     }
@@ -730,7 +730,7 @@ fn check_policy_types(types: &[String], path: &Path, out: &mut Out) {
     }
 }
 
-fn check_label_selector<'a>(selector: &'a LabelSelector, path: &Path, out: &mut Out<'a>) {
+fn check_label_selector(selector: &LabelSelector, path: &Path, out: &mut Out) {
     if let Some(labels) = &selector.match_labels {
         check_labels(labels, &path.child("matchLabels"), out);
     }
@@ -739,7 +739,7 @@ fn check_label_selector<'a>(selector: &'a LabelSelector, path: &Path, out: &mut 
     }
 }
 
-fn check_requirement<'a>(req: &'a LabelSelectorRequirement, path: &Path, out: &mut Out<'a>) {
+fn check_requirement(req: &LabelSelectorRequirement, path: &Path, out: &mut Out) {
     let values = req.values.as_deref().unwrap_or(&[]);
     match req.operator.as_str() {
         "In" | "NotIn" => {
@@ -800,7 +800,7 @@ fn check_port(port: &NetworkPolicyPort, path: &Path, out: &mut Out) {
     }
 }
 
-fn check_peer<'a>(peer: &'a NetworkPolicyPeer, path: &Path, out: &mut Out<'a>) {
+fn check_peer(peer: &NetworkPolicyPeer, path: &Path, out: &mut Out) {
     let mut kinds = 0;
     if let Some(selector) = &peer.pod_selector {
         kinds += 1;

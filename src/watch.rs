@@ -95,8 +95,9 @@ pub struct Session {
     output: PathBuf,
     roots: Vec<Root>,
     last_good: Option<Compilation>,
-    /// Syntax trees of the last run: an unchanged file is not parsed again.
-    parsed: crate::ParseCache,
+    /// What the last run built: an unchanged file is not parsed again, an
+    /// object built from unchanged inputs not built again.
+    cache: crate::Cache,
     out: Box<dyn Write>,
 }
 
@@ -168,7 +169,7 @@ impl Session {
             output,
             roots,
             last_good: None,
-            parsed: crate::ParseCache::default(),
+            cache: crate::Cache::default(),
             out,
         }
     }
@@ -230,7 +231,16 @@ impl Session {
             self.say("error: no `.np` files found\nerror: kept the last good output\n");
             return Outcome::Io;
         }
-        let compilation = crate::compile_with(sources, early, &config, Some(&mut self.parsed), crate::Verification::Expectations);
+        // `--diff` compares the objects of two runs; otherwise only their text is kept.
+        let options = crate::Options {
+            verification: crate::Verification::Expectations,
+            output: if self.options.diff {
+                crate::Output::Objects
+            } else {
+                crate::Output::Documents
+            },
+        };
+        let compilation = crate::compile_with(sources, early, &config, Some(&mut self.cache), options);
         if !compilation.diagnostics.is_empty() {
             let text = crate::diagnostics::render(&compilation.diagnostics, &compilation.sources, self.options.color);
             self.say(&text);
@@ -240,7 +250,11 @@ impl Session {
             return Outcome::Errors;
         }
         // Rendered a batch of files at a time on every core, as `build -o` does.
-        let report = match emit::write_policies(&self.options.output, &compilation.policies, Format::Yaml) {
+        let written = match options.output {
+            crate::Output::Objects => emit::write_policies(&self.options.output, &compilation.policies, Format::Yaml),
+            crate::Output::Documents => emit::write_documents(&self.options.output, &compilation.documents),
+        };
+        let report = match written {
             Ok((report, _)) => report,
             Err(e) => {
                 self.say(&format!("error: {e}\nerror: kept the last good output\n"));
@@ -248,15 +262,18 @@ impl Session {
             }
         };
         let elapsed = started.elapsed();
-        let mut namespaces: Vec<&str> = compilation
-            .policies
-            .iter()
-            .filter_map(|p| p.metadata.namespace.as_deref())
-            .collect();
+        let mut namespaces: Vec<&str> = match options.output {
+            crate::Output::Objects => compilation
+                .policies
+                .iter()
+                .filter_map(|p| p.metadata.namespace.as_deref())
+                .collect(),
+            crate::Output::Documents => compilation.documents.iter().map(crate::documents::Document::namespace).collect(),
+        };
         namespaces.dedup();
         let mut line = format!(
             "ok: {} policies in {} namespaces, {} ms, {} file{} written",
-            compilation.policies.len(),
+            compilation.policies.len() + compilation.documents.len(),
             namespaces.len(),
             elapsed.as_millis(),
             report.written.len(),
@@ -523,10 +540,12 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         let pol = dir.join("pol").canonicalize().unwrap();
         std::fs::write(&file, "namespace a\nallow dns\nweb -> api:81\n").unwrap();
+        // Two relevant changes queued together make one run (queued before
+        // the loop starts, so that a quick first run cannot split them); an
+        // irrelevant one none.
+        tx.send(Event::Changed(vec![pol.join("a.np")])).unwrap();
+        tx.send(Event::Changed(vec![pol.join("a.np")])).unwrap();
         let sender = std::thread::spawn(move || {
-            // Two relevant changes queued together make one run; an irrelevant one none.
-            tx.send(Event::Changed(vec![pol.join("a.np")])).unwrap();
-            tx.send(Event::Changed(vec![pol.join("a.np")])).unwrap();
             std::thread::sleep(Duration::from_millis(300));
             tx.send(Event::Changed(vec![pol.join("notes.md")])).unwrap();
             std::thread::sleep(Duration::from_millis(300));

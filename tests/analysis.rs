@@ -39,8 +39,13 @@ fn build_skips_the_self_check_but_not_the_expectations() {
     };
     let config = netpolc::Config::default();
     let text = "namespace a\nweb -> api:80\n";
-    let full = netpolc::compile_with(sources(text), Vec::new(), &config, None, netpolc::Verification::Full);
-    let quick = netpolc::compile_with(sources(text), Vec::new(), &config, None, netpolc::Verification::Expectations);
+    let full = netpolc::compile_with(sources(text), Vec::new(), &config, None, netpolc::Options::FULL);
+    let options = netpolc::Options {
+        verification: netpolc::Verification::Expectations,
+        output: netpolc::Output::Documents,
+    };
+    let quick = netpolc::compile_with(sources(text), Vec::new(), &config, None, options);
+    assert!(quick.policies.is_empty() && !quick.documents.is_empty());
     assert!(full.timings.stages.iter().any(|(stage, _)| *stage == "verify"));
     assert!(
         !quick

@@ -1,0 +1,213 @@
+//! The plan of lowering to YAML documents, without ever holding every
+//! object: each object is built, checked against Kubernetes' validation,
+//! rendered, and dropped on the core that built it. The objects are most of
+//! a compilation's memory (a few kilobytes each, in maps); their text is a
+//! fraction of that. `build` (YAML) and `watch` write these documents; the
+//! objects themselves are kept only where something reads them (JSON, Rego
+//! rules, `expect`, the self-check, `diff`).
+//!
+//! Watch mode hands the documents of one run to the next: an object whose
+//! inputs ([`lower::Inputs`]) equal, field by field, those of an object of
+//! the last run is not built again, and that run's text and verdict are
+//! used. The comparison is exact (no hash), so a stale text is never written.
+
+use crate::lower::{self, Plan};
+use crate::validate::Validator;
+use std::io::{self, Write};
+use std::sync::Arc;
+
+/// One object as YAML: `---` and the document.
+#[derive(Debug, Clone)]
+pub struct Document(Arc<Built>);
+
+#[derive(Debug)]
+struct Built {
+    namespace: String,
+    name: String,
+    /// Kept only when the document may be reused (watch mode).
+    inputs: Option<lower::Inputs>,
+    text: String,
+    /// What Kubernetes' validation says about the object (empty: valid).
+    violations: Vec<String>,
+}
+
+impl Document {
+    /// The object's namespace.
+    pub fn namespace(&self) -> &str {
+        &self.0.namespace
+    }
+
+    /// The object's name.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The YAML text, starting with `---`.
+    pub fn text(&self) -> &str {
+        &self.0.text
+    }
+
+    /// The rules of Kubernetes' validation that the object breaks.
+    pub fn violations(&self) -> &[String] {
+        &self.0.violations
+    }
+
+    /// Whether two documents are one and the same (reused from an earlier run).
+    pub fn same(a: &Document, b: &Document) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+}
+
+/// Builds, validates and renders every object of `plan` on every core, in
+/// order. With `earlier` (the documents of the last run, in their order,
+/// which is by namespace then name), objects built from the same inputs as
+/// one of them take its document instead; the documents then keep their
+/// inputs for the next run.
+pub fn render(plan: &Plan, earlier: Option<&[Document]>) -> Vec<Document> {
+    let indexes: Vec<usize> = (0..plan.len()).collect();
+    crate::parallel::map_chunks(&indexes, |_, chunk| {
+        // One validator per chunk: it remembers the keys and values it found valid.
+        let mut validator = Validator::default();
+        chunk
+            .iter()
+            .map(|&i| {
+                if let Some(reused) = earlier.and_then(|docs| reusable(plan, i, docs)) {
+                    return reused;
+                }
+                let object = plan.build(i);
+                let violations = validator.validate(&object).iter().map(ToString::to_string).collect();
+                let mut text = Vec::with_capacity(1024);
+                text.extend_from_slice(b"---\n");
+                crate::yaml::network_policy(&mut text, &object);
+                let (namespace, name) = plan.name(i);
+                Document(Arc::new(Built {
+                    namespace: namespace.to_string(),
+                    name: name.to_string(),
+                    inputs: earlier.is_some().then(|| plan.inputs(i)),
+                    text: crate::emit::text(text),
+                    violations,
+                }))
+            })
+            .collect()
+    })
+}
+
+/// The document of the last run that object `i` would reproduce.
+fn reusable(plan: &Plan, i: usize, earlier: &[Document]) -> Option<Document> {
+    let wanted = plan.name(i);
+    let at = earlier.binary_search_by(|d| (d.namespace(), d.name()).cmp(&wanted)).ok()?;
+    let doc = &earlier[at];
+    let inputs = doc.0.inputs.as_ref()?;
+    plan.is_built_from(i, inputs).then(|| doc.clone())
+}
+
+/// Renders objects that were built already (for the runs that keep them).
+pub fn of_objects(policies: &[k8s_openapi::api::networking::v1::NetworkPolicy]) -> Vec<Document> {
+    crate::parallel::map(policies, |_, object| {
+        let mut text = Vec::with_capacity(1024);
+        text.extend_from_slice(b"---\n");
+        crate::yaml::network_policy(&mut text, object);
+        Document(Arc::new(Built {
+            namespace: object.metadata.namespace.clone().unwrap_or_default(),
+            name: object.metadata.name.clone().unwrap_or_default(),
+            inputs: None,
+            text: crate::emit::text(text),
+            violations: Vec::new(),
+        }))
+    })
+}
+
+/// Writes the documents, in order, as one YAML stream.
+pub fn write(documents: &[Document], out: &mut dyn Write) -> io::Result<()> {
+    for doc in documents {
+        out.write_all(doc.text().as_bytes())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn program(text: &str) -> (crate::ir::Program, crate::source::Sources) {
+        let c = crate::compile_str("t.np", text);
+        assert!(!c.has_errors(), "{}", c.render_diagnostics());
+        (c.program, c.sources)
+    }
+
+    const SHOP: &str = "namespace frontend\n@owner web\nweb -> backend/api:8080, allow dns\n\
+                        namespace backend\napi -> db:5432\napi -> 10.0.0.0/24:443\n";
+
+    #[test]
+    fn documents_are_the_objects_rendered() {
+        let (program, sources) = program(SHOP);
+        let config = Config::default();
+        let (policies, _) = lower::lower(&program, &sources, &config);
+        let (plan, _) = lower::plan(&program, &sources, &config);
+        let docs = render(&plan, None);
+        let mut text = Vec::new();
+        write(&docs, &mut text).expect("write to a vector");
+        assert_eq!(String::from_utf8(text).expect("utf-8"), crate::emit::yaml_stream(&policies));
+        let names: Vec<(String, String)> = docs.iter().map(|d| (d.namespace().to_string(), d.name().to_string())).collect();
+        let expected: Vec<(String, String)> = policies
+            .iter()
+            .map(|p| {
+                (
+                    p.metadata.namespace.clone().unwrap_or_default(),
+                    p.metadata.name.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(names, expected);
+        assert!(docs.iter().all(|d| d.violations().is_empty()));
+    }
+
+    #[test]
+    fn only_objects_with_new_inputs_are_built_again() {
+        let config = Config::default();
+        let (program, sources) = program(SHOP);
+        let (plan, _) = lower::plan(&program, &sources, &config);
+        let first = render(&plan, Some(&[]));
+
+        // Unchanged input: every document is reused.
+        let (program, sources) = self::program(SHOP);
+        let (plan, _) = lower::plan(&program, &sources, &config);
+        let again = render(&plan, Some(&first));
+        assert!(first.iter().zip(&again).all(|(a, b)| Document::same(a, b)));
+
+        // A new port on one intent rebuilds its two halves; a blank line
+        // above another moves its source line, which its half carries.
+        let edited = SHOP
+            .replace("api -> db:5432", "api -> db:(5432, 5433)")
+            .replace("api -> 10.0.0.0/24:443", "\napi -> 10.0.0.0/24:443");
+        let (program, sources) = self::program(&edited);
+        let (plan, _) = lower::plan(&program, &sources, &config);
+        let next = render(&plan, Some(&again));
+        let fresh = render(&plan, None);
+        assert_eq!(next.len(), fresh.len());
+        let mut rebuilt = Vec::new();
+        for (doc, expected) in next.iter().zip(&fresh) {
+            assert_eq!(doc.text(), expected.text(), "{}", doc.name());
+            if !again.iter().any(|old| Document::same(old, doc)) {
+                rebuilt.push(doc.name());
+            }
+        }
+        assert_eq!(rebuilt, ["api-to-cidr-10-0-0-0-24", "api-to-db", "db-from-api"]);
+        assert_eq!(
+            next.len() - rebuilt.len(),
+            5,
+            "{:?}",
+            next.iter().map(Document::name).collect::<Vec<_>>()
+        );
+
+        // Another annotation prefix changes every object.
+        let other = Config {
+            annotation_prefix: "example.com".to_string(),
+            ..Config::default()
+        };
+        let (plan, _) = lower::plan(&program, &sources, &other);
+        let prefixed = render(&plan, Some(&next));
+        assert!(prefixed.iter().zip(&next).all(|(a, b)| !Document::same(a, b)));
+    }
+}
