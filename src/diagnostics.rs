@@ -5,7 +5,9 @@ use crate::ast::Span;
 use crate::source::Sources;
 use codespan_reporting::diagnostic as cs;
 use codespan_reporting::term;
+use rustc_hash::FxHashMap;
 use std::io::{self, Write};
+use std::sync::Arc;
 
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -117,7 +119,7 @@ codes! {
 }
 
 /// A labelled span of source.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Label {
     /// Where.
     pub span: Span,
@@ -128,7 +130,7 @@ pub struct Label {
 }
 
 /// One problem found in the input.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Diagnostic {
     /// Stable code; also gives the severity.
     pub code: Code,
@@ -245,11 +247,51 @@ const BATCH: usize = 512;
 
 /// Writes what [`render`] returns to `out`, without holding the whole text.
 pub fn write(diagnostics: &[Diagnostic], sources: &Sources, color: bool, out: &mut dyn Write) -> io::Result<()> {
+    write_with(diagnostics, sources, color, None, out)
+}
+
+/// The rendered diagnostics of one run, kept for the next (watch mode).
+#[derive(Debug, Default)]
+pub struct Kept {
+    color: bool,
+    /// The files of that run, by index.
+    files: Vec<crate::source::SourceFile>,
+    texts: FxHashMap<Diagnostic, Arc<[u8]>>,
+}
+
+/// [`write`], taking the text of a diagnostic that `kept` holds when every
+/// file it shows is unchanged (a diagnostic's text depends on nothing else),
+/// and leaving this run's texts in `kept`.
+pub fn write_keeping(diagnostics: &[Diagnostic], sources: &Sources, color: bool, kept: &mut Kept, out: &mut dyn Write) -> io::Result<()> {
+    write_with(diagnostics, sources, color, Some(kept), out)
+}
+
+fn write_with(
+    diagnostics: &[Diagnostic],
+    sources: &Sources,
+    color: bool,
+    mut kept: Option<&mut Kept>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let config = term::Config::default();
     let files = sources.codespan_files();
+    let unchanged: Vec<bool> = match kept.as_deref() {
+        Some(kept) => (sources.files().iter().enumerate())
+            .map(|(i, file)| kept.color == color && kept.files.get(i) == Some(file))
+            .collect(),
+        None => Vec::new(),
+    };
+    let earlier = kept.as_deref_mut().map(|k| std::mem::take(&mut k.texts)).unwrap_or_default();
+    let reusable = |d: &Diagnostic| {
+        let shown = d.labels.iter().all(|l| unchanged.get(l.span.file).copied().unwrap_or(false));
+        if shown { earlier.get(d).cloned() } else { None }
+    };
     for batch in diagnostics.chunks(BATCH) {
         // Each diagnostic renders on its own; render a batch on every core, write it in order.
         let texts = crate::parallel::map(batch, |_, diagnostic| {
+            if let Some(text) = reusable(diagnostic) {
+                return text;
+            }
             let mut text: Vec<u8> = Vec::new();
             let cs = to_codespan(diagnostic, sources);
             let result = if color {
@@ -272,11 +314,18 @@ pub fn write(diagnostics: &[Diagnostic], sources: &Sources, color: bool, out: &m
                     .as_bytes(),
                 );
             }
-            text
+            Arc::from(text)
         });
-        for text in texts {
+        for (diagnostic, text) in batch.iter().zip(texts) {
             out.write_all(&text)?;
+            if let Some(kept) = kept.as_deref_mut() {
+                kept.texts.insert(diagnostic.clone(), text);
+            }
         }
+    }
+    if let Some(kept) = kept {
+        kept.color = color;
+        kept.files = sources.files().to_vec();
     }
     let errors = diagnostics.iter().filter(|d| d.severity() == Severity::Error).count();
     let warnings = diagnostics.len() - errors;
@@ -327,4 +376,42 @@ fn to_codespan(d: &Diagnostic, sources: &Sources) -> cs::Diagnostic<usize> {
     )];
     notes.extend(d.notes.iter().cloned());
     base.with_notes(notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(files: &[(&str, &str)], kept: &mut Kept) -> (String, String) {
+        let mut sources = Sources::new();
+        for &(name, text) in files {
+            sources.add(name, text);
+        }
+        let c = crate::compile(sources, Vec::new(), &crate::Config::default());
+        let mut text = Vec::new();
+        write_keeping(&c.diagnostics, &c.sources, false, kept, &mut text).expect("write to a vector");
+        (String::from_utf8(text).expect("utf-8"), render(&c.diagnostics, &c.sources, false))
+    }
+
+    #[test]
+    fn kept_texts_are_what_rendering_again_gives() {
+        let a = "namespace a\nweb -> api:99999\nweb -> apii:80\napi -> db:80\n";
+        let b = "namespace b\nx -> y:0\n";
+        let mut kept = Kept::default();
+        let runs: [&[(&str, &str)]; 5] = [
+            &[("a.np", a), ("b.np", b)],
+            &[("a.np", a), ("b.np", b)],
+            // A line inserted above shifts the diagnostics of its file only.
+            &[("a.np", &format!("# new\n{a}")), ("b.np", b)],
+            // A renamed file shows its new name.
+            &[("a.np", &format!("# new\n{a}")), ("c.np", b)],
+            &[("c.np", b)],
+        ];
+        for files in runs {
+            let (kept_text, fresh) = run(files, &mut kept);
+            assert!(fresh.contains("E0"), "{fresh}");
+            assert_eq!(kept_text, fresh, "{files:?}");
+        }
+        assert!(!kept.texts.is_empty());
+    }
 }

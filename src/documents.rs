@@ -68,10 +68,11 @@ pub fn render(plan: &Plan, earlier: Option<&[Document]>) -> Vec<Document> {
     crate::parallel::map_chunks(&indexes, |_, chunk| {
         // One validator per chunk: it remembers the keys and values it found valid.
         let mut validator = Validator::default();
+        let mut cursor = None;
         chunk
             .iter()
             .map(|&i| {
-                if let Some(reused) = earlier.and_then(|docs| reusable(plan, i, docs)) {
+                if let Some(reused) = earlier.and_then(|docs| reusable(plan, i, docs, &mut cursor)) {
                     return reused;
                 }
                 let object = plan.build(i);
@@ -92,11 +93,20 @@ pub fn render(plan: &Plan, earlier: Option<&[Document]>) -> Vec<Document> {
     })
 }
 
-/// The document of the last run that object `i` would reproduce.
-fn reusable(plan: &Plan, i: usize, earlier: &[Document]) -> Option<Document> {
+/// The document of the last run that object `i` would reproduce. Both
+/// runs' objects are sorted by namespace and name, and a chunk's objects
+/// come in order: `cursor` is where the last one was looked for.
+fn reusable(plan: &Plan, i: usize, earlier: &[Document], cursor: &mut Option<usize>) -> Option<Document> {
     let wanted = plan.name(i);
-    let at = earlier.binary_search_by(|d| (d.namespace(), d.name()).cmp(&wanted)).ok()?;
-    let doc = &earlier[at];
+    fn key(d: &Document) -> (&str, &str) {
+        (d.namespace(), d.name())
+    }
+    let mut at = *cursor.get_or_insert_with(|| earlier.partition_point(|d| key(d) < wanted));
+    while at < earlier.len() && key(&earlier[at]) < wanted {
+        at += 1;
+    }
+    *cursor = Some(at);
+    let doc = earlier.get(at).filter(|d| key(d) == wanted)?;
     let inputs = doc.0.inputs.as_ref()?;
     plan.is_built_from(i, inputs).then(|| doc.clone())
 }

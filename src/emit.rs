@@ -243,7 +243,12 @@ impl std::error::Error for FolderError {}
 /// longer produces are removed; files it did not write are never touched.
 pub fn write_folder(dir: &Path, files: &BTreeMap<String, String>) -> Result<FolderReport, FolderError> {
     let names: Vec<&str> = files.keys().map(String::as_str).collect();
-    sync_folder(dir, &names, |name| Cow::Borrowed(files.get(name).map_or("", String::as_str)))
+    sync_folder(
+        dir,
+        &names,
+        |_| false,
+        |name| Cow::Borrowed(files.get(name).map_or("", String::as_str)),
+    )
 }
 
 /// Writes the output folder of `policies` as [`write_folder`] does with
@@ -252,31 +257,77 @@ pub fn write_folder(dir: &Path, files: &BTreeMap<String, String>) -> Result<Fold
 pub fn write_policies(dir: &Path, policies: &[NetworkPolicy], format: Format) -> Result<(FolderReport, usize), FolderError> {
     let plan = FolderPlan::new(policies, policy_namespace, format);
     let names: Vec<&str> = plan.names().collect();
-    let report = sync_folder(dir, &names, |name| {
-        Cow::Owned(plan.text(name, |items, out| objects_text(items, format, out)))
-    })?;
+    let report = sync_folder(
+        dir,
+        &names,
+        |_| false,
+        |name| Cow::Owned(plan.text(name, |items, out| objects_text(items, format, out))),
+    )?;
     Ok((report, names.len()))
 }
 
-/// [`write_policies`] for policies rendered already (YAML).
-pub fn write_documents(dir: &Path, documents: &[Document]) -> Result<(FolderReport, usize), FolderError> {
+/// [`write_policies`] for policies rendered already (YAML). `written`
+/// remembers, from one call to the next, what each file was made of: a
+/// file made of the same documents as last time, with the size and time of
+/// modification it had then, is not read or rendered again.
+pub fn write_documents(dir: &Path, documents: &[Document], written: &mut Written) -> Result<(FolderReport, usize), FolderError> {
     let plan = FolderPlan::new(documents, Document::namespace, Format::Yaml);
     let names: Vec<&str> = plan.names().collect();
-    let report = sync_folder(dir, &names, |name| {
+    let stamp = |name: &str| Stamp::of(&dir.join(name));
+    let known = |name: &str| match (written.files.get(name), plan.files.get(name)) {
+        (Some((before, when)), Some(now)) => {
+            before.len() == now.len() && before.iter().zip(now).all(|(a, b)| Document::same(a, b)) && stamp(name).as_ref() == Some(when)
+        }
+        _ => false,
+    };
+    let report = sync_folder(dir, &names, known, |name| {
         Cow::Owned(plan.text(name, |items, out| {
             for doc in items {
                 out.extend_from_slice(doc.text().as_bytes());
             }
         }))
     })?;
+    written.files = (plan.files.iter())
+        .filter(|(name, _)| *name != KUSTOMIZATION)
+        .filter_map(|(name, docs)| Some((name.clone(), (docs.iter().map(|&d| d.clone()).collect(), stamp(name)?))))
+        .collect();
     Ok((report, names.len()))
+}
+
+/// What [`write_documents`] wrote into a folder.
+#[derive(Debug, Default)]
+pub struct Written {
+    files: BTreeMap<String, (Vec<Document>, Stamp)>,
+}
+
+/// A file's size and time of last modification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: std::time::SystemTime,
+}
+
+impl Stamp {
+    fn of(path: &Path) -> Option<Stamp> {
+        let meta = std::fs::metadata(path).ok()?;
+        Some(Stamp {
+            len: meta.len(),
+            modified: meta.modified().ok()?,
+        })
+    }
 }
 
 /// Files whose text is rendered at once, in parallel, before being compared and staged.
 const FILE_BATCH: usize = 64;
 
-/// [`write_folder`] for the files `names`, whose text `text` renders.
-fn sync_folder<'a>(dir: &Path, names: &[&str], text: impl Fn(&str) -> Cow<'a, str> + Sync) -> Result<FolderReport, FolderError> {
+/// [`write_folder`] for the files `names`, whose text `text` renders;
+/// files for which `known` holds are known to be right already.
+fn sync_folder<'a>(
+    dir: &Path,
+    names: &[&str],
+    known: impl Fn(&str) -> bool,
+    text: impl Fn(&str) -> Cow<'a, str> + Sync,
+) -> Result<FolderReport, FolderError> {
     let io_err = |p: &Path| {
         let p = p.to_path_buf();
         move |e| FolderError::Io(p, e)
@@ -293,7 +344,9 @@ fn sync_folder<'a>(dir: &Path, names: &[&str], text: impl Fn(&str) -> Cow<'a, st
             let _ = std::fs::remove_file(tmp);
         }
     };
-    for batch in names.chunks(FILE_BATCH) {
+    let (known, unknown): (Vec<&str>, Vec<&str>) = names.iter().partition(|name| known(name));
+    report.unchanged.extend(known.iter().map(|name| name.to_string()));
+    for batch in unknown.chunks(FILE_BATCH) {
         let texts = crate::parallel::map(batch, |_, name| text(name));
         for (&name, text) in batch.iter().zip(texts) {
             let path = dir.join(name);
@@ -431,6 +484,42 @@ mod tests {
         assert!(expected["kustomization.yaml"].ends_with("resources:\n- ns-0.yaml\n- ns-1.yaml\n- ns-2.yaml\n"));
         let again = write_folder(&dir, &expected).expect("rewrite");
         assert_eq!(again.unchanged.len(), expected.len());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn documents_already_written_are_not_read_again_unless_the_file_changed() {
+        let policies = policies(10);
+        let documents = crate::documents::of_objects(&policies);
+        let dir = std::env::temp_dir().join(format!("netpolc-emit-docs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut written = Written::default();
+        let (first, files) = write_documents(&dir, &documents, &mut written).expect("write");
+        assert_eq!(first.written.len(), files);
+        let expected = folder_files(&policies, Format::Yaml);
+        for (name, text) in &expected {
+            assert_eq!(&std::fs::read_to_string(dir.join(name)).expect("read"), text, "{name}");
+        }
+        // The same documents: nothing is written.
+        let (again, _) = write_documents(&dir, &documents, &mut written).expect("rewrite");
+        assert!(again.written.is_empty(), "{again:?}");
+        // A file changed behind our back is put right; a file removed comes back.
+        std::fs::write(dir.join("ns-1.yaml"), format!("{HEADER}# edited\n")).expect("edit");
+        std::fs::remove_file(dir.join("ns-2.yaml")).expect("remove");
+        let (repaired, _) = write_documents(&dir, &documents, &mut written).expect("repair");
+        assert_eq!(repaired.written, ["ns-1.yaml", "ns-2.yaml"]);
+        for (name, text) in &expected {
+            assert_eq!(&std::fs::read_to_string(dir.join(name)).expect("read"), text, "{name}");
+        }
+        // New documents for one namespace rewrite its file only.
+        let mut changed = policies.clone();
+        changed[0].metadata.name = Some("p-renamed".to_string());
+        let (next, _) = write_documents(&dir, &crate::documents::of_objects(&changed), &mut written).expect("next");
+        assert_eq!(next.written, ["ns-0.yaml"]);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("ns-0.yaml")).expect("read"),
+            folder_files(&changed, Format::Yaml)["ns-0.yaml"]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -352,7 +352,6 @@ fn ports(flow: &Flow, origin: &Origin, rules: &Rules) -> Vec<Diagnostic> {
 /// namespace: the caller's team owns its egress, and writes the intent.
 fn foreign_egress(flow: &Flow, origin: &Origin, declared: &[&String]) -> Option<Diagnostic> {
     let foreign: Vec<&String> = local_namespaces(&flow.source, declared)
-        .into_iter()
         .filter(|ns| **ns != origin.namespace)
         .collect();
     let first = foreign.first()?;

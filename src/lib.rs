@@ -213,20 +213,11 @@ pub struct Cache {
 }
 
 /// A file's text, its tree and its syntax problems.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct CachedParse {
     text: String,
     tree: ast::File,
     problems: Vec<Diagnostic>,
-}
-
-impl Cache {
-    fn get(&self, i: usize, file: &source::SourceFile) -> Option<(ast::File, Vec<Diagnostic>)> {
-        match self.entries.get(i) {
-            Some(Some(c)) if c.text == file.text => Some((c.tree.clone(), c.problems.clone())),
-            _ => None,
-        }
-    }
 }
 
 /// [`compile`] with the given `options`, re-using what `cache` holds of
@@ -243,32 +234,31 @@ pub fn compile_with(
     let mut diagnostics = early;
     let mut unreadable: Vec<usize> = diagnostics.iter().map(|d| d.span().file).collect();
     unreadable.extend(sources.project_file());
-    let cached = cache.as_deref();
-    let parsed = parallel::map(sources.files(), |i, file| {
-        if unreadable.contains(&i) {
-            (ast::File::default(), Vec::new(), true)
-        } else if let Some((tree, problems)) = cached.and_then(|c| c.get(i, file)) {
-            // Parsing is a function of the file's index and text alone.
-            (tree, problems, true)
-        } else {
-            let (tree, problems) = parse::parse(i, &file.text);
-            (tree, problems, false)
-        }
-    });
-    let mut files = Vec::with_capacity(parsed.len());
-    if let Some(cache) = cache.as_deref_mut() {
-        cache.entries.resize(sources.files().len(), None);
+    // The trees of unchanged files come out of the cache (a tree is a
+    // function of its file's index and text alone), and go back once read.
+    let mut earlier = cache.as_deref_mut().map(|c| std::mem::take(&mut c.entries)).unwrap_or_default();
+    let mut slots: Vec<Option<(ast::File, Vec<Diagnostic>)>> = (sources.files().iter().enumerate())
+        .map(|(i, file)| {
+            if unreadable.contains(&i) {
+                return Some((ast::File::default(), Vec::new()));
+            }
+            match earlier.get_mut(i).and_then(Option::take) {
+                Some(c) if c.text == file.text => Some((c.tree, c.problems)),
+                _ => None,
+            }
+        })
+        .collect();
+    drop(earlier);
+    let todo: Vec<usize> = (0..slots.len()).filter(|&i| slots[i].is_none()).collect();
+    let parsed = parallel::map(&todo, |_, &i| parse::parse(i, &sources.files()[i].text));
+    for (&i, tree) in todo.iter().zip(parsed) {
+        slots[i] = Some(tree);
     }
-    for (i, (tree, mut problems, reused)) in parsed.into_iter().enumerate() {
-        if let Some(cache) = cache.as_deref_mut()
-            && !reused
-        {
-            let file = &sources.files()[i];
-            cache.entries[i] = Some(CachedParse {
-                text: file.text.clone(),
-                tree: tree.clone(),
-                problems: problems.clone(),
-            });
+    let mut files = Vec::with_capacity(slots.len());
+    let mut syntax_problems = Vec::new();
+    for (tree, mut problems) in slots.into_iter().flatten() {
+        if cache.is_some() {
+            syntax_problems.push(problems.clone());
         }
         diagnostics.append(&mut problems);
         files.push(tree);
@@ -298,7 +288,18 @@ pub fn compile_with(
     // are dropped once those are known.
     let lints = lint::lint(&files, &program);
     let silencing = silence::Silencing::read(&files, &sources, &mut diagnostics);
-    drop(files);
+    match cache.as_deref_mut() {
+        Some(cache) => {
+            let entries = files.into_iter().zip(syntax_problems).enumerate();
+            cache.entries = entries
+                .map(|(i, (tree, problems))| {
+                    let text = sources.files()[i].text.clone();
+                    (!unreadable.contains(&i)).then_some(CachedParse { text, tree, problems })
+                })
+                .collect();
+        }
+        None => drop(files),
+    }
     timings.lap("lint");
     let (plan, mut problems) = lower::plan(&program, &sources, config);
     diagnostics.append(&mut problems);

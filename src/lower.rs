@@ -35,7 +35,8 @@ pub enum Direction {
 /// One policy to build: a local endpoint, a peer, and everything merged into them.
 struct Pair<'p> {
     namespace: &'p str,
-    name: String,
+    /// Shared with the namespace's index of names.
+    name: Arc<str>,
     direction: Direction,
     local: &'p Arc<Peer>,
     peer: &'p Arc<Peer>,
@@ -47,10 +48,20 @@ struct Pair<'p> {
 }
 
 /// The pairs of one namespace, and where each name is among them.
-#[derive(Default)]
 struct NamespacePairs<'p> {
-    index: FxHashMap<String, usize>,
+    isolation: crate::ast::Isolation,
+    index: FxHashMap<Arc<str>, usize>,
     pairs: Vec<Pair<'p>>,
+}
+
+impl NamespacePairs<'_> {
+    fn new(isolation: crate::ast::Isolation) -> Self {
+        NamespacePairs {
+            isolation,
+            index: FxHashMap::default(),
+            pairs: Vec::new(),
+        }
+    }
 }
 
 /// One object to build.
@@ -129,7 +140,7 @@ impl<'p> Plan<'p> {
                 },
             ) => {
                 pair.namespace == namespace
-                    && pair.name == *name
+                    && *pair.name == **name
                     && pair.direction == *direction
                     && pair.local == local
                     && pair.peer == peer
@@ -159,7 +170,7 @@ impl<'p> Plan<'p> {
             },
             Work::Pair(pair) => ObjectInputs::Pair {
                 namespace: pair.namespace.to_string(),
-                name: pair.name.clone(),
+                name: pair.name.to_string(),
                 direction: pair.direction,
                 local: Arc::clone(pair.local),
                 peer: Arc::clone(pair.peer),
@@ -273,22 +284,24 @@ pub fn plan<'p>(program: &'p Program, sources: &'p Sources, config: &Config) -> 
                 continue;
             }
             for ns in local_namespaces(local, &declared) {
-                let isolation = program.namespaces.get(ns).map(|i| i.isolation).unwrap_or_default();
+                let group = by_namespace
+                    .entry(ns.as_str())
+                    .or_insert_with(|| NamespacePairs::new(program.namespaces.get(ns).map(|i| i.isolation).unwrap_or_default()));
                 let enforced = match direction {
-                    Direction::Ingress => isolation.ingress(),
-                    Direction::Egress => isolation.egress(),
+                    Direction::Ingress => group.isolation.ingress(),
+                    Direction::Egress => group.isolation.egress(),
                 };
                 if !enforced {
                     continue;
                 }
                 name.clear();
                 write_policy_name(&mut name, direction, local, peer, ns);
-                let group = by_namespace.entry(ns.as_str()).or_default();
                 let Some(&i) = group.index.get(name.as_str()) else {
-                    group.index.insert(name.clone(), group.pairs.len());
+                    let shared: Arc<str> = Arc::from(name.as_str());
+                    group.index.insert(Arc::clone(&shared), group.pairs.len());
                     group.pairs.push(Pair {
                         namespace: ns,
-                        name: name.clone(),
+                        name: shared,
                         direction,
                         local,
                         peer,
@@ -351,7 +364,9 @@ pub fn plan<'p>(program: &'p Program, sources: &'p Sources, config: &Config) -> 
     let isolating = |info: &NamespaceInfo| info.declared && (info.isolation.ingress() || info.isolation.egress());
     for (ns, info) in &program.namespaces {
         if isolating(info) {
-            by_namespace.entry(ns.as_str()).or_default();
+            by_namespace
+                .entry(ns.as_str())
+                .or_insert_with(|| NamespacePairs::new(info.isolation));
         }
     }
     let mut groups: Vec<(&str, Vec<Pair>)> = by_namespace.into_iter().map(|(ns, group)| (ns, group.pairs)).collect();
@@ -370,7 +385,7 @@ pub fn plan<'p>(program: &'p Program, sources: &'p Sources, config: &Config) -> 
         }
         let deny = program.namespaces.get_key_value(ns).filter(|(_, info)| isolating(info));
         let before = if deny.is_some() {
-            pairs.partition_point(|p| p.name.as_str() < DEFAULT_DENY)
+            pairs.partition_point(|p| &*p.name < DEFAULT_DENY)
         } else {
             pairs.len()
         };
@@ -457,11 +472,7 @@ fn policies_of<'p>(flow: &'p Flow, declared: &[&'p String]) -> Vec<(&'p String, 
     ];
     halves
         .into_iter()
-        .flat_map(|(direction, local, peer)| {
-            local_namespaces(local, declared)
-                .into_iter()
-                .map(move |ns| (ns, policy_name(direction, local, peer, ns)))
-        })
+        .flat_map(|(direction, local, peer)| local_namespaces(local, declared).map(move |ns| (ns, policy_name(direction, local, peer, ns))))
         .collect()
 }
 
@@ -520,18 +531,19 @@ fn skips_ingress_half(local: &Peer, program: &Program) -> bool {
 }
 
 /// The namespaces whose pods a peer stands for, where a policy can hold them.
-pub(crate) fn local_namespaces<'a>(peer: &'a Peer, declared: &[&'a String]) -> Vec<&'a String> {
-    match peer {
+pub(crate) fn local_namespaces<'a: 'd, 'd>(peer: &'a Peer, declared: &'d [&'a String]) -> impl Iterator<Item = &'a String> + 'd {
+    let (one, every): (Option<&'a String>, &'d [&'a String]) = match peer {
         Peer::Pods {
             namespaces: Namespaces::Named(ns),
             ..
-        } => vec![ns],
+        } => (Some(ns), &[]),
         Peer::Pods {
             namespaces: Namespaces::Selected(sel),
             ..
-        } if sel.is_empty() => declared.to_vec(),
-        _ => Vec::new(),
-    }
+        } if sel.is_empty() => (None, declared),
+        _ => (None, &[]),
+    };
+    one.into_iter().chain(every.iter().copied())
 }
 
 /// `<local>-to-<peer>` or `<local>-from-<peer>`, the peer prefixed with its
@@ -667,7 +679,7 @@ fn build(pair: &Pair, program: &Program, shared: &Shared) -> net::NetworkPolicy 
         }
     }
     net::NetworkPolicy {
-        metadata: object_meta(ns, pair.name.clone(), annotations, shared),
+        metadata: object_meta(ns, pair.name.to_string(), annotations, shared),
         spec: Some(spec),
     }
 }

@@ -297,7 +297,7 @@ fn main() -> ExitCode {
                 }
                 Some(dir) => match match options.output {
                     Output::Objects => emit::write_policies(&dir, &compilation.policies, format),
-                    Output::Documents => emit::write_documents(&dir, &compilation.documents),
+                    Output::Documents => emit::write_documents(&dir, &compilation.documents, &mut emit::Written::default()),
                 } {
                     Ok((report, files)) => eprintln!(
                         "wrote {} policies in {} files to {} ({} changed, {} removed)",
@@ -388,7 +388,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Diff(args) => diff(args, color, project),
-        Command::Watch(args) => watch(args, color, project),
+        Command::Watch(args) => watch(args, color, project, cli.timings),
         Command::Check {
             paths,
             deny_warnings,
@@ -489,7 +489,7 @@ fn compile_as(
     Some(Box::leak(Box::new(compilation)))
 }
 
-fn watch(args: WatchArgs, color: bool, project: Option<&Path>) -> ExitCode {
+fn watch(args: WatchArgs, color: bool, project: Option<&Path>, timings: bool) -> ExitCode {
     let options = netpolc::watch::Options {
         config: project.map(Path::to_path_buf),
         paths: args.paths,
@@ -499,6 +499,7 @@ fn watch(args: WatchArgs, color: bool, project: Option<&Path>) -> ExitCode {
         clear: args.clear,
         diff: args.diff,
         color,
+        timings,
     };
     if args.once {
         let mut session = netpolc::watch::Session::new(options, Box::new(std::io::stderr()));

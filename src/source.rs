@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
 
 /// One input file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceFile {
     /// The path to show in diagnostics: as the user gave it (or found below a folder they gave).
     pub path: String,

@@ -47,6 +47,8 @@ pub struct Options {
     /// The project file given with `--config`; else it is looked for above
     /// the paths at each run, so that edits to it apply at once.
     pub config: Option<PathBuf>,
+    /// Print how long each stage of each run took (`--timings`).
+    pub timings: bool,
 }
 
 /// How the loop starts and stops watching a root.
@@ -98,6 +100,10 @@ pub struct Session {
     /// What the last run built: an unchanged file is not parsed again, an
     /// object built from unchanged inputs not built again.
     cache: crate::Cache,
+    /// The last run's diagnostics as text: most stay the same from one save to the next.
+    rendered: crate::diagnostics::Kept,
+    /// What each output file was made of: unchanged files are not read again.
+    written: emit::Written,
     out: Box<dyn Write>,
 }
 
@@ -170,6 +176,8 @@ impl Session {
             roots,
             last_good: None,
             cache: crate::Cache::default(),
+            rendered: crate::diagnostics::Kept::default(),
+            written: emit::Written::default(),
             out,
         }
     }
@@ -240,11 +248,17 @@ impl Session {
                 crate::Output::Documents
             },
         };
+        let loaded = started.elapsed();
         let compilation = crate::compile_with(sources, early, &config, Some(&mut self.cache), options);
+        let compiled = Instant::now();
         if !compilation.diagnostics.is_empty() {
-            let text = crate::diagnostics::render(&compilation.diagnostics, &compilation.sources, self.options.color);
-            self.say(&text);
+            let mut text = Vec::new();
+            let (diagnostics, sources) = (&compilation.diagnostics, &compilation.sources);
+            // Writing into a Vec cannot fail.
+            let _ = crate::diagnostics::write_keeping(diagnostics, sources, self.options.color, &mut self.rendered, &mut text);
+            let _ = self.out.write_all(&text);
         }
+        let reported = Instant::now();
         if compilation.has_errors() {
             self.say("error: kept the last good output\n");
             return Outcome::Errors;
@@ -252,7 +266,7 @@ impl Session {
         // Rendered a batch of files at a time on every core, as `build -o` does.
         let written = match options.output {
             crate::Output::Objects => emit::write_policies(&self.options.output, &compilation.policies, Format::Yaml),
-            crate::Output::Documents => emit::write_documents(&self.options.output, &compilation.documents),
+            crate::Output::Documents => emit::write_documents(&self.options.output, &compilation.documents, &mut self.written),
         };
         let report = match written {
             Ok((report, _)) => report,
@@ -262,6 +276,14 @@ impl Session {
             }
         };
         let elapsed = started.elapsed();
+        if self.options.timings {
+            let mut stages = vec![("load", loaded)];
+            stages.extend(compilation.timings.stages.iter().copied());
+            stages.push(("report", reported - compiled));
+            stages.push(("write", reported.elapsed()));
+            let ms: Vec<String> = stages.iter().map(|(s, d)| format!("{s} {:.1}", d.as_secs_f64() * 1000.0)).collect();
+            self.say(&format!("timings (ms): {}\n", ms.join(", ")));
+        }
         let mut namespaces: Vec<&str> = match options.output {
             crate::Output::Objects => compilation
                 .policies
@@ -485,6 +507,7 @@ mod tests {
             diff: false,
             color: false,
             config: None,
+            timings: false,
         }
     }
 

@@ -102,3 +102,60 @@ fn save_to_output_latency_on_the_target_fleet() {
         println!("status lines, first and last: {first} | {last}");
     }
 }
+
+/// What one watch run costs, stage by stage, once the cache is warm: the
+/// fleet compiled in memory as watch compiles it, then one file edited
+/// and compiled again, `RUNS` times. Ignored by default:
+///
+/// ```sh
+/// cargo test --release --test watch_latency -- --ignored --nocapture incremental
+/// ```
+#[test]
+#[ignore = "a benchmark: run with --release -- --ignored --nocapture"]
+fn incremental_run_stages_on_the_target_fleet() {
+    let files = netpolc::fleet::generate(&netpolc::fleet::FleetSpec::TARGET);
+    let config = netpolc::Config::default();
+    let options = netpolc::Options {
+        verification: netpolc::Verification::Expectations,
+        output: netpolc::Output::Documents,
+    };
+    let mut cache = netpolc::Cache::default();
+    let mut kept = netpolc::diagnostics::Kept::default();
+    let mut stages: Vec<(&'static str, Vec<f64>)> = Vec::new();
+    let mut policies = 0;
+    // NETPOLC_RUNS=N for fewer runs (under callgrind).
+    let runs = std::env::var("NETPOLC_RUNS").ok().and_then(|n| n.parse().ok()).unwrap_or(RUNS);
+    for run in 0..=runs {
+        let mut sources = netpolc::Sources::new();
+        for (name, text) in &files {
+            sources.add(name.as_str(), text.as_str());
+        }
+        sources.add("zz-latency-probe.np", probe(10_000 + run as u32));
+        let started = Instant::now();
+        let c = netpolc::compile_with(sources, Vec::new(), &config, Some(&mut cache), options);
+        let compiled = Instant::now();
+        let mut text = Vec::new();
+        netpolc::diagnostics::write_keeping(&c.diagnostics, &c.sources, false, &mut kept, &mut text).expect("write to a vector");
+        let reported = compiled.elapsed();
+        assert!(!c.has_errors());
+        policies = c.documents.len();
+        if run == 0 {
+            continue; // the cold run
+        }
+        let mut times: Vec<(&'static str, Duration)> = c.timings.stages.clone();
+        times.push(("report", reported));
+        times.push(("total", started.elapsed()));
+        for (stage, d) in times {
+            let ms = d.as_secs_f64() * 1000.0;
+            match stages.iter_mut().find(|(s, _)| *s == stage) {
+                Some((_, all)) => all.push(ms),
+                None => stages.push((stage, vec![ms])),
+            }
+        }
+    }
+    println!("{policies} policies; median of {runs} warm runs, ms:");
+    for (stage, mut all) in stages {
+        all.sort_by(f64::total_cmp);
+        println!("{stage:>9}: {:7.2}", all[all.len() / 2]);
+    }
+}
