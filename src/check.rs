@@ -6,9 +6,11 @@ use crate::cidr::Cidr;
 use crate::config::{Config, DnsLocation};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::*;
+use crate::parallel;
 use crate::source::Sources;
 use crate::validate;
 use rustc_hash::FxHashMap;
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::collections::hash_map::Entry;
 use std::fmt::Write;
@@ -34,17 +36,9 @@ pub const NON_PUBLIC_V6: &[&str] = &["::1/128", "fc00::/7", "fe80::/10", "ff00::
 /// Resolves names across all files and checks everything, producing the IR
 /// and every diagnostic found. `files[i]` is the tree of `sources` file `i`.
 pub fn check(files: &[ast::File], sources: &Sources, config: &Config) -> (Program, Vec<Diagnostic>) {
-    let mut checker = Checker {
-        sources,
-        config,
-        diagnostics: Vec::new(),
-        decls: Declarations::default(),
-        typo_cache: FxHashMap::default(),
-        peers: PeerTable::default(),
-        resolved: FxHashMap::default(),
-    };
+    let mut checker = Checker::new(sources, config, Declarations::default());
     let (intents, expectations, exposures) = checker.declarations(files);
-    let mut program = checker.resolve(intents);
+    let mut program = checker.resolve(&intents);
     for e in expectations {
         if let Some(resolved) = checker.expectation(&e) {
             program.expectations.push(resolved);
@@ -94,10 +88,11 @@ struct PendingExposure<'a> {
 /// An intent (or `allow dns`) found in pass one, resolved in pass two.
 struct PendingIntent<'a> {
     namespace: &'a str,
-    source: Option<&'a Spanned<Endpoint>>,
-    targets: Vec<(&'a Spanned<ast::Target>, Option<String>)>,
-    metadata: Vec<(String, String)>,
-    metadata_lines: Vec<MetadataLine>,
+    /// The source endpoint, or for `allow dns` the statement's span.
+    source: Result<&'a Spanned<Endpoint>, Span>,
+    targets: &'a [Spanned<ast::Target>],
+    /// Shared by the intents of a file that have no `@` lines of their own.
+    metadata: Arc<IntentMetadata>,
 }
 
 /// What pass one hands to pass two.
@@ -106,11 +101,14 @@ type Pending<'a> = (Vec<PendingIntent<'a>>, Vec<PendingExpectation<'a>>, Vec<Pen
 /// The closest declared workload to an undeclared name: (distance, name, where declared).
 type Closest = Option<(usize, String, Span)>;
 
-struct Checker<'a> {
+/// Pass one owns the declarations it builds (`D` is [`Declarations`]); the
+/// workers of pass two share them (`D` is `&Declarations`), each with its
+/// own diagnostics, caches and peer numbers.
+struct Checker<'a, D = Declarations> {
     sources: &'a Sources,
     config: &'a Config,
     diagnostics: Vec<Diagnostic>,
-    decls: Declarations,
+    decls: D,
     /// "Did you mean" answers by namespace, then undeclared name.
     typo_cache: FxHashMap<String, FxHashMap<String, Closest>>,
     /// The peers of intents, numbered.
@@ -129,15 +127,67 @@ struct PeerTable {
 
 impl PeerTable {
     fn intern(&mut self, peer: Peer) -> usize {
-        if let Some(&id) = self.ids.get(&peer) {
-            return id;
+        match self.ids.get(&peer) {
+            Some(&id) => id,
+            None => self.insert(Arc::new(peer)),
         }
+    }
+
+    fn insert(&mut self, peer: Arc<Peer>) -> usize {
         let id = self.peers.len();
-        let peer = Arc::new(peer);
         self.ids.insert(Arc::clone(&peer), id);
         self.peers.push(peer);
         id
     }
+
+    /// This table's number for peer `id` of a worker's table `theirs`;
+    /// `ids` remembers those found (by the worker's numbers).
+    fn adopt(&mut self, theirs: &[Arc<Peer>], ids: &mut [Option<usize>], id: usize) -> usize {
+        if let Some(mine) = ids[id] {
+            return mine;
+        }
+        let peer = &theirs[id];
+        let mine = match self.ids.get(&**peer) {
+            Some(&mine) => mine,
+            None => self.insert(Arc::clone(peer)),
+        };
+        ids[id] = Some(mine);
+        mine
+    }
+}
+
+/// What a worker of pass two found for its chunk of intents: their
+/// outcomes in order, and the peers they name, numbered by the worker.
+struct ChunkOutcome {
+    peers: Vec<Arc<Peer>>,
+    intents: Vec<IntentOutcome>,
+}
+
+/// An intent resolved by a worker.
+struct IntentOutcome {
+    /// The source's peer, if it has one.
+    source: Option<usize>,
+    /// What resolving the source reported.
+    diagnostics: Vec<Diagnostic>,
+    targets: Vec<TargetOutcome>,
+}
+
+/// A target resolved by a worker.
+struct TargetOutcome {
+    /// The target's peer, if it has one.
+    peer: Option<usize>,
+    /// What resolving the target and its ports reported, in order.
+    diagnostics: Vec<Diagnostic>,
+    /// The flow it asks for, unless something is wrong with it.
+    flow: Option<PendingFlow>,
+}
+
+/// A flow found by a worker, kept unless it duplicates an earlier one.
+struct PendingFlow {
+    ports: PortSet,
+    is_dns: bool,
+    endpoint_span: Span,
+    origin: Origin,
 }
 
 /// What the meaning of the endpoints that come back most depends on.
@@ -183,10 +233,6 @@ impl<'a> EndpointKey<'a> {
 }
 
 impl<'a> Checker<'a> {
-    fn error(&mut self, d: Diagnostic) {
-        self.diagnostics.push(d);
-    }
-
     /// Pass one: declarations, namespaces, metadata attachment; intents are kept for pass two.
     fn declarations(&mut self, files: &'a [ast::File]) -> Pending<'a> {
         let mut intents = Vec::new();
@@ -238,13 +284,11 @@ impl<'a> Checker<'a> {
                         }
                     }
                     Statement::Intent(intent) => {
-                        let (metadata, metadata_lines) = metadata.take();
                         intents.push(PendingIntent {
                             namespace: current,
-                            source: Some(&intent.source),
-                            targets: intent.targets.iter().map(|t| (t, None)).collect(),
-                            metadata,
-                            metadata_lines,
+                            source: Ok(&intent.source),
+                            targets: &intent.targets,
+                            metadata: metadata.take(),
                         });
                     }
                     Statement::Expose(exposure) => {
@@ -262,14 +306,11 @@ impl<'a> Checker<'a> {
                         });
                     }
                     Statement::AllowDns(target) => {
-                        let (metadata, metadata_lines) = metadata.take();
-                        let text = normalise(self.sources.slice(statement.span));
                         intents.push(PendingIntent {
                             namespace: current,
-                            source: None,
-                            targets: vec![(target, Some(text))],
-                            metadata,
-                            metadata_lines,
+                            source: Err(statement.span),
+                            targets: std::slice::from_ref(target),
+                            metadata: metadata.take(),
                         });
                     }
                 }
@@ -278,6 +319,308 @@ impl<'a> Checker<'a> {
         }
         self.cross_declaration_checks();
         (intents, expectations, exposures)
+    }
+
+    fn workload(&mut self, namespace: &str, name: &Spanned<ast::Name>, selector: &Spanned<ast::Selector>) {
+        let valid_name = self.dns_label(name);
+        let Some(sel) = self.selector(&selector.node) else { return };
+        if !valid_name {
+            return;
+        }
+        let span = name.span.to(selector.span);
+        match self.decls.workload(namespace, &name.node.text) {
+            Some((existing, at)) if *existing != sel => {
+                let at = *at;
+                self.error(
+                    Diagnostic::new(
+                        Code::ConflictingWorkload,
+                        span,
+                        format!(
+                            "workload `{}` in namespace `{namespace}` is declared twice with different selectors",
+                            name.node.text
+                        ),
+                    )
+                    .with_label(format!("here it means `{sel}`"))
+                    .with_secondary(at, format!("here it means `{existing}`"))
+                    .with_help("keep one declaration, or give the second workload another name"),
+                );
+            }
+            Some(_) => {}
+            None => {
+                self.decls
+                    .workloads
+                    .entry(namespace.to_string())
+                    .or_default()
+                    .insert(name.node.text.clone(), (sel, span));
+                let candidate = (name.node.text.clone(), CharShape::of(&name.node.text), span);
+                self.decls.typo_candidates.entry(namespace.to_string()).or_default().push(candidate);
+                self.decls.workload_names.entry(name.node.text.clone()).or_insert(name.span);
+            }
+        }
+    }
+
+    fn external(&mut self, name: &Spanned<ast::Name>, cidr: &Spanned<String>, except: &[Spanned<String>]) {
+        let valid_name = self.dns_label(name);
+        let Some(block) = self.ip_block(cidr, except) else { return };
+        if !valid_name {
+            return;
+        }
+        let span = name.span.to(except.last().map_or(cidr.span, |e| e.span));
+        match self.decls.externals.get(&name.node.text) {
+            Some((existing, at)) if *existing != block => {
+                let at = *at;
+                self.error(
+                    Diagnostic::new(
+                        Code::ConflictingExternal,
+                        span,
+                        format!("external `{}` is declared twice with different blocks", name.node.text),
+                    )
+                    .with_label("second declaration")
+                    .with_secondary(at, "first declaration")
+                    .with_help("externals are global: keep one declaration for all files"),
+                );
+            }
+            Some(_) => {}
+            None => {
+                self.decls.externals.insert(name.node.text.clone(), (block, span));
+            }
+        }
+    }
+
+    fn isolate(&mut self, namespace: &str, mode: Isolation, span: Span) {
+        if let Some((existing, at)) = self.decls.isolation_at.get(namespace)
+            && *existing != mode
+        {
+            let (existing, at) = (*existing, *at);
+            self.error(
+                Diagnostic::new(
+                    Code::ConflictingIsolation,
+                    span,
+                    format!("namespace `{namespace}` is isolated differently in two places"),
+                )
+                .with_label(format!("`isolate {}` here", mode.as_str()))
+                .with_secondary(at, format!("`isolate {}` here", existing.as_str()))
+                .with_help("a namespace has one isolation mode: keep one `isolate` statement"),
+            );
+            return;
+        }
+        self.decls.isolation_at.insert(namespace.to_string(), (mode, span));
+        let info = self.decls.namespaces.entry(namespace.to_string()).or_default();
+        info.isolation = mode;
+        info.declarations.push(span);
+    }
+
+    /// Pass two: endpoints to peers, targets to flows. Workers resolve the
+    /// intents chunk by chunk on every core (all that costs: peers, ports,
+    /// texts, origins); merging their outcomes in order numbers the peers,
+    /// drops duplicates and orders the diagnostics as one pass would.
+    fn resolve(&mut self, intents: &[PendingIntent<'a>]) -> Program {
+        let chunks = {
+            let (sources, config, decls) = (self.sources, self.config, &self.decls);
+            parallel::map_chunks(intents, |_, chunk| vec![Checker::new(sources, config, decls).resolve_chunk(chunk)])
+        };
+        let targets = intents.iter().map(|i| i.targets.len()).sum();
+        let mut program = Program {
+            namespaces: std::mem::take(&mut self.decls.namespaces),
+            flows: Vec::with_capacity(targets),
+            origins: Vec::with_capacity(targets),
+            ..Default::default()
+        };
+        // Flows by what they allow, peers by number: finding a duplicate clones nothing.
+        let mut seen: FxHashMap<(usize, usize, PortSet), Span> = FxHashMap::with_capacity_and_hasher(targets, Default::default());
+        // The peers whose namespace is recorded already.
+        let mut touched: rustc_hash::FxHashSet<usize> = rustc_hash::FxHashSet::default();
+        for chunk in chunks {
+            // Each of the worker's peers is numbered at its first use, as one pass numbers them.
+            let mut ids = vec![None; chunk.peers.len()];
+            for intent in chunk.intents {
+                self.diagnostics.extend(intent.diagnostics);
+                let source = intent.source.map(|id| self.peers.adopt(&chunk.peers, &mut ids, id));
+                for target in intent.targets {
+                    let target_id = target.peer.map(|id| self.peers.adopt(&chunk.peers, &mut ids, id));
+                    self.diagnostics.extend(target.diagnostics);
+                    let (Some(flow), Some(source_id), Some(target_id)) = (target.flow, source, target_id) else {
+                        continue;
+                    };
+                    match seen.entry((source_id, target_id, flow.ports)) {
+                        Entry::Occupied(first) => {
+                            // The duplicate adds nothing: it is dropped, so that it does not
+                            // grow the annotations of the policy it would merge into.
+                            let first = *first.get();
+                            self.error(
+                                Diagnostic::new(
+                                    Code::DuplicateIntent,
+                                    flow.origin.span,
+                                    format!("`{}` is declared twice", flow.origin.text),
+                                )
+                                .with_label("duplicate, ignored")
+                                .with_secondary(first, "first declared here")
+                                .with_help("remove one of them"),
+                            );
+                        }
+                        Entry::Vacant(vacant) => {
+                            let ports = vacant.key().2.clone();
+                            vacant.insert(flow.origin.span);
+                            // Flows share the peers: cloning one costs a count.
+                            let (source, peer) = (Arc::clone(&self.peers.peers[source_id]), Arc::clone(&self.peers.peers[target_id]));
+                            if touched.insert(source_id) {
+                                touch_namespace(&mut program, &source);
+                            }
+                            // DNS pods count only in a declared namespace, which is there already.
+                            if !flow.is_dns && touched.insert(target_id) {
+                                touch_namespace(&mut program, &peer);
+                            }
+                            self.selector_side_warning(&source, flow.origin.source_span, "source");
+                            if !flow.is_dns {
+                                self.selector_side_warning(&peer, flow.endpoint_span, "target");
+                            }
+                            let origin = program.origins.len();
+                            program.origins.push(flow.origin);
+                            program.flows.push(Flow {
+                                source,
+                                target: peer,
+                                ports,
+                                origin,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        if self.config.declared_only {
+            // Namespaces that are only referenced get nothing, as if `isolate none`:
+            // lower writes no half there and verify expects none.
+            for info in program.namespaces.values_mut().filter(|i| !i.declared) {
+                info.isolation = Isolation::None;
+            }
+        } else {
+            self.undeclared_namespace_warnings(&program);
+        }
+        self.missing_dns_warnings(&program);
+        program
+    }
+}
+
+impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
+    fn new(sources: &'a Sources, config: &'a Config, decls: D) -> Self {
+        Checker {
+            sources,
+            config,
+            diagnostics: Vec::new(),
+            decls,
+            typo_cache: FxHashMap::default(),
+            peers: PeerTable::default(),
+            resolved: FxHashMap::default(),
+        }
+    }
+
+    fn decls(&self) -> &Declarations {
+        self.decls.borrow()
+    }
+
+    /// A worker's part of pass two (see [`Checker::resolve`]).
+    fn resolve_chunk(mut self, intents: &[PendingIntent<'a>]) -> ChunkOutcome {
+        let intents = intents.iter().map(|intent| self.resolve_intent(intent)).collect();
+        ChunkOutcome {
+            peers: self.peers.peers,
+            intents,
+        }
+    }
+
+    fn resolve_intent(&mut self, intent: &PendingIntent<'a>) -> IntentOutcome {
+        let source = match intent.source {
+            Err(_) => Some(self.peers.intern(Peer::Pods {
+                namespaces: Namespaces::Named(intent.namespace.to_string()),
+                pods: LabelSelector::default(),
+                name: PeerName::All,
+            })),
+            Ok(s) if matches!(s.node, Endpoint::Dns) => {
+                self.dns_as_source(s.span);
+                None
+            }
+            Ok(s) => self.peer(s, intent.namespace),
+        };
+        let diagnostics = std::mem::take(&mut self.diagnostics);
+        // The source as written, or the whole `allow dns` statement.
+        let head = intent.source.map(|s| normalise(self.sources.slice(s.span)));
+        let targets = intent
+            .targets
+            .iter()
+            .map(|target| {
+                let peer = self.peer(&target.node.endpoint, intent.namespace);
+                let flow = source.zip(peer).and_then(|ends| self.flow(intent, &head, target, ends));
+                TargetOutcome {
+                    peer,
+                    diagnostics: std::mem::take(&mut self.diagnostics),
+                    flow,
+                }
+            })
+            .collect();
+        IntentOutcome {
+            source,
+            diagnostics,
+            targets,
+        }
+    }
+
+    /// The flow from peer `source_id` to `target`, peer `target_id`; `None`
+    /// after reporting why there is none.
+    fn flow(
+        &mut self,
+        intent: &PendingIntent<'a>,
+        head: &Result<String, Span>,
+        target: &Spanned<ast::Target>,
+        (source_id, target_id): (usize, usize),
+    ) -> Option<PendingFlow> {
+        let source_span = intent.source.map_or(target.span, |s| s.span);
+        let (source, peer) = (&*self.peers.peers[source_id], &*self.peers.peers[target_id]);
+        let target_is_ips = matches!(peer, Peer::Ips { .. });
+        if matches!(source, Peer::Ips { .. }) && target_is_ips {
+            self.error(
+                Diagnostic::new(
+                    Code::IpBlockBothSides,
+                    target.node.endpoint.span,
+                    "an intent cannot have an IP block on both sides",
+                )
+                .with_label("IP block target")
+                .with_secondary(source_span, "IP block source")
+                .with_help("NetworkPolicies only restrict pods: one side of an intent must be pods"),
+            );
+            return None;
+        }
+        let is_dns = matches!(target.node.endpoint.node, Endpoint::Dns);
+        let (ports, written_ports) = self.ports(&target.node.ports, target_is_ips, is_dns)?;
+        let text = match head {
+            Ok(source_text) => {
+                let target_text = normalise(self.sources.slice(target.span));
+                let mut text = String::with_capacity(source_text.len() + 4 + target_text.len());
+                text.push_str(source_text);
+                text.push_str(" -> ");
+                text.push_str(&target_text);
+                text
+            }
+            Err(statement) => normalise(self.sources.slice(*statement)),
+        };
+        let (metadata, metadata_lines) = &*intent.metadata;
+        Some(PendingFlow {
+            ports,
+            is_dns,
+            endpoint_span: target.node.endpoint.span,
+            origin: Origin {
+                span: target.span,
+                source_span,
+                location: self.location(target.span),
+                text,
+                metadata: metadata.clone(),
+                namespace: intent.namespace.to_string(),
+                metadata_lines: metadata_lines.clone(),
+                written_ports,
+            },
+        })
+    }
+
+    fn error(&mut self, d: Diagnostic) {
+        self.diagnostics.push(d);
     }
 
     /// Resolves an `expect` statement; `None` after reporting why it cannot be.
@@ -390,99 +733,10 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn workload(&mut self, namespace: &str, name: &Spanned<ast::Name>, selector: &Spanned<ast::Selector>) {
-        let valid_name = self.dns_label(name);
-        let Some(sel) = self.selector(&selector.node) else { return };
-        if !valid_name {
-            return;
-        }
-        let span = name.span.to(selector.span);
-        match self.decls.workload(namespace, &name.node.text) {
-            Some((existing, at)) if *existing != sel => {
-                let at = *at;
-                self.error(
-                    Diagnostic::new(
-                        Code::ConflictingWorkload,
-                        span,
-                        format!(
-                            "workload `{}` in namespace `{namespace}` is declared twice with different selectors",
-                            name.node.text
-                        ),
-                    )
-                    .with_label(format!("here it means `{sel}`"))
-                    .with_secondary(at, format!("here it means `{existing}`"))
-                    .with_help("keep one declaration, or give the second workload another name"),
-                );
-            }
-            Some(_) => {}
-            None => {
-                self.decls
-                    .workloads
-                    .entry(namespace.to_string())
-                    .or_default()
-                    .insert(name.node.text.clone(), (sel, span));
-                let candidate = (name.node.text.clone(), CharShape::of(&name.node.text), span);
-                self.decls.typo_candidates.entry(namespace.to_string()).or_default().push(candidate);
-                self.decls.workload_names.entry(name.node.text.clone()).or_insert(name.span);
-            }
-        }
-    }
-
-    fn external(&mut self, name: &Spanned<ast::Name>, cidr: &Spanned<String>, except: &[Spanned<String>]) {
-        let valid_name = self.dns_label(name);
-        let Some(block) = self.ip_block(cidr, except) else { return };
-        if !valid_name {
-            return;
-        }
-        let span = name.span.to(except.last().map_or(cidr.span, |e| e.span));
-        match self.decls.externals.get(&name.node.text) {
-            Some((existing, at)) if *existing != block => {
-                let at = *at;
-                self.error(
-                    Diagnostic::new(
-                        Code::ConflictingExternal,
-                        span,
-                        format!("external `{}` is declared twice with different blocks", name.node.text),
-                    )
-                    .with_label("second declaration")
-                    .with_secondary(at, "first declaration")
-                    .with_help("externals are global: keep one declaration for all files"),
-                );
-            }
-            Some(_) => {}
-            None => {
-                self.decls.externals.insert(name.node.text.clone(), (block, span));
-            }
-        }
-    }
-
-    fn isolate(&mut self, namespace: &str, mode: Isolation, span: Span) {
-        if let Some((existing, at)) = self.decls.isolation_at.get(namespace)
-            && *existing != mode
-        {
-            let (existing, at) = (*existing, *at);
-            self.error(
-                Diagnostic::new(
-                    Code::ConflictingIsolation,
-                    span,
-                    format!("namespace `{namespace}` is isolated differently in two places"),
-                )
-                .with_label(format!("`isolate {}` here", mode.as_str()))
-                .with_secondary(at, format!("`isolate {}` here", existing.as_str()))
-                .with_help("a namespace has one isolation mode: keep one `isolate` statement"),
-            );
-            return;
-        }
-        self.decls.isolation_at.insert(namespace.to_string(), (mode, span));
-        let info = self.decls.namespaces.entry(namespace.to_string()).or_default();
-        info.isolation = mode;
-        info.declarations.push(span);
-    }
-
     fn cross_declaration_checks(&mut self) {
         let mut clashes: Vec<(String, Span, Span)> = Vec::new();
-        for (name, (_, ext_span)) in &self.decls.externals {
-            if let Some(w) = self.decls.workload_names.get(name) {
+        for (name, (_, ext_span)) in &self.decls().externals {
+            if let Some(w) = self.decls().workload_names.get(name) {
                 clashes.push((name.clone(), *w, *ext_span));
             }
         }
@@ -680,136 +934,6 @@ impl<'a> Checker<'a> {
         })
     }
 
-    /// Pass two: endpoints to peers, targets to flows.
-    fn resolve(&mut self, intents: Vec<PendingIntent<'a>>) -> Program {
-        let targets = intents.iter().map(|i| i.targets.len()).sum();
-        let mut program = Program {
-            namespaces: std::mem::take(&mut self.decls.namespaces),
-            flows: Vec::with_capacity(targets),
-            origins: Vec::with_capacity(targets),
-            ..Default::default()
-        };
-        // Flows by what they allow, peers by number: finding a duplicate clones nothing.
-        let mut seen: FxHashMap<(usize, usize, PortSet), Span> = FxHashMap::with_capacity_and_hasher(targets, Default::default());
-        // The peers whose namespace is recorded already.
-        let mut touched: rustc_hash::FxHashSet<usize> = rustc_hash::FxHashSet::default();
-        for intent in intents {
-            let source = match intent.source {
-                None => Some(self.peers.intern(Peer::Pods {
-                    namespaces: Namespaces::Named(intent.namespace.to_string()),
-                    pods: LabelSelector::default(),
-                    name: PeerName::All,
-                })),
-                Some(s) => {
-                    if matches!(s.node, Endpoint::Dns) {
-                        self.dns_as_source(s.span);
-                        None
-                    } else {
-                        self.peer(s, intent.namespace)
-                    }
-                }
-            };
-            let source_text = intent.source.map(|s| normalise(self.sources.slice(s.span)));
-            let source_span = |target: &Spanned<ast::Target>| intent.source.map_or(target.span, |s| s.span);
-            for (target, fixed_text) in intent.targets {
-                let Some(target_id) = self.peer(&target.node.endpoint, intent.namespace) else {
-                    continue;
-                };
-                let is_dns = matches!(target.node.endpoint.node, Endpoint::Dns);
-                let Some(source_id) = source else { continue };
-                let (source, peer) = (&*self.peers.peers[source_id], &*self.peers.peers[target_id]);
-                if matches!(source, Peer::Ips { .. }) && matches!(peer, Peer::Ips { .. }) {
-                    self.error(
-                        Diagnostic::new(
-                            Code::IpBlockBothSides,
-                            target.node.endpoint.span,
-                            "an intent cannot have an IP block on both sides",
-                        )
-                        .with_label("IP block target")
-                        .with_secondary(source_span(target), "IP block source")
-                        .with_help("NetworkPolicies only restrict pods: one side of an intent must be pods"),
-                    );
-                    continue;
-                }
-                let target_is_ips = matches!(peer, Peer::Ips { .. });
-                let Some((ports, written_ports)) = self.ports(&target.node.ports, target_is_ips, is_dns) else {
-                    continue;
-                };
-                let text = match (fixed_text, &source_text) {
-                    (Some(t), _) => t,
-                    (None, Some(s)) => {
-                        let target_text = normalise(self.sources.slice(target.span));
-                        let mut text = String::with_capacity(s.len() + 4 + target_text.len());
-                        text.push_str(s);
-                        text.push_str(" -> ");
-                        text.push_str(&target_text);
-                        text
-                    }
-                    (None, None) => normalise(self.sources.slice(target.span)),
-                };
-                match seen.entry((source_id, target_id, ports)) {
-                    Entry::Occupied(first) => {
-                        // The duplicate adds nothing: it is dropped, so that it does not
-                        // grow the annotations of the policy it would merge into.
-                        let first = *first.get();
-                        self.error(
-                            Diagnostic::new(Code::DuplicateIntent, target.span, format!("`{text}` is declared twice"))
-                                .with_label("duplicate, ignored")
-                                .with_secondary(first, "first declared here")
-                                .with_help("remove one of them"),
-                        );
-                        continue;
-                    }
-                    Entry::Vacant(vacant) => {
-                        let ports = vacant.key().2.clone();
-                        vacant.insert(target.span);
-                        // Flows share the peers: cloning one costs a count.
-                        let (source, peer) = (Arc::clone(&self.peers.peers[source_id]), Arc::clone(&self.peers.peers[target_id]));
-                        if touched.insert(source_id) {
-                            touch_namespace(&mut program, &source);
-                        }
-                        // DNS pods count only in a declared namespace, which is there already.
-                        if !is_dns && touched.insert(target_id) {
-                            touch_namespace(&mut program, &peer);
-                        }
-                        self.selector_side_warning(&source, source_span(target), "source");
-                        if !is_dns {
-                            self.selector_side_warning(&peer, target.node.endpoint.span, "target");
-                        }
-                        let origin = program.origins.len();
-                        program.origins.push(Origin {
-                            span: target.span,
-                            source_span: source_span(target),
-                            location: self.location(target.span),
-                            text,
-                            metadata: intent.metadata.clone(),
-                            namespace: intent.namespace.to_string(),
-                            metadata_lines: intent.metadata_lines.clone(),
-                            written_ports,
-                        });
-                        program.flows.push(Flow {
-                            source,
-                            target: peer,
-                            ports,
-                            origin,
-                        });
-                    }
-                }
-            }
-        }
-        if self.config.declared_only {
-            // Namespaces that are only referenced get nothing, as if `isolate none`:
-            // lower writes no half there and verify expects none.
-            for info in program.namespaces.values_mut().filter(|i| !i.declared) {
-                info.isolation = Isolation::None;
-            }
-        } else {
-            self.undeclared_namespace_warnings(&program);
-        }
-        self.missing_dns_warnings(&program);
-        program
-    }
-
     fn selector_side_warning(&mut self, peer: &Peer, span: Span, side: &str) {
         if let Peer::Pods {
             namespaces: Namespaces::Selected(sel),
@@ -944,7 +1068,7 @@ impl<'a> Checker<'a> {
         let span = endpoint.span;
         match &endpoint.node {
             Endpoint::Name(name) => {
-                if let Some((block, _)) = self.decls.externals.get(&name.text) {
+                if let Some((block, _)) = self.decls().externals.get(&name.text) {
                     return Some(Peer::Ips {
                         blocks: vec![block.clone()],
                         name: PeerName::External(name.text.clone()),
@@ -1086,7 +1210,7 @@ impl<'a> Checker<'a> {
             return None;
         }
         let text = &name.node.text;
-        let pods = match self.decls.workload(namespace, text) {
+        let pods = match self.decls().workload(namespace, text) {
             Some((sel, _)) => sel.clone(),
             None => {
                 self.typo_warning(namespace, name);
@@ -1117,7 +1241,7 @@ impl<'a> Checker<'a> {
     }
 
     fn closest_workload(&self, namespace: &str, text: &str) -> Closest {
-        let declared = self.decls.typo_candidates.get(namespace)?;
+        let declared = self.decls().typo_candidates.get(namespace)?;
         let shape = CharShape::of(text);
         declared
             .iter()
@@ -1295,7 +1419,7 @@ struct MetadataScope<'a> {
     /// `@` lines waiting for the next intent, with their annotation keys.
     pending: Vec<(String, &'a ast::Metadata)>,
     /// What an intent without `@` lines gets: most intents, so it is built once per `meta` line.
-    file_only: Option<IntentMetadata>,
+    file_only: Option<Arc<IntentMetadata>>,
 }
 
 impl<'a> MetadataScope<'a> {
@@ -1305,16 +1429,14 @@ impl<'a> MetadataScope<'a> {
     }
 
     /// The metadata of the next intent; the `@` lines are used up.
-    fn take(&mut self) -> IntentMetadata {
+    fn take(&mut self) -> Arc<IntentMetadata> {
         if self.pending.is_empty() {
             let file = &self.file;
-            return self
-                .file_only
-                .get_or_insert_with(|| {
-                    let merged: Vec<_> = file.iter().map(|(key, m)| (key.as_str(), vec![&m.value])).collect();
-                    collect_metadata(&merged)
-                })
-                .clone();
+            let shared = self.file_only.get_or_insert_with(|| {
+                let merged: Vec<_> = file.iter().map(|(key, m)| (key.as_str(), vec![&m.value])).collect();
+                Arc::new(collect_metadata(&merged))
+            });
+            return Arc::clone(shared);
         }
         // A key written with `@` replaces the file's value; repeated values count once.
         let mut merged: Vec<(&str, Vec<&Spanned<String>>)> = self
@@ -1336,7 +1458,7 @@ impl<'a> MetadataScope<'a> {
         merged.sort_by_key(|(key, _)| *key);
         let metadata = collect_metadata(&merged);
         self.pending.clear();
-        metadata
+        Arc::new(metadata)
     }
 }
 
