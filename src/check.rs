@@ -95,6 +95,46 @@ struct PendingIntent<'a> {
     metadata: Arc<IntentMetadata>,
 }
 
+/// A declaration checked in itself by a worker of pass one; conflicts
+/// with other declarations are settled in file order.
+enum Declaration<'a> {
+    Namespace {
+        name: &'a str,
+        span: Span,
+    },
+    Workload {
+        namespace: &'a str,
+        name: &'a Spanned<ast::Name>,
+        selector: LabelSelector,
+        span: Span,
+    },
+    External {
+        name: &'a str,
+        block: IpBlock,
+        span: Span,
+    },
+    Isolate {
+        namespace: &'a str,
+        mode: Isolation,
+        span: Span,
+    },
+}
+
+/// What a worker of pass one found in a file, in statement order.
+enum Step<'a> {
+    Report(Diagnostic),
+    Declare(Declaration<'a>),
+}
+
+/// One file read by a worker of pass one.
+#[derive(Default)]
+struct FileScan<'a> {
+    steps: Vec<Step<'a>>,
+    intents: Vec<PendingIntent<'a>>,
+    expectations: Vec<PendingExpectation<'a>>,
+    exposures: Vec<PendingExposure<'a>>,
+}
+
 /// What pass one hands to pass two.
 type Pending<'a> = (Vec<PendingIntent<'a>>, Vec<PendingExpectation<'a>>, Vec<PendingExposure<'a>>);
 
@@ -233,101 +273,49 @@ impl<'a> EndpointKey<'a> {
 }
 
 impl<'a> Checker<'a> {
-    /// Pass one: declarations, namespaces, metadata attachment; intents are kept for pass two.
+    /// Pass one: declarations, namespaces, metadata attachment; intents are
+    /// kept for pass two. Workers read the files, each on its own; what they
+    /// declare is recorded here in file order, which is where conflicts show.
     fn declarations(&mut self, files: &'a [ast::File]) -> Pending<'a> {
-        let mut intents = Vec::new();
-        let mut expectations = Vec::new();
-        let mut exposures = Vec::new();
-        for file in files {
-            let mut namespace: Option<&'a str> = None;
-            let mut metadata = MetadataScope::default();
-            for statement in &file.statements {
-                let is_intent = matches!(statement.node, Statement::Intent(_) | Statement::AllowDns(_));
-                if !is_intent && !matches!(statement.node, Statement::Annotation(_)) {
-                    let before_namespace = matches!(statement.node, Statement::Namespace(_));
-                    self.dangling(&mut metadata.pending, Some((statement.span, before_namespace)));
-                }
-                let needs_namespace = !matches!(
-                    statement.node,
-                    Statement::Namespace(_) | Statement::External { .. } | Statement::Meta(_) | Statement::Annotation(_)
-                );
-                if needs_namespace && namespace.is_none() {
-                    self.error(
-                        Diagnostic::new(Code::IntentOutsideNamespace, statement.span, "statement outside any namespace")
-                            .with_label("no `namespace` above this")
-                            .with_help("start the file with `namespace NAME`; only `external` and `meta` may come before it"),
-                    );
-                    metadata.pending.clear();
-                    continue;
-                }
-                let current = namespace.unwrap_or_default();
-                match &statement.node {
-                    Statement::Namespace(name) => {
-                        if self.dns_label(name) {
-                            let info = self.decls.namespaces.entry(name.node.text.clone()).or_default();
-                            info.declared = true;
-                            info.declarations.push(statement.span);
-                        }
-                        namespace = Some(&name.node.text);
-                    }
-                    Statement::Workload { name, selector } => self.workload(current, name, selector),
-                    Statement::External { name, cidr, except } => self.external(name, cidr, except),
-                    Statement::Isolate(mode) => self.isolate(current, *mode, statement.span),
-                    Statement::Annotation(m) => {
-                        if let Some(key) = self.metadata_key(&m.key) {
-                            metadata.pending.push((key, m));
-                        }
-                    }
-                    Statement::Meta(m) => {
-                        if let Some(key) = self.metadata_key(&m.key) {
-                            metadata.set_file(key, m);
-                        }
-                    }
-                    Statement::Intent(intent) => {
-                        intents.push(PendingIntent {
-                            namespace: current,
-                            source: Ok(&intent.source),
-                            targets: &intent.targets,
-                            metadata: metadata.take(),
-                        });
-                    }
-                    Statement::Expose(exposure) => {
-                        exposures.push(PendingExposure {
-                            namespace: current,
-                            statement: exposure,
-                            span: statement.span,
-                        });
-                    }
-                    Statement::Expect(expectation) => {
-                        expectations.push(PendingExpectation {
-                            namespace: current,
-                            statement: expectation,
-                            span: statement.span,
-                        });
-                    }
-                    Statement::AllowDns(target) => {
-                        intents.push(PendingIntent {
-                            namespace: current,
-                            source: Err(statement.span),
-                            targets: std::slice::from_ref(target),
-                            metadata: metadata.take(),
-                        });
-                    }
+        let (sources, config) = (self.sources, self.config);
+        // By index: a scan borrows from the file for as long as the trees live.
+        let scans = parallel::map(files, |i, _| Checker::new(sources, config, ()).scan(&files[i]));
+        let (mut intents, mut expectations, mut exposures) = (Vec::new(), Vec::new(), Vec::new());
+        for scan in scans {
+            for step in scan.steps {
+                match step {
+                    Step::Report(d) => self.error(d),
+                    Step::Declare(declaration) => self.declare(declaration),
                 }
             }
-            self.dangling(&mut metadata.pending, None);
+            intents.extend(scan.intents);
+            expectations.extend(scan.expectations);
+            exposures.extend(scan.exposures);
         }
         self.cross_declaration_checks();
         (intents, expectations, exposures)
     }
 
-    fn workload(&mut self, namespace: &str, name: &Spanned<ast::Name>, selector: &Spanned<ast::Selector>) {
-        let valid_name = self.dns_label(name);
-        let Some(sel) = self.selector(&selector.node) else { return };
-        if !valid_name {
-            return;
+    /// Records a declaration, or reports how it conflicts with an earlier one.
+    fn declare(&mut self, declaration: Declaration<'a>) {
+        match declaration {
+            Declaration::Namespace { name, span } => {
+                let info = self.decls.namespaces.entry(name.to_string()).or_default();
+                info.declared = true;
+                info.declarations.push(span);
+            }
+            Declaration::Workload {
+                namespace,
+                name,
+                selector,
+                span,
+            } => self.workload(namespace, name, selector, span),
+            Declaration::External { name, block, span } => self.external(name, block, span),
+            Declaration::Isolate { namespace, mode, span } => self.isolate(namespace, mode, span),
         }
-        let span = name.span.to(selector.span);
+    }
+
+    fn workload(&mut self, namespace: &str, name: &Spanned<ast::Name>, sel: LabelSelector, span: Span) {
         match self.decls.workload(namespace, &name.node.text) {
             Some((existing, at)) if *existing != sel => {
                 let at = *at;
@@ -359,21 +347,15 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn external(&mut self, name: &Spanned<ast::Name>, cidr: &Spanned<String>, except: &[Spanned<String>]) {
-        let valid_name = self.dns_label(name);
-        let Some(block) = self.ip_block(cidr, except) else { return };
-        if !valid_name {
-            return;
-        }
-        let span = name.span.to(except.last().map_or(cidr.span, |e| e.span));
-        match self.decls.externals.get(&name.node.text) {
+    fn external(&mut self, name: &str, block: IpBlock, span: Span) {
+        match self.decls.externals.get(name) {
             Some((existing, at)) if *existing != block => {
                 let at = *at;
                 self.error(
                     Diagnostic::new(
                         Code::ConflictingExternal,
                         span,
-                        format!("external `{}` is declared twice with different blocks", name.node.text),
+                        format!("external `{name}` is declared twice with different blocks"),
                     )
                     .with_label("second declaration")
                     .with_secondary(at, "first declaration")
@@ -382,7 +364,7 @@ impl<'a> Checker<'a> {
             }
             Some(_) => {}
             None => {
-                self.decls.externals.insert(name.node.text.clone(), (block, span));
+                self.decls.externals.insert(name.to_string(), (block, span));
             }
         }
     }
@@ -501,7 +483,8 @@ impl<'a> Checker<'a> {
     }
 }
 
-impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
+/// What needs no declarations: pass one's workers, and checks used by every pass.
+impl<'a, D> Checker<'a, D> {
     fn new(sources: &'a Sources, config: &'a Config, decls: D) -> Self {
         Checker {
             sources,
@@ -514,176 +497,146 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
         }
     }
 
-    fn decls(&self) -> &Declarations {
-        self.decls.borrow()
-    }
-
-    /// A worker's part of pass two (see [`Checker::resolve`]).
-    fn resolve_chunk(mut self, intents: &[PendingIntent<'a>]) -> ChunkOutcome {
-        let intents = intents.iter().map(|intent| self.resolve_intent(intent)).collect();
-        ChunkOutcome {
-            peers: self.peers.peers,
-            intents,
+    /// A worker's part of pass one: one file's statements, in order.
+    fn scan(mut self, file: &'a ast::File) -> FileScan<'a> {
+        let mut scan = FileScan::default();
+        let mut namespace: Option<&'a str> = None;
+        let mut metadata = MetadataScope::default();
+        for statement in &file.statements {
+            let declaration = self.scan_statement(statement, &mut namespace, &mut metadata, &mut scan);
+            // A declaration's own problems come before its conflicts, as in one pass.
+            scan.steps.extend(self.diagnostics.drain(..).map(Step::Report));
+            scan.steps.extend(declaration.map(Step::Declare));
         }
+        self.dangling(&mut metadata.pending, None);
+        scan.steps.extend(self.diagnostics.drain(..).map(Step::Report));
+        scan
     }
 
-    fn resolve_intent(&mut self, intent: &PendingIntent<'a>) -> IntentOutcome {
-        let source = match intent.source {
-            Err(_) => Some(self.peers.intern(Peer::Pods {
-                namespaces: Namespaces::Named(intent.namespace.to_string()),
-                pods: LabelSelector::default(),
-                name: PeerName::All,
-            })),
-            Ok(s) if matches!(s.node, Endpoint::Dns) => {
-                self.dns_as_source(s.span);
-                None
-            }
-            Ok(s) => self.peer(s, intent.namespace),
-        };
-        let diagnostics = std::mem::take(&mut self.diagnostics);
-        // The source as written, or the whole `allow dns` statement.
-        let head = intent.source.map(|s| normalise(self.sources.slice(s.span)));
-        let targets = intent
-            .targets
-            .iter()
-            .map(|target| {
-                let peer = self.peer(&target.node.endpoint, intent.namespace);
-                let flow = source.zip(peer).and_then(|ends| self.flow(intent, &head, target, ends));
-                TargetOutcome {
-                    peer,
-                    diagnostics: std::mem::take(&mut self.diagnostics),
-                    flow,
-                }
-            })
-            .collect();
-        IntentOutcome {
-            source,
-            diagnostics,
-            targets,
-        }
-    }
-
-    /// The flow from peer `source_id` to `target`, peer `target_id`; `None`
-    /// after reporting why there is none.
-    fn flow(
+    /// Reads one statement of a file: what it declares is returned, the rest is kept in `scan`.
+    fn scan_statement(
         &mut self,
-        intent: &PendingIntent<'a>,
-        head: &Result<String, Span>,
-        target: &Spanned<ast::Target>,
-        (source_id, target_id): (usize, usize),
-    ) -> Option<PendingFlow> {
-        let source_span = intent.source.map_or(target.span, |s| s.span);
-        let (source, peer) = (&*self.peers.peers[source_id], &*self.peers.peers[target_id]);
-        let target_is_ips = matches!(peer, Peer::Ips { .. });
-        if matches!(source, Peer::Ips { .. }) && target_is_ips {
+        statement: &'a Spanned<Statement>,
+        namespace: &mut Option<&'a str>,
+        metadata: &mut MetadataScope<'a>,
+        scan: &mut FileScan<'a>,
+    ) -> Option<Declaration<'a>> {
+        let is_intent = matches!(statement.node, Statement::Intent(_) | Statement::AllowDns(_));
+        if !is_intent && !matches!(statement.node, Statement::Annotation(_)) {
+            let before_namespace = matches!(statement.node, Statement::Namespace(_));
+            self.dangling(&mut metadata.pending, Some((statement.span, before_namespace)));
+        }
+        let needs_namespace = !matches!(
+            statement.node,
+            Statement::Namespace(_) | Statement::External { .. } | Statement::Meta(_) | Statement::Annotation(_)
+        );
+        if needs_namespace && namespace.is_none() {
             self.error(
-                Diagnostic::new(
-                    Code::IpBlockBothSides,
-                    target.node.endpoint.span,
-                    "an intent cannot have an IP block on both sides",
-                )
-                .with_label("IP block target")
-                .with_secondary(source_span, "IP block source")
-                .with_help("NetworkPolicies only restrict pods: one side of an intent must be pods"),
+                Diagnostic::new(Code::IntentOutsideNamespace, statement.span, "statement outside any namespace")
+                    .with_label("no `namespace` above this")
+                    .with_help("start the file with `namespace NAME`; only `external` and `meta` may come before it"),
             );
+            metadata.pending.clear();
             return None;
         }
-        let is_dns = matches!(target.node.endpoint.node, Endpoint::Dns);
-        let (ports, written_ports) = self.ports(&target.node.ports, target_is_ips, is_dns)?;
-        let text = match head {
-            Ok(source_text) => {
-                let target_text = normalise(self.sources.slice(target.span));
-                let mut text = String::with_capacity(source_text.len() + 4 + target_text.len());
-                text.push_str(source_text);
-                text.push_str(" -> ");
-                text.push_str(&target_text);
-                text
+        let current = namespace.unwrap_or_default();
+        match &statement.node {
+            Statement::Namespace(name) => {
+                *namespace = Some(&name.node.text);
+                let valid = self.dns_label(name);
+                return valid.then_some(Declaration::Namespace {
+                    name: &name.node.text,
+                    span: statement.span,
+                });
             }
-            Err(statement) => normalise(self.sources.slice(*statement)),
-        };
-        let (metadata, metadata_lines) = &*intent.metadata;
-        Some(PendingFlow {
-            ports,
-            is_dns,
-            endpoint_span: target.node.endpoint.span,
-            origin: Origin {
-                span: target.span,
-                source_span,
-                location: self.location(target.span),
-                text,
-                metadata: metadata.clone(),
-                namespace: intent.namespace.to_string(),
-                metadata_lines: metadata_lines.clone(),
-                written_ports,
-            },
+            Statement::Workload { name, selector } => return self.workload_declaration(current, name, selector),
+            Statement::External { name, cidr, except } => return self.external_declaration(name, cidr, except),
+            Statement::Isolate(mode) => {
+                return Some(Declaration::Isolate {
+                    namespace: current,
+                    mode: *mode,
+                    span: statement.span,
+                });
+            }
+            Statement::Annotation(m) => {
+                if let Some(key) = self.metadata_key(&m.key) {
+                    metadata.pending.push((key, m));
+                }
+            }
+            Statement::Meta(m) => {
+                if let Some(key) = self.metadata_key(&m.key) {
+                    metadata.set_file(key, m);
+                }
+            }
+            Statement::Intent(intent) => {
+                scan.intents.push(PendingIntent {
+                    namespace: current,
+                    source: Ok(&intent.source),
+                    targets: &intent.targets,
+                    metadata: metadata.take(),
+                });
+            }
+            Statement::Expose(exposure) => {
+                scan.exposures.push(PendingExposure {
+                    namespace: current,
+                    statement: exposure,
+                    span: statement.span,
+                });
+            }
+            Statement::Expect(expectation) => {
+                scan.expectations.push(PendingExpectation {
+                    namespace: current,
+                    statement: expectation,
+                    span: statement.span,
+                });
+            }
+            Statement::AllowDns(target) => {
+                scan.intents.push(PendingIntent {
+                    namespace: current,
+                    source: Err(statement.span),
+                    targets: std::slice::from_ref(target),
+                    metadata: metadata.take(),
+                });
+            }
+        }
+        None
+    }
+
+    /// A workload declaration checked in itself; `None` after reporting why it is wrong.
+    fn workload_declaration(
+        &mut self,
+        namespace: &'a str,
+        name: &'a Spanned<ast::Name>,
+        selector: &Spanned<ast::Selector>,
+    ) -> Option<Declaration<'a>> {
+        let valid_name = self.dns_label(name);
+        let sel = self.selector(&selector.node)?;
+        valid_name.then(|| Declaration::Workload {
+            namespace,
+            name,
+            selector: sel,
+            span: name.span.to(selector.span),
+        })
+    }
+
+    /// An external declaration checked in itself; `None` after reporting why it is wrong.
+    fn external_declaration(
+        &mut self,
+        name: &'a Spanned<ast::Name>,
+        cidr: &Spanned<String>,
+        except: &[Spanned<String>],
+    ) -> Option<Declaration<'a>> {
+        let valid_name = self.dns_label(name);
+        let block = self.ip_block(cidr, except)?;
+        valid_name.then(|| Declaration::External {
+            name: &name.node.text,
+            block,
+            span: name.span.to(except.last().map_or(cidr.span, |e| e.span)),
         })
     }
 
     fn error(&mut self, d: Diagnostic) {
         self.diagnostics.push(d);
-    }
-
-    /// Resolves an `expect` statement; `None` after reporting why it cannot be.
-    fn expectation(&mut self, e: &PendingExpectation) -> Option<Expectation> {
-        let source = self.endpoint(&e.statement.source, e.namespace)?;
-        let target = self.endpoint(&e.statement.target.node.endpoint, e.namespace)?;
-        let is_dns = matches!(e.statement.target.node.endpoint.node, Endpoint::Dns);
-        let (ports, _) = self.ports(&e.statement.target.node.ports, matches!(target, Peer::Ips { .. }), is_dns)?;
-        Some(Expectation {
-            source,
-            target,
-            ports,
-            allowed: e.statement.allowed,
-            span: e.span,
-            text: normalise(self.sources.slice(e.span)),
-        })
-    }
-
-    /// Resolves an `expose` statement; `None` after reporting why it cannot be.
-    /// Its target must be pods of the namespace it is written in: a
-    /// namespace consents for itself only.
-    fn exposure(&mut self, e: &PendingExposure) -> Option<Exposure> {
-        let target = &e.statement.target;
-        let peer = self.endpoint(&target.node.endpoint, e.namespace);
-        let mut callers = Vec::new();
-        for caller in &e.statement.callers {
-            if matches!(caller.node, Endpoint::Dns) {
-                self.dns_as_source(caller.span);
-            } else if let Some(peer) = self.endpoint(caller, e.namespace) {
-                callers.push(peer);
-            }
-        }
-        let pods = match &peer {
-            Some(Peer::Pods {
-                namespaces: Namespaces::Named(ns),
-                pods,
-                name,
-            }) if *ns == e.namespace && *name != PeerName::Dns => pods.clone(),
-            Some(_) => {
-                self.error(
-                    Diagnostic::new(
-                        Code::ExposeOutsideNamespace,
-                        target.node.endpoint.span,
-                        format!("`expose` in namespace `{}` names pods it does not own", e.namespace),
-                    )
-                    .with_label(format!("not pods of `{}`", e.namespace))
-                    .with_help(format!(
-                        "a namespace consents for its own pods only: expose `NAME`, `*` or `[SELECTOR]` of `{}`, and let other namespaces expose theirs",
-                        e.namespace
-                    )),
-                );
-                return None;
-            }
-            None => return None,
-        };
-        let ports = self.ports(&target.node.ports, matches!(peer.as_ref()?, Peer::Ips { .. }), false)?.0;
-        (callers.len() == e.statement.callers.len()).then(|| Exposure {
-            namespace: e.namespace.to_string(),
-            pods,
-            ports,
-            callers,
-            span: e.span,
-        })
     }
 
     fn dns_as_source(&mut self, span: Span) {
@@ -730,28 +683,6 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
                 self.error(d);
                 false
             }
-        }
-    }
-
-    fn cross_declaration_checks(&mut self) {
-        let mut clashes: Vec<(String, Span, Span)> = Vec::new();
-        for (name, (_, ext_span)) in &self.decls().externals {
-            if let Some(w) = self.decls().workload_names.get(name) {
-                clashes.push((name.clone(), *w, *ext_span));
-            }
-        }
-        clashes.sort_by_key(|c| (c.1.file, c.1.start));
-        for (name, workload, external) in clashes {
-            self.error(
-                Diagnostic::new(
-                    Code::ExternalAndWorkload,
-                    workload,
-                    format!("`{name}` is declared both as a workload and as an external"),
-                )
-                .with_label("workload")
-                .with_secondary(external, "external")
-                .with_help("a bare name must mean one thing: rename one of them"),
-            );
         }
     }
 
@@ -957,6 +888,314 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
         }
     }
 
+    /// `file:line` of a span.
+    fn location(&self, span: Span) -> String {
+        let name = self.sources.name(span.file);
+        let mut location = String::with_capacity(name.len() + 6);
+        location.push_str(name);
+        let _ = write!(location, ":{}", self.sources.line_of(span));
+        location
+    }
+
+    /// The ports of a target, and each as written with its place.
+    fn ports(&mut self, ports: &[Spanned<ast::Port>], to_ips: bool, is_dns: bool) -> Option<(PortSet, Vec<(PortSpec, Span)>)> {
+        if ports.is_empty() {
+            let set = if is_dns {
+                PortSet(self.config.dns_ports.clone())
+            } else {
+                PortSet::all()
+            };
+            return Some((set, Vec::new()));
+        }
+        let mut written = Vec::with_capacity(ports.len());
+        let mut ok = true;
+        let mut out = Vec::with_capacity(ports.len());
+        for port in ports {
+            let protocol = match &port.node.protocol {
+                None => Some(Protocol::Tcp),
+                Some(p) => match p.node.to_ascii_lowercase().as_str() {
+                    "tcp" => Some(Protocol::Tcp),
+                    "udp" => Some(Protocol::Udp),
+                    "sctp" => Some(Protocol::Sctp),
+                    _ => {
+                        self.error(
+                            Diagnostic::new(Code::UnknownProtocol, p.span, format!("unknown protocol `{}`", p.node))
+                                .with_label("not a protocol of NetworkPolicies")
+                                .with_help("use `tcp` (the default), `udp` or `sctp`"),
+                        );
+                        None
+                    }
+                },
+            };
+            let number = match &port.node.value {
+                ast::PortValue::Number(n) => self.port_number(*n, port.span).map(PortNumber::Single),
+                ast::PortValue::Range(a, b) => {
+                    let (a, b) = (self.port_number(*a, port.span), self.port_number(*b, port.span));
+                    match (a, b) {
+                        (Some(a), Some(b)) if b < a => {
+                            self.error(
+                                Diagnostic::new(
+                                    Code::PortRangeReversed,
+                                    port.span,
+                                    format!("port range `{a}-{b}` ends below its start"),
+                                )
+                                .with_label("end is lower than start")
+                                .with_help(format!("write `{b}-{a}`")),
+                            );
+                            None
+                        }
+                        (Some(a), Some(b)) if a == b => Some(PortNumber::Single(a)),
+                        (Some(a), Some(b)) => Some(PortNumber::Range(a, b)),
+                        _ => None,
+                    }
+                }
+                ast::PortValue::Named(name) => {
+                    let problems = validate::validate_port_name(name);
+                    if let Some(p) = problems.first() {
+                        let p = p.clone();
+                        self.error(
+                            Diagnostic::new(Code::InvalidPortName, port.span, format!("`{name}` is not a valid port name"))
+                                .with_label(p)
+                                .with_help("a named port has 1 to 15 lower-case letters, digits and `-`, with at least one letter, such as `http` or `metrics`"),
+                        );
+                        None
+                    } else if to_ips {
+                        self.error(
+                            Diagnostic::new(
+                                Code::NamedPortToIpBlock,
+                                port.span,
+                                format!("named port `{name}` towards an IP block can never match"),
+                            )
+                            .with_label("named ports are looked up on the destination pod")
+                            .with_help("an IP block has no container ports: give the port number"),
+                        );
+                        None
+                    } else {
+                        Some(PortNumber::Named(name.clone()))
+                    }
+                }
+            };
+            match (protocol, number) {
+                (Some(protocol), Some(number)) => {
+                    let spec = PortSpec { protocol, port: number };
+                    written.push((spec.clone(), port.span));
+                    out.push(spec);
+                }
+                _ => ok = false,
+            }
+        }
+        out.sort();
+        out.dedup();
+        ok.then_some((PortSet(out), written))
+    }
+
+    fn port_number(&mut self, n: u32, span: Span) -> Option<u16> {
+        match u16::try_from(n) {
+            Ok(p) if p >= 1 => Some(p),
+            _ => {
+                let shown = if n == u32::MAX { "number".to_string() } else { format!("`{n}`") };
+                self.error(
+                    Diagnostic::new(Code::PortOutOfRange, span, format!("port {shown} is outside 1-65535"))
+                        .with_label("not a port number")
+                        .with_help("ports are numbers from 1 to 65535"),
+                );
+                None
+            }
+        }
+    }
+}
+
+impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
+    fn decls(&self) -> &Declarations {
+        self.decls.borrow()
+    }
+
+    /// A worker's part of pass two (see [`Checker::resolve`]).
+    fn resolve_chunk(mut self, intents: &[PendingIntent<'a>]) -> ChunkOutcome {
+        let intents = intents.iter().map(|intent| self.resolve_intent(intent)).collect();
+        ChunkOutcome {
+            peers: self.peers.peers,
+            intents,
+        }
+    }
+
+    fn resolve_intent(&mut self, intent: &PendingIntent<'a>) -> IntentOutcome {
+        let source = match intent.source {
+            Err(_) => Some(self.peers.intern(Peer::Pods {
+                namespaces: Namespaces::Named(intent.namespace.to_string()),
+                pods: LabelSelector::default(),
+                name: PeerName::All,
+            })),
+            Ok(s) if matches!(s.node, Endpoint::Dns) => {
+                self.dns_as_source(s.span);
+                None
+            }
+            Ok(s) => self.peer(s, intent.namespace),
+        };
+        let diagnostics = std::mem::take(&mut self.diagnostics);
+        // The source as written, or the whole `allow dns` statement.
+        let head = intent.source.map(|s| normalise(self.sources.slice(s.span)));
+        let targets = intent
+            .targets
+            .iter()
+            .map(|target| {
+                let peer = self.peer(&target.node.endpoint, intent.namespace);
+                let flow = source.zip(peer).and_then(|ends| self.flow(intent, &head, target, ends));
+                TargetOutcome {
+                    peer,
+                    diagnostics: std::mem::take(&mut self.diagnostics),
+                    flow,
+                }
+            })
+            .collect();
+        IntentOutcome {
+            source,
+            diagnostics,
+            targets,
+        }
+    }
+
+    /// The flow from peer `source_id` to `target`, peer `target_id`; `None`
+    /// after reporting why there is none.
+    fn flow(
+        &mut self,
+        intent: &PendingIntent<'a>,
+        head: &Result<String, Span>,
+        target: &Spanned<ast::Target>,
+        (source_id, target_id): (usize, usize),
+    ) -> Option<PendingFlow> {
+        let source_span = intent.source.map_or(target.span, |s| s.span);
+        let (source, peer) = (&*self.peers.peers[source_id], &*self.peers.peers[target_id]);
+        let target_is_ips = matches!(peer, Peer::Ips { .. });
+        if matches!(source, Peer::Ips { .. }) && target_is_ips {
+            self.error(
+                Diagnostic::new(
+                    Code::IpBlockBothSides,
+                    target.node.endpoint.span,
+                    "an intent cannot have an IP block on both sides",
+                )
+                .with_label("IP block target")
+                .with_secondary(source_span, "IP block source")
+                .with_help("NetworkPolicies only restrict pods: one side of an intent must be pods"),
+            );
+            return None;
+        }
+        let is_dns = matches!(target.node.endpoint.node, Endpoint::Dns);
+        let (ports, written_ports) = self.ports(&target.node.ports, target_is_ips, is_dns)?;
+        let text = match head {
+            Ok(source_text) => {
+                let target_text = normalise(self.sources.slice(target.span));
+                let mut text = String::with_capacity(source_text.len() + 4 + target_text.len());
+                text.push_str(source_text);
+                text.push_str(" -> ");
+                text.push_str(&target_text);
+                text
+            }
+            Err(statement) => normalise(self.sources.slice(*statement)),
+        };
+        let (metadata, metadata_lines) = &*intent.metadata;
+        Some(PendingFlow {
+            ports,
+            is_dns,
+            endpoint_span: target.node.endpoint.span,
+            origin: Origin {
+                span: target.span,
+                source_span,
+                location: self.location(target.span),
+                text,
+                metadata: metadata.clone(),
+                namespace: intent.namespace.to_string(),
+                metadata_lines: metadata_lines.clone(),
+                written_ports,
+            },
+        })
+    }
+
+    /// Resolves an `expect` statement; `None` after reporting why it cannot be.
+    fn expectation(&mut self, e: &PendingExpectation) -> Option<Expectation> {
+        let source = self.endpoint(&e.statement.source, e.namespace)?;
+        let target = self.endpoint(&e.statement.target.node.endpoint, e.namespace)?;
+        let is_dns = matches!(e.statement.target.node.endpoint.node, Endpoint::Dns);
+        let (ports, _) = self.ports(&e.statement.target.node.ports, matches!(target, Peer::Ips { .. }), is_dns)?;
+        Some(Expectation {
+            source,
+            target,
+            ports,
+            allowed: e.statement.allowed,
+            span: e.span,
+            text: normalise(self.sources.slice(e.span)),
+        })
+    }
+
+    /// Resolves an `expose` statement; `None` after reporting why it cannot be.
+    /// Its target must be pods of the namespace it is written in: a
+    /// namespace consents for itself only.
+    fn exposure(&mut self, e: &PendingExposure) -> Option<Exposure> {
+        let target = &e.statement.target;
+        let peer = self.endpoint(&target.node.endpoint, e.namespace);
+        let mut callers = Vec::new();
+        for caller in &e.statement.callers {
+            if matches!(caller.node, Endpoint::Dns) {
+                self.dns_as_source(caller.span);
+            } else if let Some(peer) = self.endpoint(caller, e.namespace) {
+                callers.push(peer);
+            }
+        }
+        let pods = match &peer {
+            Some(Peer::Pods {
+                namespaces: Namespaces::Named(ns),
+                pods,
+                name,
+            }) if *ns == e.namespace && *name != PeerName::Dns => pods.clone(),
+            Some(_) => {
+                self.error(
+                    Diagnostic::new(
+                        Code::ExposeOutsideNamespace,
+                        target.node.endpoint.span,
+                        format!("`expose` in namespace `{}` names pods it does not own", e.namespace),
+                    )
+                    .with_label(format!("not pods of `{}`", e.namespace))
+                    .with_help(format!(
+                        "a namespace consents for its own pods only: expose `NAME`, `*` or `[SELECTOR]` of `{}`, and let other namespaces expose theirs",
+                        e.namespace
+                    )),
+                );
+                return None;
+            }
+            None => return None,
+        };
+        let ports = self.ports(&target.node.ports, matches!(peer.as_ref()?, Peer::Ips { .. }), false)?.0;
+        (callers.len() == e.statement.callers.len()).then(|| Exposure {
+            namespace: e.namespace.to_string(),
+            pods,
+            ports,
+            callers,
+            span: e.span,
+        })
+    }
+
+    fn cross_declaration_checks(&mut self) {
+        let mut clashes: Vec<(String, Span, Span)> = Vec::new();
+        for (name, (_, ext_span)) in &self.decls().externals {
+            if let Some(w) = self.decls().workload_names.get(name) {
+                clashes.push((name.clone(), *w, *ext_span));
+            }
+        }
+        clashes.sort_by_key(|c| (c.1.file, c.1.start));
+        for (name, workload, external) in clashes {
+            self.error(
+                Diagnostic::new(
+                    Code::ExternalAndWorkload,
+                    workload,
+                    format!("`{name}` is declared both as a workload and as an external"),
+                )
+                .with_label("workload")
+                .with_secondary(external, "external")
+                .with_help("a bare name must mean one thing: rename one of them"),
+            );
+        }
+    }
+
     fn undeclared_namespace_warnings<'p>(&mut self, program: &'p Program) {
         // Per undeclared namespace: the directions its pods get rules in, and the first intent doing it.
         let mut found: FxHashMap<&str, (Vec<&str>, Span)> = FxHashMap::default();
@@ -1053,15 +1292,6 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
             self.resolved.insert(key, id);
         }
         Some(id)
-    }
-
-    /// `file:line` of a span.
-    fn location(&self, span: Span) -> String {
-        let name = self.sources.name(span.file);
-        let mut location = String::with_capacity(name.len() + 6);
-        location.push_str(name);
-        let _ = write!(location, ":{}", self.sources.line_of(span));
-        location
     }
 
     fn endpoint(&mut self, endpoint: &Spanned<Endpoint>, namespace: &str) -> Option<Peer> {
@@ -1274,113 +1504,6 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
                     "write `{suggestion}`, or declare `workload {text} = ...` if `{label}={text}` is meant"
                 )),
             );
-        }
-    }
-
-    /// The ports of a target, and each as written with its place.
-    fn ports(&mut self, ports: &[Spanned<ast::Port>], to_ips: bool, is_dns: bool) -> Option<(PortSet, Vec<(PortSpec, Span)>)> {
-        if ports.is_empty() {
-            let set = if is_dns {
-                PortSet(self.config.dns_ports.clone())
-            } else {
-                PortSet::all()
-            };
-            return Some((set, Vec::new()));
-        }
-        let mut written = Vec::with_capacity(ports.len());
-        let mut ok = true;
-        let mut out = Vec::with_capacity(ports.len());
-        for port in ports {
-            let protocol = match &port.node.protocol {
-                None => Some(Protocol::Tcp),
-                Some(p) => match p.node.to_ascii_lowercase().as_str() {
-                    "tcp" => Some(Protocol::Tcp),
-                    "udp" => Some(Protocol::Udp),
-                    "sctp" => Some(Protocol::Sctp),
-                    _ => {
-                        self.error(
-                            Diagnostic::new(Code::UnknownProtocol, p.span, format!("unknown protocol `{}`", p.node))
-                                .with_label("not a protocol of NetworkPolicies")
-                                .with_help("use `tcp` (the default), `udp` or `sctp`"),
-                        );
-                        None
-                    }
-                },
-            };
-            let number = match &port.node.value {
-                ast::PortValue::Number(n) => self.port_number(*n, port.span).map(PortNumber::Single),
-                ast::PortValue::Range(a, b) => {
-                    let (a, b) = (self.port_number(*a, port.span), self.port_number(*b, port.span));
-                    match (a, b) {
-                        (Some(a), Some(b)) if b < a => {
-                            self.error(
-                                Diagnostic::new(
-                                    Code::PortRangeReversed,
-                                    port.span,
-                                    format!("port range `{a}-{b}` ends below its start"),
-                                )
-                                .with_label("end is lower than start")
-                                .with_help(format!("write `{b}-{a}`")),
-                            );
-                            None
-                        }
-                        (Some(a), Some(b)) if a == b => Some(PortNumber::Single(a)),
-                        (Some(a), Some(b)) => Some(PortNumber::Range(a, b)),
-                        _ => None,
-                    }
-                }
-                ast::PortValue::Named(name) => {
-                    let problems = validate::validate_port_name(name);
-                    if let Some(p) = problems.first() {
-                        let p = p.clone();
-                        self.error(
-                            Diagnostic::new(Code::InvalidPortName, port.span, format!("`{name}` is not a valid port name"))
-                                .with_label(p)
-                                .with_help("a named port has 1 to 15 lower-case letters, digits and `-`, with at least one letter, such as `http` or `metrics`"),
-                        );
-                        None
-                    } else if to_ips {
-                        self.error(
-                            Diagnostic::new(
-                                Code::NamedPortToIpBlock,
-                                port.span,
-                                format!("named port `{name}` towards an IP block can never match"),
-                            )
-                            .with_label("named ports are looked up on the destination pod")
-                            .with_help("an IP block has no container ports: give the port number"),
-                        );
-                        None
-                    } else {
-                        Some(PortNumber::Named(name.clone()))
-                    }
-                }
-            };
-            match (protocol, number) {
-                (Some(protocol), Some(number)) => {
-                    let spec = PortSpec { protocol, port: number };
-                    written.push((spec.clone(), port.span));
-                    out.push(spec);
-                }
-                _ => ok = false,
-            }
-        }
-        out.sort();
-        out.dedup();
-        ok.then_some((PortSet(out), written))
-    }
-
-    fn port_number(&mut self, n: u32, span: Span) -> Option<u16> {
-        match u16::try_from(n) {
-            Ok(p) if p >= 1 => Some(p),
-            _ => {
-                let shown = if n == u32::MAX { "number".to_string() } else { format!("`{n}`") };
-                self.error(
-                    Diagnostic::new(Code::PortOutOfRange, span, format!("port {shown} is outside 1-65535"))
-                        .with_label("not a port number")
-                        .with_help("ports are numbers from 1 to 65535"),
-                );
-                None
-            }
         }
     }
 }
