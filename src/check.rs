@@ -92,7 +92,7 @@ struct PendingIntent<'a> {
     source: Result<&'a Spanned<Endpoint>, Span>,
     targets: &'a [Spanned<ast::Target>],
     /// Shared by the intents of a file that have no `@` lines of their own.
-    metadata: Arc<IntentMetadata>,
+    metadata: Arc<MetadataSource<'a>>,
 }
 
 /// A declaration checked in itself by a worker of pass one; conflicts
@@ -560,12 +560,12 @@ impl<'a, D> Checker<'a, D> {
             }
             Statement::Annotation(m) => {
                 if let Some(key) = self.metadata_key(&m.key) {
-                    metadata.pending.push((key, m));
+                    metadata.pending.push((key.into(), m));
                 }
             }
             Statement::Meta(m) => {
                 if let Some(key) = self.metadata_key(&m.key) {
-                    metadata.set_file(key, m);
+                    metadata.set_file(key.into(), m);
                 }
             }
             Statement::Intent(intent) => {
@@ -648,7 +648,7 @@ impl<'a, D> Checker<'a, D> {
         );
     }
 
-    fn dangling(&mut self, pending: &mut Vec<(String, &ast::Metadata)>, next: Option<(Span, bool)>) {
+    fn dangling(&mut self, pending: &mut Vec<(Arc<str>, &ast::Metadata)>, next: Option<(Span, bool)>) {
         if let Some((_, first)) = pending.first() {
             let span = first.key.span.to(first.value.span);
             let mut d = Diagnostic::new(
@@ -1093,7 +1093,7 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
             }
             Err(statement) => normalise(self.sources.slice(*statement)),
         };
-        let (metadata, metadata_lines) = &*intent.metadata;
+        let (metadata, metadata_lines) = collect_metadata(&intent.metadata);
         Some(PendingFlow {
             ports,
             is_dns,
@@ -1103,9 +1103,9 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
                 source_span,
                 location: self.location(target.span),
                 text,
-                metadata: metadata.clone(),
+                metadata,
                 namespace: intent.namespace.to_string(),
-                metadata_lines: metadata_lines.clone(),
+                metadata_lines,
                 written_ports,
             },
         })
@@ -1538,74 +1538,69 @@ fn declared_namespaces(program: &Program) -> rustc_hash::FxHashSet<&str> {
 #[derive(Default)]
 struct MetadataScope<'a> {
     /// `meta` lines by annotation key.
-    file: BTreeMap<String, &'a ast::Metadata>,
+    file: BTreeMap<Arc<str>, &'a ast::Metadata>,
     /// `@` lines waiting for the next intent, with their annotation keys.
-    pending: Vec<(String, &'a ast::Metadata)>,
+    pending: Vec<(Arc<str>, &'a ast::Metadata)>,
     /// What an intent without `@` lines gets: most intents, so it is built once per `meta` line.
-    file_only: Option<Arc<IntentMetadata>>,
+    file_only: Option<Arc<MetadataSource<'a>>>,
 }
 
 impl<'a> MetadataScope<'a> {
-    fn set_file(&mut self, key: String, m: &'a ast::Metadata) {
+    fn set_file(&mut self, key: Arc<str>, m: &'a ast::Metadata) {
         self.file.insert(key, m);
         self.file_only = None;
     }
 
     /// The metadata of the next intent; the `@` lines are used up.
-    fn take(&mut self) -> Arc<IntentMetadata> {
+    fn take(&mut self) -> Arc<MetadataSource<'a>> {
+        let from_file = |(key, m): (&Arc<str>, &&'a ast::Metadata)| (Arc::clone(key), &m.value);
         if self.pending.is_empty() {
             let file = &self.file;
-            let shared = self.file_only.get_or_insert_with(|| {
-                let merged: Vec<_> = file.iter().map(|(key, m)| (key.as_str(), vec![&m.value])).collect();
-                Arc::new(collect_metadata(&merged))
-            });
+            let shared = self.file_only.get_or_insert_with(|| Arc::new(file.iter().map(from_file).collect()));
             return Arc::clone(shared);
         }
         // A key written with `@` replaces the file's value; repeated values count once.
-        let mut merged: Vec<(&str, Vec<&Spanned<String>>)> = self
+        let mut merged: MetadataSource = self
             .file
             .iter()
             .filter(|(key, _)| !self.pending.iter().any(|(k, _)| k == *key))
-            .map(|(key, m)| (key.as_str(), vec![&m.value]))
+            .map(from_file)
             .collect();
-        for (key, m) in &self.pending {
-            match merged.iter_mut().find(|(k, _)| k == key) {
-                Some((_, values)) => {
-                    if !values.iter().any(|v| v.node == m.value.node) {
-                        values.push(&m.value);
-                    }
-                }
-                None => merged.push((key, vec![&m.value])),
+        for (key, m) in self.pending.drain(..) {
+            if !merged.iter().any(|(k, v)| *k == key && v.node == m.value.node) {
+                merged.push((key, &m.value));
             }
         }
-        merged.sort_by_key(|(key, _)| *key);
-        let metadata = collect_metadata(&merged);
-        self.pending.clear();
-        Arc::new(metadata)
+        // Stable: the values of a key stay in the order written.
+        merged.sort_by(|(a, _), (b, _)| a.cmp(b));
+        Arc::new(merged)
     }
 }
 
-/// Annotations and lines from the values of each key, keys in order.
-fn collect_metadata(merged: &[(&str, Vec<&Spanned<String>>)]) -> IntentMetadata {
-    let lines = merged
+/// The metadata values of an intent with their annotation keys, by key;
+/// the values of a key in the order written.
+type MetadataSource<'a> = Vec<(Arc<str>, &'a Spanned<String>)>;
+
+/// Annotations (the values of a key joined) and lines (one per value).
+fn collect_metadata(source: &MetadataSource) -> IntentMetadata {
+    let lines = source
         .iter()
-        .flat_map(|(key, values)| {
-            values.iter().map(|v| MetadataLine {
-                key: key.to_string(),
-                value: v.node.clone(),
-                span: v.span,
-            })
+        .map(|(key, v)| MetadataLine {
+            key: String::from(&**key),
+            value: v.node.clone(),
+            span: v.span,
         })
         .collect();
-    let annotations = merged
-        .iter()
-        .map(|(key, values)| {
-            (
-                key.to_string(),
-                values.iter().map(|v| v.node.as_str()).collect::<Vec<_>>().join(", "),
-            )
-        })
-        .collect();
+    let mut annotations: Vec<(String, String)> = Vec::with_capacity(source.len());
+    for (key, v) in source {
+        match annotations.last_mut() {
+            Some((last, joined)) if last.as_str() == &**key => {
+                joined.push_str(", ");
+                joined.push_str(&v.node);
+            }
+            _ => annotations.push((String::from(&**key), v.node.clone())),
+        }
+    }
     (annotations, lines)
 }
 
