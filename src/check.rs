@@ -6,9 +6,11 @@ use crate::cidr::Cidr;
 use crate::config::{Config, DnsLocation};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::*;
+use crate::parallel;
 use crate::source::Sources;
 use crate::validate;
 use rustc_hash::FxHashMap;
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::collections::hash_map::Entry;
 use std::fmt::Write;
@@ -34,17 +36,9 @@ pub const NON_PUBLIC_V6: &[&str] = &["::1/128", "fc00::/7", "fe80::/10", "ff00::
 /// Resolves names across all files and checks everything, producing the IR
 /// and every diagnostic found. `files[i]` is the tree of `sources` file `i`.
 pub fn check(files: &[ast::File], sources: &Sources, config: &Config) -> (Program, Vec<Diagnostic>) {
-    let mut checker = Checker {
-        sources,
-        config,
-        diagnostics: Vec::new(),
-        decls: Declarations::default(),
-        typo_cache: FxHashMap::default(),
-        peers: PeerTable::default(),
-        resolved: FxHashMap::default(),
-    };
+    let mut checker = Checker::new(sources, config, Declarations::default());
     let (intents, expectations, exposures) = checker.declarations(files);
-    let mut program = checker.resolve(intents);
+    let mut program = checker.resolve(&intents);
     for e in expectations {
         if let Some(resolved) = checker.expectation(&e) {
             program.expectations.push(resolved);
@@ -94,10 +88,51 @@ struct PendingExposure<'a> {
 /// An intent (or `allow dns`) found in pass one, resolved in pass two.
 struct PendingIntent<'a> {
     namespace: &'a str,
-    source: Option<&'a Spanned<Endpoint>>,
-    targets: Vec<(&'a Spanned<ast::Target>, Option<String>)>,
-    metadata: Vec<(String, String)>,
-    metadata_lines: Vec<MetadataLine>,
+    /// The source endpoint, or for `allow dns` the statement's span.
+    source: Result<&'a Spanned<Endpoint>, Span>,
+    targets: &'a [Spanned<ast::Target>],
+    /// Shared by the intents of a file that have no `@` lines of their own.
+    metadata: Arc<MetadataSource<'a>>,
+}
+
+/// A declaration checked in itself by a worker of pass one; conflicts
+/// with other declarations are settled in file order.
+enum Declaration<'a> {
+    Namespace {
+        name: &'a str,
+        span: Span,
+    },
+    Workload {
+        namespace: &'a str,
+        name: &'a Spanned<ast::Name>,
+        selector: LabelSelector,
+        span: Span,
+    },
+    External {
+        name: &'a str,
+        block: IpBlock,
+        span: Span,
+    },
+    Isolate {
+        namespace: &'a str,
+        mode: Isolation,
+        span: Span,
+    },
+}
+
+/// What a worker of pass one found in a file, in statement order.
+enum Step<'a> {
+    Report(Diagnostic),
+    Declare(Declaration<'a>),
+}
+
+/// One file read by a worker of pass one.
+#[derive(Default)]
+struct FileScan<'a> {
+    steps: Vec<Step<'a>>,
+    intents: Vec<PendingIntent<'a>>,
+    expectations: Vec<PendingExpectation<'a>>,
+    exposures: Vec<PendingExposure<'a>>,
 }
 
 /// What pass one hands to pass two.
@@ -106,11 +141,14 @@ type Pending<'a> = (Vec<PendingIntent<'a>>, Vec<PendingExpectation<'a>>, Vec<Pen
 /// The closest declared workload to an undeclared name: (distance, name, where declared).
 type Closest = Option<(usize, String, Span)>;
 
-struct Checker<'a> {
+/// Pass one owns the declarations it builds (`D` is [`Declarations`]); the
+/// workers of pass two share them (`D` is `&Declarations`), each with its
+/// own diagnostics, caches and peer numbers.
+struct Checker<'a, D = Declarations> {
     sources: &'a Sources,
     config: &'a Config,
     diagnostics: Vec<Diagnostic>,
-    decls: Declarations,
+    decls: D,
     /// "Did you mean" answers by namespace, then undeclared name.
     typo_cache: FxHashMap<String, FxHashMap<String, Closest>>,
     /// The peers of intents, numbered.
@@ -129,15 +167,67 @@ struct PeerTable {
 
 impl PeerTable {
     fn intern(&mut self, peer: Peer) -> usize {
-        if let Some(&id) = self.ids.get(&peer) {
-            return id;
+        match self.ids.get(&peer) {
+            Some(&id) => id,
+            None => self.insert(Arc::new(peer)),
         }
+    }
+
+    fn insert(&mut self, peer: Arc<Peer>) -> usize {
         let id = self.peers.len();
-        let peer = Arc::new(peer);
         self.ids.insert(Arc::clone(&peer), id);
         self.peers.push(peer);
         id
     }
+
+    /// This table's number for peer `id` of a worker's table `theirs`;
+    /// `ids` remembers those found (by the worker's numbers).
+    fn adopt(&mut self, theirs: &[Arc<Peer>], ids: &mut [Option<usize>], id: usize) -> usize {
+        if let Some(mine) = ids[id] {
+            return mine;
+        }
+        let peer = &theirs[id];
+        let mine = match self.ids.get(&**peer) {
+            Some(&mine) => mine,
+            None => self.insert(Arc::clone(peer)),
+        };
+        ids[id] = Some(mine);
+        mine
+    }
+}
+
+/// What a worker of pass two found for its chunk of intents: their
+/// outcomes in order, and the peers they name, numbered by the worker.
+struct ChunkOutcome {
+    peers: Vec<Arc<Peer>>,
+    intents: Vec<IntentOutcome>,
+}
+
+/// An intent resolved by a worker.
+struct IntentOutcome {
+    /// The source's peer, if it has one.
+    source: Option<usize>,
+    /// What resolving the source reported.
+    diagnostics: Vec<Diagnostic>,
+    targets: Vec<TargetOutcome>,
+}
+
+/// A target resolved by a worker.
+struct TargetOutcome {
+    /// The target's peer, if it has one.
+    peer: Option<usize>,
+    /// What resolving the target and its ports reported, in order.
+    diagnostics: Vec<Diagnostic>,
+    /// The flow it asks for, unless something is wrong with it.
+    flow: Option<PendingFlow>,
+}
+
+/// A flow found by a worker, kept unless it duplicates an earlier one.
+struct PendingFlow {
+    ports: PortSet,
+    is_dns: bool,
+    endpoint_span: Span,
+    origin: Origin,
 }
 
 /// What the meaning of the endpoints that come back most depends on.
@@ -183,164 +273,370 @@ impl<'a> EndpointKey<'a> {
 }
 
 impl<'a> Checker<'a> {
-    fn error(&mut self, d: Diagnostic) {
-        self.diagnostics.push(d);
-    }
-
-    /// Pass one: declarations, namespaces, metadata attachment; intents are kept for pass two.
+    /// Pass one: declarations, namespaces, metadata attachment; intents are
+    /// kept for pass two. Workers read the files, each on its own; what they
+    /// declare is recorded here in file order, which is where conflicts show.
     fn declarations(&mut self, files: &'a [ast::File]) -> Pending<'a> {
-        let mut intents = Vec::new();
-        let mut expectations = Vec::new();
-        let mut exposures = Vec::new();
-        for file in files {
-            let mut namespace: Option<&'a str> = None;
-            let mut metadata = MetadataScope::default();
-            for statement in &file.statements {
-                let is_intent = matches!(statement.node, Statement::Intent(_) | Statement::AllowDns(_));
-                if !is_intent && !matches!(statement.node, Statement::Annotation(_)) {
-                    let before_namespace = matches!(statement.node, Statement::Namespace(_));
-                    self.dangling(&mut metadata.pending, Some((statement.span, before_namespace)));
-                }
-                let needs_namespace = !matches!(
-                    statement.node,
-                    Statement::Namespace(_) | Statement::External { .. } | Statement::Meta(_) | Statement::Annotation(_)
-                );
-                if needs_namespace && namespace.is_none() {
-                    self.error(
-                        Diagnostic::new(Code::IntentOutsideNamespace, statement.span, "statement outside any namespace")
-                            .with_label("no `namespace` above this")
-                            .with_help("start the file with `namespace NAME`; only `external` and `meta` may come before it"),
-                    );
-                    metadata.pending.clear();
-                    continue;
-                }
-                let current = namespace.unwrap_or_default();
-                match &statement.node {
-                    Statement::Namespace(name) => {
-                        if self.dns_label(name) {
-                            let info = self.decls.namespaces.entry(name.node.text.clone()).or_default();
-                            info.declared = true;
-                            info.declarations.push(statement.span);
-                        }
-                        namespace = Some(&name.node.text);
-                    }
-                    Statement::Workload { name, selector } => self.workload(current, name, selector),
-                    Statement::External { name, cidr, except } => self.external(name, cidr, except),
-                    Statement::Isolate(mode) => self.isolate(current, *mode, statement.span),
-                    Statement::Annotation(m) => {
-                        if let Some(key) = self.metadata_key(&m.key) {
-                            metadata.pending.push((key, m));
-                        }
-                    }
-                    Statement::Meta(m) => {
-                        if let Some(key) = self.metadata_key(&m.key) {
-                            metadata.set_file(key, m);
-                        }
-                    }
-                    Statement::Intent(intent) => {
-                        let (metadata, metadata_lines) = metadata.take();
-                        intents.push(PendingIntent {
-                            namespace: current,
-                            source: Some(&intent.source),
-                            targets: intent.targets.iter().map(|t| (t, None)).collect(),
-                            metadata,
-                            metadata_lines,
-                        });
-                    }
-                    Statement::Expose(exposure) => {
-                        exposures.push(PendingExposure {
-                            namespace: current,
-                            statement: exposure,
-                            span: statement.span,
-                        });
-                    }
-                    Statement::Expect(expectation) => {
-                        expectations.push(PendingExpectation {
-                            namespace: current,
-                            statement: expectation,
-                            span: statement.span,
-                        });
-                    }
-                    Statement::AllowDns(target) => {
-                        let (metadata, metadata_lines) = metadata.take();
-                        let text = normalise(self.sources.slice(statement.span));
-                        intents.push(PendingIntent {
-                            namespace: current,
-                            source: None,
-                            targets: vec![(target, Some(text))],
-                            metadata,
-                            metadata_lines,
-                        });
-                    }
+        let (sources, config) = (self.sources, self.config);
+        // By index: a scan borrows from the file for as long as the trees live.
+        let scans = parallel::map(files, |i, _| Checker::new(sources, config, ()).scan(&files[i]));
+        let (mut intents, mut expectations, mut exposures) = (Vec::new(), Vec::new(), Vec::new());
+        for scan in scans {
+            for step in scan.steps {
+                match step {
+                    Step::Report(d) => self.error(d),
+                    Step::Declare(declaration) => self.declare(declaration),
                 }
             }
-            self.dangling(&mut metadata.pending, None);
+            intents.extend(scan.intents);
+            expectations.extend(scan.expectations);
+            exposures.extend(scan.exposures);
         }
         self.cross_declaration_checks();
         (intents, expectations, exposures)
     }
 
-    /// Resolves an `expect` statement; `None` after reporting why it cannot be.
-    fn expectation(&mut self, e: &PendingExpectation) -> Option<Expectation> {
-        let source = self.endpoint(&e.statement.source, e.namespace)?;
-        let target = self.endpoint(&e.statement.target.node.endpoint, e.namespace)?;
-        let is_dns = matches!(e.statement.target.node.endpoint.node, Endpoint::Dns);
-        let (ports, _) = self.ports(&e.statement.target.node.ports, matches!(target, Peer::Ips { .. }), is_dns)?;
-        Some(Expectation {
-            source,
-            target,
-            ports,
-            allowed: e.statement.allowed,
-            span: e.span,
-            text: normalise(self.sources.slice(e.span)),
+    /// Records a declaration, or reports how it conflicts with an earlier one.
+    fn declare(&mut self, declaration: Declaration<'a>) {
+        match declaration {
+            Declaration::Namespace { name, span } => {
+                let info = self.decls.namespaces.entry(name.to_string()).or_default();
+                info.declared = true;
+                info.declarations.push(span);
+            }
+            Declaration::Workload {
+                namespace,
+                name,
+                selector,
+                span,
+            } => self.workload(namespace, name, selector, span),
+            Declaration::External { name, block, span } => self.external(name, block, span),
+            Declaration::Isolate { namespace, mode, span } => self.isolate(namespace, mode, span),
+        }
+    }
+
+    fn workload(&mut self, namespace: &str, name: &Spanned<ast::Name>, sel: LabelSelector, span: Span) {
+        match self.decls.workload(namespace, &name.node.text) {
+            Some((existing, at)) if *existing != sel => {
+                let at = *at;
+                self.error(
+                    Diagnostic::new(
+                        Code::ConflictingWorkload,
+                        span,
+                        format!(
+                            "workload `{}` in namespace `{namespace}` is declared twice with different selectors",
+                            name.node.text
+                        ),
+                    )
+                    .with_label(format!("here it means `{sel}`"))
+                    .with_secondary(at, format!("here it means `{existing}`"))
+                    .with_help("keep one declaration, or give the second workload another name"),
+                );
+            }
+            Some(_) => {}
+            None => {
+                self.decls
+                    .workloads
+                    .entry(namespace.to_string())
+                    .or_default()
+                    .insert(name.node.text.clone(), (sel, span));
+                let candidate = (name.node.text.clone(), CharShape::of(&name.node.text), span);
+                self.decls.typo_candidates.entry(namespace.to_string()).or_default().push(candidate);
+                self.decls.workload_names.entry(name.node.text.clone()).or_insert(name.span);
+            }
+        }
+    }
+
+    fn external(&mut self, name: &str, block: IpBlock, span: Span) {
+        match self.decls.externals.get(name) {
+            Some((existing, at)) if *existing != block => {
+                let at = *at;
+                self.error(
+                    Diagnostic::new(
+                        Code::ConflictingExternal,
+                        span,
+                        format!("external `{name}` is declared twice with different blocks"),
+                    )
+                    .with_label("second declaration")
+                    .with_secondary(at, "first declaration")
+                    .with_help("externals are global: keep one declaration for all files"),
+                );
+            }
+            Some(_) => {}
+            None => {
+                self.decls.externals.insert(name.to_string(), (block, span));
+            }
+        }
+    }
+
+    fn isolate(&mut self, namespace: &str, mode: Isolation, span: Span) {
+        if let Some((existing, at)) = self.decls.isolation_at.get(namespace)
+            && *existing != mode
+        {
+            let (existing, at) = (*existing, *at);
+            self.error(
+                Diagnostic::new(
+                    Code::ConflictingIsolation,
+                    span,
+                    format!("namespace `{namespace}` is isolated differently in two places"),
+                )
+                .with_label(format!("`isolate {}` here", mode.as_str()))
+                .with_secondary(at, format!("`isolate {}` here", existing.as_str()))
+                .with_help("a namespace has one isolation mode: keep one `isolate` statement"),
+            );
+            return;
+        }
+        self.decls.isolation_at.insert(namespace.to_string(), (mode, span));
+        let info = self.decls.namespaces.entry(namespace.to_string()).or_default();
+        info.isolation = mode;
+        info.declarations.push(span);
+    }
+
+    /// Pass two: endpoints to peers, targets to flows. Workers resolve the
+    /// intents chunk by chunk on every core (all that costs: peers, ports,
+    /// texts, origins); merging their outcomes in order numbers the peers,
+    /// drops duplicates and orders the diagnostics as one pass would.
+    fn resolve(&mut self, intents: &[PendingIntent<'a>]) -> Program {
+        let chunks = {
+            let (sources, config, decls) = (self.sources, self.config, &self.decls);
+            parallel::map_chunks(intents, |_, chunk| vec![Checker::new(sources, config, decls).resolve_chunk(chunk)])
+        };
+        let targets = intents.iter().map(|i| i.targets.len()).sum();
+        let mut program = Program {
+            namespaces: std::mem::take(&mut self.decls.namespaces),
+            flows: Vec::with_capacity(targets),
+            origins: Vec::with_capacity(targets),
+            ..Default::default()
+        };
+        // Flows by what they allow, peers by number: finding a duplicate clones nothing.
+        let mut seen: FxHashMap<(usize, usize, PortSet), Span> = FxHashMap::with_capacity_and_hasher(targets, Default::default());
+        // The peers whose namespace is recorded already.
+        let mut touched: rustc_hash::FxHashSet<usize> = rustc_hash::FxHashSet::default();
+        for chunk in chunks {
+            // Each of the worker's peers is numbered at its first use, as one pass numbers them.
+            let mut ids = vec![None; chunk.peers.len()];
+            for intent in chunk.intents {
+                self.diagnostics.extend(intent.diagnostics);
+                let source = intent.source.map(|id| self.peers.adopt(&chunk.peers, &mut ids, id));
+                for target in intent.targets {
+                    let target_id = target.peer.map(|id| self.peers.adopt(&chunk.peers, &mut ids, id));
+                    self.diagnostics.extend(target.diagnostics);
+                    let (Some(flow), Some(source_id), Some(target_id)) = (target.flow, source, target_id) else {
+                        continue;
+                    };
+                    match seen.entry((source_id, target_id, flow.ports)) {
+                        Entry::Occupied(first) => {
+                            // The duplicate adds nothing: it is dropped, so that it does not
+                            // grow the annotations of the policy it would merge into.
+                            let first = *first.get();
+                            self.error(
+                                Diagnostic::new(
+                                    Code::DuplicateIntent,
+                                    flow.origin.span,
+                                    format!("`{}` is declared twice", flow.origin.text),
+                                )
+                                .with_label("duplicate, ignored")
+                                .with_secondary(first, "first declared here")
+                                .with_help("remove one of them"),
+                            );
+                        }
+                        Entry::Vacant(vacant) => {
+                            let ports = vacant.key().2.clone();
+                            vacant.insert(flow.origin.span);
+                            // Flows share the peers: cloning one costs a count.
+                            let (source, peer) = (Arc::clone(&self.peers.peers[source_id]), Arc::clone(&self.peers.peers[target_id]));
+                            if touched.insert(source_id) {
+                                touch_namespace(&mut program, &source);
+                            }
+                            // DNS pods count only in a declared namespace, which is there already.
+                            if !flow.is_dns && touched.insert(target_id) {
+                                touch_namespace(&mut program, &peer);
+                            }
+                            self.selector_side_warning(&source, flow.origin.source_span, "source");
+                            if !flow.is_dns {
+                                self.selector_side_warning(&peer, flow.endpoint_span, "target");
+                            }
+                            let origin = program.origins.len();
+                            program.origins.push(flow.origin);
+                            program.flows.push(Flow {
+                                source,
+                                target: peer,
+                                ports,
+                                origin,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        if self.config.declared_only {
+            // Namespaces that are only referenced get nothing, as if `isolate none`:
+            // lower writes no half there and verify expects none.
+            for info in program.namespaces.values_mut().filter(|i| !i.declared) {
+                info.isolation = Isolation::None;
+            }
+        } else {
+            self.undeclared_namespace_warnings(&program);
+        }
+        self.missing_dns_warnings(&program);
+        program
+    }
+}
+
+/// What needs no declarations: pass one's workers, and checks used by every pass.
+impl<'a, D> Checker<'a, D> {
+    fn new(sources: &'a Sources, config: &'a Config, decls: D) -> Self {
+        Checker {
+            sources,
+            config,
+            diagnostics: Vec::new(),
+            decls,
+            typo_cache: FxHashMap::default(),
+            peers: PeerTable::default(),
+            resolved: FxHashMap::default(),
+        }
+    }
+
+    /// A worker's part of pass one: one file's statements, in order.
+    fn scan(mut self, file: &'a ast::File) -> FileScan<'a> {
+        let mut scan = FileScan::default();
+        let mut namespace: Option<&'a str> = None;
+        let mut metadata = MetadataScope::default();
+        for statement in &file.statements {
+            let declaration = self.scan_statement(statement, &mut namespace, &mut metadata, &mut scan);
+            // A declaration's own problems come before its conflicts, as in one pass.
+            scan.steps.extend(self.diagnostics.drain(..).map(Step::Report));
+            scan.steps.extend(declaration.map(Step::Declare));
+        }
+        self.dangling(&mut metadata.pending, None);
+        scan.steps.extend(self.diagnostics.drain(..).map(Step::Report));
+        scan
+    }
+
+    /// Reads one statement of a file: what it declares is returned, the rest is kept in `scan`.
+    fn scan_statement(
+        &mut self,
+        statement: &'a Spanned<Statement>,
+        namespace: &mut Option<&'a str>,
+        metadata: &mut MetadataScope<'a>,
+        scan: &mut FileScan<'a>,
+    ) -> Option<Declaration<'a>> {
+        let is_intent = matches!(statement.node, Statement::Intent(_) | Statement::AllowDns(_));
+        if !is_intent && !matches!(statement.node, Statement::Annotation(_)) {
+            let before_namespace = matches!(statement.node, Statement::Namespace(_));
+            self.dangling(&mut metadata.pending, Some((statement.span, before_namespace)));
+        }
+        let needs_namespace = !matches!(
+            statement.node,
+            Statement::Namespace(_) | Statement::External { .. } | Statement::Meta(_) | Statement::Annotation(_)
+        );
+        if needs_namespace && namespace.is_none() {
+            self.error(
+                Diagnostic::new(Code::IntentOutsideNamespace, statement.span, "statement outside any namespace")
+                    .with_label("no `namespace` above this")
+                    .with_help("start the file with `namespace NAME`; only `external` and `meta` may come before it"),
+            );
+            metadata.pending.clear();
+            return None;
+        }
+        let current = namespace.unwrap_or_default();
+        match &statement.node {
+            Statement::Namespace(name) => {
+                *namespace = Some(&name.node.text);
+                let valid = self.dns_label(name);
+                return valid.then_some(Declaration::Namespace {
+                    name: &name.node.text,
+                    span: statement.span,
+                });
+            }
+            Statement::Workload { name, selector } => return self.workload_declaration(current, name, selector),
+            Statement::External { name, cidr, except } => return self.external_declaration(name, cidr, except),
+            Statement::Isolate(mode) => {
+                return Some(Declaration::Isolate {
+                    namespace: current,
+                    mode: *mode,
+                    span: statement.span,
+                });
+            }
+            Statement::Annotation(m) => {
+                if let Some(key) = self.metadata_key(&m.key) {
+                    metadata.pending.push((key.into(), m));
+                }
+            }
+            Statement::Meta(m) => {
+                if let Some(key) = self.metadata_key(&m.key) {
+                    metadata.set_file(key.into(), m);
+                }
+            }
+            Statement::Intent(intent) => {
+                scan.intents.push(PendingIntent {
+                    namespace: current,
+                    source: Ok(&intent.source),
+                    targets: &intent.targets,
+                    metadata: metadata.take(),
+                });
+            }
+            Statement::Expose(exposure) => {
+                scan.exposures.push(PendingExposure {
+                    namespace: current,
+                    statement: exposure,
+                    span: statement.span,
+                });
+            }
+            Statement::Expect(expectation) => {
+                scan.expectations.push(PendingExpectation {
+                    namespace: current,
+                    statement: expectation,
+                    span: statement.span,
+                });
+            }
+            Statement::AllowDns(target) => {
+                scan.intents.push(PendingIntent {
+                    namespace: current,
+                    source: Err(statement.span),
+                    targets: std::slice::from_ref(target),
+                    metadata: metadata.take(),
+                });
+            }
+        }
+        None
+    }
+
+    /// A workload declaration checked in itself; `None` after reporting why it is wrong.
+    fn workload_declaration(
+        &mut self,
+        namespace: &'a str,
+        name: &'a Spanned<ast::Name>,
+        selector: &Spanned<ast::Selector>,
+    ) -> Option<Declaration<'a>> {
+        let valid_name = self.dns_label(name);
+        let sel = self.selector(&selector.node)?;
+        valid_name.then(|| Declaration::Workload {
+            namespace,
+            name,
+            selector: sel,
+            span: name.span.to(selector.span),
         })
     }
 
-    /// Resolves an `expose` statement; `None` after reporting why it cannot be.
-    /// Its target must be pods of the namespace it is written in: a
-    /// namespace consents for itself only.
-    fn exposure(&mut self, e: &PendingExposure) -> Option<Exposure> {
-        let target = &e.statement.target;
-        let peer = self.endpoint(&target.node.endpoint, e.namespace);
-        let mut callers = Vec::new();
-        for caller in &e.statement.callers {
-            if matches!(caller.node, Endpoint::Dns) {
-                self.dns_as_source(caller.span);
-            } else if let Some(peer) = self.endpoint(caller, e.namespace) {
-                callers.push(peer);
-            }
-        }
-        let pods = match &peer {
-            Some(Peer::Pods {
-                namespaces: Namespaces::Named(ns),
-                pods,
-                name,
-            }) if *ns == e.namespace && *name != PeerName::Dns => pods.clone(),
-            Some(_) => {
-                self.error(
-                    Diagnostic::new(
-                        Code::ExposeOutsideNamespace,
-                        target.node.endpoint.span,
-                        format!("`expose` in namespace `{}` names pods it does not own", e.namespace),
-                    )
-                    .with_label(format!("not pods of `{}`", e.namespace))
-                    .with_help(format!(
-                        "a namespace consents for its own pods only: expose `NAME`, `*` or `[SELECTOR]` of `{}`, and let other namespaces expose theirs",
-                        e.namespace
-                    )),
-                );
-                return None;
-            }
-            None => return None,
-        };
-        let ports = self.ports(&target.node.ports, matches!(peer.as_ref()?, Peer::Ips { .. }), false)?.0;
-        (callers.len() == e.statement.callers.len()).then(|| Exposure {
-            namespace: e.namespace.to_string(),
-            pods,
-            ports,
-            callers,
-            span: e.span,
+    /// An external declaration checked in itself; `None` after reporting why it is wrong.
+    fn external_declaration(
+        &mut self,
+        name: &'a Spanned<ast::Name>,
+        cidr: &Spanned<String>,
+        except: &[Spanned<String>],
+    ) -> Option<Declaration<'a>> {
+        let valid_name = self.dns_label(name);
+        let block = self.ip_block(cidr, except)?;
+        valid_name.then(|| Declaration::External {
+            name: &name.node.text,
+            block,
+            span: name.span.to(except.last().map_or(cidr.span, |e| e.span)),
         })
+    }
+
+    fn error(&mut self, d: Diagnostic) {
+        self.diagnostics.push(d);
     }
 
     fn dns_as_source(&mut self, span: Span) {
@@ -352,7 +648,7 @@ impl<'a> Checker<'a> {
         );
     }
 
-    fn dangling(&mut self, pending: &mut Vec<(String, &ast::Metadata)>, next: Option<(Span, bool)>) {
+    fn dangling(&mut self, pending: &mut Vec<(Arc<str>, &ast::Metadata)>, next: Option<(Span, bool)>) {
         if let Some((_, first)) = pending.first() {
             let span = first.key.span.to(first.value.span);
             let mut d = Diagnostic::new(
@@ -387,117 +683,6 @@ impl<'a> Checker<'a> {
                 self.error(d);
                 false
             }
-        }
-    }
-
-    fn workload(&mut self, namespace: &str, name: &Spanned<ast::Name>, selector: &Spanned<ast::Selector>) {
-        let valid_name = self.dns_label(name);
-        let Some(sel) = self.selector(&selector.node) else { return };
-        if !valid_name {
-            return;
-        }
-        let span = name.span.to(selector.span);
-        match self.decls.workload(namespace, &name.node.text) {
-            Some((existing, at)) if *existing != sel => {
-                let at = *at;
-                self.error(
-                    Diagnostic::new(
-                        Code::ConflictingWorkload,
-                        span,
-                        format!(
-                            "workload `{}` in namespace `{namespace}` is declared twice with different selectors",
-                            name.node.text
-                        ),
-                    )
-                    .with_label(format!("here it means `{sel}`"))
-                    .with_secondary(at, format!("here it means `{existing}`"))
-                    .with_help("keep one declaration, or give the second workload another name"),
-                );
-            }
-            Some(_) => {}
-            None => {
-                self.decls
-                    .workloads
-                    .entry(namespace.to_string())
-                    .or_default()
-                    .insert(name.node.text.clone(), (sel, span));
-                let candidate = (name.node.text.clone(), CharShape::of(&name.node.text), span);
-                self.decls.typo_candidates.entry(namespace.to_string()).or_default().push(candidate);
-                self.decls.workload_names.entry(name.node.text.clone()).or_insert(name.span);
-            }
-        }
-    }
-
-    fn external(&mut self, name: &Spanned<ast::Name>, cidr: &Spanned<String>, except: &[Spanned<String>]) {
-        let valid_name = self.dns_label(name);
-        let Some(block) = self.ip_block(cidr, except) else { return };
-        if !valid_name {
-            return;
-        }
-        let span = name.span.to(except.last().map_or(cidr.span, |e| e.span));
-        match self.decls.externals.get(&name.node.text) {
-            Some((existing, at)) if *existing != block => {
-                let at = *at;
-                self.error(
-                    Diagnostic::new(
-                        Code::ConflictingExternal,
-                        span,
-                        format!("external `{}` is declared twice with different blocks", name.node.text),
-                    )
-                    .with_label("second declaration")
-                    .with_secondary(at, "first declaration")
-                    .with_help("externals are global: keep one declaration for all files"),
-                );
-            }
-            Some(_) => {}
-            None => {
-                self.decls.externals.insert(name.node.text.clone(), (block, span));
-            }
-        }
-    }
-
-    fn isolate(&mut self, namespace: &str, mode: Isolation, span: Span) {
-        if let Some((existing, at)) = self.decls.isolation_at.get(namespace)
-            && *existing != mode
-        {
-            let (existing, at) = (*existing, *at);
-            self.error(
-                Diagnostic::new(
-                    Code::ConflictingIsolation,
-                    span,
-                    format!("namespace `{namespace}` is isolated differently in two places"),
-                )
-                .with_label(format!("`isolate {}` here", mode.as_str()))
-                .with_secondary(at, format!("`isolate {}` here", existing.as_str()))
-                .with_help("a namespace has one isolation mode: keep one `isolate` statement"),
-            );
-            return;
-        }
-        self.decls.isolation_at.insert(namespace.to_string(), (mode, span));
-        let info = self.decls.namespaces.entry(namespace.to_string()).or_default();
-        info.isolation = mode;
-        info.declarations.push(span);
-    }
-
-    fn cross_declaration_checks(&mut self) {
-        let mut clashes: Vec<(String, Span, Span)> = Vec::new();
-        for (name, (_, ext_span)) in &self.decls.externals {
-            if let Some(w) = self.decls.workload_names.get(name) {
-                clashes.push((name.clone(), *w, *ext_span));
-            }
-        }
-        clashes.sort_by_key(|c| (c.1.file, c.1.start));
-        for (name, workload, external) in clashes {
-            self.error(
-                Diagnostic::new(
-                    Code::ExternalAndWorkload,
-                    workload,
-                    format!("`{name}` is declared both as a workload and as an external"),
-                )
-                .with_label("workload")
-                .with_secondary(external, "external")
-                .with_help("a bare name must mean one thing: rename one of them"),
-            );
         }
     }
 
@@ -680,136 +865,6 @@ impl<'a> Checker<'a> {
         })
     }
 
-    /// Pass two: endpoints to peers, targets to flows.
-    fn resolve(&mut self, intents: Vec<PendingIntent<'a>>) -> Program {
-        let targets = intents.iter().map(|i| i.targets.len()).sum();
-        let mut program = Program {
-            namespaces: std::mem::take(&mut self.decls.namespaces),
-            flows: Vec::with_capacity(targets),
-            origins: Vec::with_capacity(targets),
-            ..Default::default()
-        };
-        // Flows by what they allow, peers by number: finding a duplicate clones nothing.
-        let mut seen: FxHashMap<(usize, usize, PortSet), Span> = FxHashMap::with_capacity_and_hasher(targets, Default::default());
-        // The peers whose namespace is recorded already.
-        let mut touched: rustc_hash::FxHashSet<usize> = rustc_hash::FxHashSet::default();
-        for intent in intents {
-            let source = match intent.source {
-                None => Some(self.peers.intern(Peer::Pods {
-                    namespaces: Namespaces::Named(intent.namespace.to_string()),
-                    pods: LabelSelector::default(),
-                    name: PeerName::All,
-                })),
-                Some(s) => {
-                    if matches!(s.node, Endpoint::Dns) {
-                        self.dns_as_source(s.span);
-                        None
-                    } else {
-                        self.peer(s, intent.namespace)
-                    }
-                }
-            };
-            let source_text = intent.source.map(|s| normalise(self.sources.slice(s.span)));
-            let source_span = |target: &Spanned<ast::Target>| intent.source.map_or(target.span, |s| s.span);
-            for (target, fixed_text) in intent.targets {
-                let Some(target_id) = self.peer(&target.node.endpoint, intent.namespace) else {
-                    continue;
-                };
-                let is_dns = matches!(target.node.endpoint.node, Endpoint::Dns);
-                let Some(source_id) = source else { continue };
-                let (source, peer) = (&*self.peers.peers[source_id], &*self.peers.peers[target_id]);
-                if matches!(source, Peer::Ips { .. }) && matches!(peer, Peer::Ips { .. }) {
-                    self.error(
-                        Diagnostic::new(
-                            Code::IpBlockBothSides,
-                            target.node.endpoint.span,
-                            "an intent cannot have an IP block on both sides",
-                        )
-                        .with_label("IP block target")
-                        .with_secondary(source_span(target), "IP block source")
-                        .with_help("NetworkPolicies only restrict pods: one side of an intent must be pods"),
-                    );
-                    continue;
-                }
-                let target_is_ips = matches!(peer, Peer::Ips { .. });
-                let Some((ports, written_ports)) = self.ports(&target.node.ports, target_is_ips, is_dns) else {
-                    continue;
-                };
-                let text = match (fixed_text, &source_text) {
-                    (Some(t), _) => t,
-                    (None, Some(s)) => {
-                        let target_text = normalise(self.sources.slice(target.span));
-                        let mut text = String::with_capacity(s.len() + 4 + target_text.len());
-                        text.push_str(s);
-                        text.push_str(" -> ");
-                        text.push_str(&target_text);
-                        text
-                    }
-                    (None, None) => normalise(self.sources.slice(target.span)),
-                };
-                match seen.entry((source_id, target_id, ports)) {
-                    Entry::Occupied(first) => {
-                        // The duplicate adds nothing: it is dropped, so that it does not
-                        // grow the annotations of the policy it would merge into.
-                        let first = *first.get();
-                        self.error(
-                            Diagnostic::new(Code::DuplicateIntent, target.span, format!("`{text}` is declared twice"))
-                                .with_label("duplicate, ignored")
-                                .with_secondary(first, "first declared here")
-                                .with_help("remove one of them"),
-                        );
-                        continue;
-                    }
-                    Entry::Vacant(vacant) => {
-                        let ports = vacant.key().2.clone();
-                        vacant.insert(target.span);
-                        // Flows share the peers: cloning one costs a count.
-                        let (source, peer) = (Arc::clone(&self.peers.peers[source_id]), Arc::clone(&self.peers.peers[target_id]));
-                        if touched.insert(source_id) {
-                            touch_namespace(&mut program, &source);
-                        }
-                        // DNS pods count only in a declared namespace, which is there already.
-                        if !is_dns && touched.insert(target_id) {
-                            touch_namespace(&mut program, &peer);
-                        }
-                        self.selector_side_warning(&source, source_span(target), "source");
-                        if !is_dns {
-                            self.selector_side_warning(&peer, target.node.endpoint.span, "target");
-                        }
-                        let origin = program.origins.len();
-                        program.origins.push(Origin {
-                            span: target.span,
-                            source_span: source_span(target),
-                            location: self.location(target.span),
-                            text,
-                            metadata: intent.metadata.clone(),
-                            namespace: intent.namespace.to_string(),
-                            metadata_lines: intent.metadata_lines.clone(),
-                            written_ports,
-                        });
-                        program.flows.push(Flow {
-                            source,
-                            target: peer,
-                            ports,
-                            origin,
-                        });
-                    }
-                }
-            }
-        }
-        if self.config.declared_only {
-            // Namespaces that are only referenced get nothing, as if `isolate none`:
-            // lower writes no half there and verify expects none.
-            for info in program.namespaces.values_mut().filter(|i| !i.declared) {
-                info.isolation = Isolation::None;
-            }
-        } else {
-            self.undeclared_namespace_warnings(&program);
-        }
-        self.missing_dns_warnings(&program);
-        program
-    }
-
     fn selector_side_warning(&mut self, peer: &Peer, span: Span, side: &str) {
         if let Peer::Pods {
             namespaces: Namespaces::Selected(sel),
@@ -829,6 +884,314 @@ impl<'a> Checker<'a> {
                     "netpolc cannot know which namespaces carry these labels, so their {half} half is up to them"
                 ))
                 .with_help("if those namespaces isolate this direction, they must allow this flow themselves"),
+            );
+        }
+    }
+
+    /// `file:line` of a span.
+    fn location(&self, span: Span) -> String {
+        let name = self.sources.name(span.file);
+        let mut location = String::with_capacity(name.len() + 6);
+        location.push_str(name);
+        let _ = write!(location, ":{}", self.sources.line_of(span));
+        location
+    }
+
+    /// The ports of a target, and each as written with its place.
+    fn ports(&mut self, ports: &[Spanned<ast::Port>], to_ips: bool, is_dns: bool) -> Option<(PortSet, Vec<(PortSpec, Span)>)> {
+        if ports.is_empty() {
+            let set = if is_dns {
+                PortSet(self.config.dns_ports.clone())
+            } else {
+                PortSet::all()
+            };
+            return Some((set, Vec::new()));
+        }
+        let mut written = Vec::with_capacity(ports.len());
+        let mut ok = true;
+        let mut out = Vec::with_capacity(ports.len());
+        for port in ports {
+            let protocol = match &port.node.protocol {
+                None => Some(Protocol::Tcp),
+                Some(p) => match p.node.to_ascii_lowercase().as_str() {
+                    "tcp" => Some(Protocol::Tcp),
+                    "udp" => Some(Protocol::Udp),
+                    "sctp" => Some(Protocol::Sctp),
+                    _ => {
+                        self.error(
+                            Diagnostic::new(Code::UnknownProtocol, p.span, format!("unknown protocol `{}`", p.node))
+                                .with_label("not a protocol of NetworkPolicies")
+                                .with_help("use `tcp` (the default), `udp` or `sctp`"),
+                        );
+                        None
+                    }
+                },
+            };
+            let number = match &port.node.value {
+                ast::PortValue::Number(n) => self.port_number(*n, port.span).map(PortNumber::Single),
+                ast::PortValue::Range(a, b) => {
+                    let (a, b) = (self.port_number(*a, port.span), self.port_number(*b, port.span));
+                    match (a, b) {
+                        (Some(a), Some(b)) if b < a => {
+                            self.error(
+                                Diagnostic::new(
+                                    Code::PortRangeReversed,
+                                    port.span,
+                                    format!("port range `{a}-{b}` ends below its start"),
+                                )
+                                .with_label("end is lower than start")
+                                .with_help(format!("write `{b}-{a}`")),
+                            );
+                            None
+                        }
+                        (Some(a), Some(b)) if a == b => Some(PortNumber::Single(a)),
+                        (Some(a), Some(b)) => Some(PortNumber::Range(a, b)),
+                        _ => None,
+                    }
+                }
+                ast::PortValue::Named(name) => {
+                    let problems = validate::validate_port_name(name);
+                    if let Some(p) = problems.first() {
+                        let p = p.clone();
+                        self.error(
+                            Diagnostic::new(Code::InvalidPortName, port.span, format!("`{name}` is not a valid port name"))
+                                .with_label(p)
+                                .with_help("a named port has 1 to 15 lower-case letters, digits and `-`, with at least one letter, such as `http` or `metrics`"),
+                        );
+                        None
+                    } else if to_ips {
+                        self.error(
+                            Diagnostic::new(
+                                Code::NamedPortToIpBlock,
+                                port.span,
+                                format!("named port `{name}` towards an IP block can never match"),
+                            )
+                            .with_label("named ports are looked up on the destination pod")
+                            .with_help("an IP block has no container ports: give the port number"),
+                        );
+                        None
+                    } else {
+                        Some(PortNumber::Named(name.clone()))
+                    }
+                }
+            };
+            match (protocol, number) {
+                (Some(protocol), Some(number)) => {
+                    let spec = PortSpec { protocol, port: number };
+                    written.push((spec.clone(), port.span));
+                    out.push(spec);
+                }
+                _ => ok = false,
+            }
+        }
+        out.sort();
+        out.dedup();
+        ok.then_some((PortSet(out), written))
+    }
+
+    fn port_number(&mut self, n: u32, span: Span) -> Option<u16> {
+        match u16::try_from(n) {
+            Ok(p) if p >= 1 => Some(p),
+            _ => {
+                let shown = if n == u32::MAX { "number".to_string() } else { format!("`{n}`") };
+                self.error(
+                    Diagnostic::new(Code::PortOutOfRange, span, format!("port {shown} is outside 1-65535"))
+                        .with_label("not a port number")
+                        .with_help("ports are numbers from 1 to 65535"),
+                );
+                None
+            }
+        }
+    }
+}
+
+impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
+    fn decls(&self) -> &Declarations {
+        self.decls.borrow()
+    }
+
+    /// A worker's part of pass two (see [`Checker::resolve`]).
+    fn resolve_chunk(mut self, intents: &[PendingIntent<'a>]) -> ChunkOutcome {
+        let intents = intents.iter().map(|intent| self.resolve_intent(intent)).collect();
+        ChunkOutcome {
+            peers: self.peers.peers,
+            intents,
+        }
+    }
+
+    fn resolve_intent(&mut self, intent: &PendingIntent<'a>) -> IntentOutcome {
+        let source = match intent.source {
+            Err(_) => Some(self.peers.intern(Peer::Pods {
+                namespaces: Namespaces::Named(intent.namespace.to_string()),
+                pods: LabelSelector::default(),
+                name: PeerName::All,
+            })),
+            Ok(s) if matches!(s.node, Endpoint::Dns) => {
+                self.dns_as_source(s.span);
+                None
+            }
+            Ok(s) => self.peer(s, intent.namespace),
+        };
+        let diagnostics = std::mem::take(&mut self.diagnostics);
+        // The source as written, or the whole `allow dns` statement.
+        let head = intent.source.map(|s| normalise(self.sources.slice(s.span)));
+        let targets = intent
+            .targets
+            .iter()
+            .map(|target| {
+                let peer = self.peer(&target.node.endpoint, intent.namespace);
+                let flow = source.zip(peer).and_then(|ends| self.flow(intent, &head, target, ends));
+                TargetOutcome {
+                    peer,
+                    diagnostics: std::mem::take(&mut self.diagnostics),
+                    flow,
+                }
+            })
+            .collect();
+        IntentOutcome {
+            source,
+            diagnostics,
+            targets,
+        }
+    }
+
+    /// The flow from peer `source_id` to `target`, peer `target_id`; `None`
+    /// after reporting why there is none.
+    fn flow(
+        &mut self,
+        intent: &PendingIntent<'a>,
+        head: &Result<String, Span>,
+        target: &Spanned<ast::Target>,
+        (source_id, target_id): (usize, usize),
+    ) -> Option<PendingFlow> {
+        let source_span = intent.source.map_or(target.span, |s| s.span);
+        let (source, peer) = (&*self.peers.peers[source_id], &*self.peers.peers[target_id]);
+        let target_is_ips = matches!(peer, Peer::Ips { .. });
+        if matches!(source, Peer::Ips { .. }) && target_is_ips {
+            self.error(
+                Diagnostic::new(
+                    Code::IpBlockBothSides,
+                    target.node.endpoint.span,
+                    "an intent cannot have an IP block on both sides",
+                )
+                .with_label("IP block target")
+                .with_secondary(source_span, "IP block source")
+                .with_help("NetworkPolicies only restrict pods: one side of an intent must be pods"),
+            );
+            return None;
+        }
+        let is_dns = matches!(target.node.endpoint.node, Endpoint::Dns);
+        let (ports, written_ports) = self.ports(&target.node.ports, target_is_ips, is_dns)?;
+        let text = match head {
+            Ok(source_text) => {
+                let target_text = normalise(self.sources.slice(target.span));
+                let mut text = String::with_capacity(source_text.len() + 4 + target_text.len());
+                text.push_str(source_text);
+                text.push_str(" -> ");
+                text.push_str(&target_text);
+                text
+            }
+            Err(statement) => normalise(self.sources.slice(*statement)),
+        };
+        let (metadata, metadata_lines) = collect_metadata(&intent.metadata);
+        Some(PendingFlow {
+            ports,
+            is_dns,
+            endpoint_span: target.node.endpoint.span,
+            origin: Origin {
+                span: target.span,
+                source_span,
+                location: self.location(target.span),
+                text,
+                metadata,
+                namespace: intent.namespace.to_string(),
+                metadata_lines,
+                written_ports,
+            },
+        })
+    }
+
+    /// Resolves an `expect` statement; `None` after reporting why it cannot be.
+    fn expectation(&mut self, e: &PendingExpectation) -> Option<Expectation> {
+        let source = self.endpoint(&e.statement.source, e.namespace)?;
+        let target = self.endpoint(&e.statement.target.node.endpoint, e.namespace)?;
+        let is_dns = matches!(e.statement.target.node.endpoint.node, Endpoint::Dns);
+        let (ports, _) = self.ports(&e.statement.target.node.ports, matches!(target, Peer::Ips { .. }), is_dns)?;
+        Some(Expectation {
+            source,
+            target,
+            ports,
+            allowed: e.statement.allowed,
+            span: e.span,
+            text: normalise(self.sources.slice(e.span)),
+        })
+    }
+
+    /// Resolves an `expose` statement; `None` after reporting why it cannot be.
+    /// Its target must be pods of the namespace it is written in: a
+    /// namespace consents for itself only.
+    fn exposure(&mut self, e: &PendingExposure) -> Option<Exposure> {
+        let target = &e.statement.target;
+        let peer = self.endpoint(&target.node.endpoint, e.namespace);
+        let mut callers = Vec::new();
+        for caller in &e.statement.callers {
+            if matches!(caller.node, Endpoint::Dns) {
+                self.dns_as_source(caller.span);
+            } else if let Some(peer) = self.endpoint(caller, e.namespace) {
+                callers.push(peer);
+            }
+        }
+        let pods = match &peer {
+            Some(Peer::Pods {
+                namespaces: Namespaces::Named(ns),
+                pods,
+                name,
+            }) if *ns == e.namespace && *name != PeerName::Dns => pods.clone(),
+            Some(_) => {
+                self.error(
+                    Diagnostic::new(
+                        Code::ExposeOutsideNamespace,
+                        target.node.endpoint.span,
+                        format!("`expose` in namespace `{}` names pods it does not own", e.namespace),
+                    )
+                    .with_label(format!("not pods of `{}`", e.namespace))
+                    .with_help(format!(
+                        "a namespace consents for its own pods only: expose `NAME`, `*` or `[SELECTOR]` of `{}`, and let other namespaces expose theirs",
+                        e.namespace
+                    )),
+                );
+                return None;
+            }
+            None => return None,
+        };
+        let ports = self.ports(&target.node.ports, matches!(peer.as_ref()?, Peer::Ips { .. }), false)?.0;
+        (callers.len() == e.statement.callers.len()).then(|| Exposure {
+            namespace: e.namespace.to_string(),
+            pods,
+            ports,
+            callers,
+            span: e.span,
+        })
+    }
+
+    fn cross_declaration_checks(&mut self) {
+        let mut clashes: Vec<(String, Span, Span)> = Vec::new();
+        for (name, (_, ext_span)) in &self.decls().externals {
+            if let Some(w) = self.decls().workload_names.get(name) {
+                clashes.push((name.clone(), *w, *ext_span));
+            }
+        }
+        clashes.sort_by_key(|c| (c.1.file, c.1.start));
+        for (name, workload, external) in clashes {
+            self.error(
+                Diagnostic::new(
+                    Code::ExternalAndWorkload,
+                    workload,
+                    format!("`{name}` is declared both as a workload and as an external"),
+                )
+                .with_label("workload")
+                .with_secondary(external, "external")
+                .with_help("a bare name must mean one thing: rename one of them"),
             );
         }
     }
@@ -931,20 +1294,11 @@ impl<'a> Checker<'a> {
         Some(id)
     }
 
-    /// `file:line` of a span.
-    fn location(&self, span: Span) -> String {
-        let name = self.sources.name(span.file);
-        let mut location = String::with_capacity(name.len() + 6);
-        location.push_str(name);
-        let _ = write!(location, ":{}", self.sources.line_of(span));
-        location
-    }
-
     fn endpoint(&mut self, endpoint: &Spanned<Endpoint>, namespace: &str) -> Option<Peer> {
         let span = endpoint.span;
         match &endpoint.node {
             Endpoint::Name(name) => {
-                if let Some((block, _)) = self.decls.externals.get(&name.text) {
+                if let Some((block, _)) = self.decls().externals.get(&name.text) {
                     return Some(Peer::Ips {
                         blocks: vec![block.clone()],
                         name: PeerName::External(name.text.clone()),
@@ -1086,7 +1440,7 @@ impl<'a> Checker<'a> {
             return None;
         }
         let text = &name.node.text;
-        let pods = match self.decls.workload(namespace, text) {
+        let pods = match self.decls().workload(namespace, text) {
             Some((sel, _)) => sel.clone(),
             None => {
                 self.typo_warning(namespace, name);
@@ -1117,7 +1471,7 @@ impl<'a> Checker<'a> {
     }
 
     fn closest_workload(&self, namespace: &str, text: &str) -> Closest {
-        let declared = self.decls.typo_candidates.get(namespace)?;
+        let declared = self.decls().typo_candidates.get(namespace)?;
         let shape = CharShape::of(text);
         declared
             .iter()
@@ -1152,113 +1506,6 @@ impl<'a> Checker<'a> {
             );
         }
     }
-
-    /// The ports of a target, and each as written with its place.
-    fn ports(&mut self, ports: &[Spanned<ast::Port>], to_ips: bool, is_dns: bool) -> Option<(PortSet, Vec<(PortSpec, Span)>)> {
-        if ports.is_empty() {
-            let set = if is_dns {
-                PortSet(self.config.dns_ports.clone())
-            } else {
-                PortSet::all()
-            };
-            return Some((set, Vec::new()));
-        }
-        let mut written = Vec::with_capacity(ports.len());
-        let mut ok = true;
-        let mut out = Vec::with_capacity(ports.len());
-        for port in ports {
-            let protocol = match &port.node.protocol {
-                None => Some(Protocol::Tcp),
-                Some(p) => match p.node.to_ascii_lowercase().as_str() {
-                    "tcp" => Some(Protocol::Tcp),
-                    "udp" => Some(Protocol::Udp),
-                    "sctp" => Some(Protocol::Sctp),
-                    _ => {
-                        self.error(
-                            Diagnostic::new(Code::UnknownProtocol, p.span, format!("unknown protocol `{}`", p.node))
-                                .with_label("not a protocol of NetworkPolicies")
-                                .with_help("use `tcp` (the default), `udp` or `sctp`"),
-                        );
-                        None
-                    }
-                },
-            };
-            let number = match &port.node.value {
-                ast::PortValue::Number(n) => self.port_number(*n, port.span).map(PortNumber::Single),
-                ast::PortValue::Range(a, b) => {
-                    let (a, b) = (self.port_number(*a, port.span), self.port_number(*b, port.span));
-                    match (a, b) {
-                        (Some(a), Some(b)) if b < a => {
-                            self.error(
-                                Diagnostic::new(
-                                    Code::PortRangeReversed,
-                                    port.span,
-                                    format!("port range `{a}-{b}` ends below its start"),
-                                )
-                                .with_label("end is lower than start")
-                                .with_help(format!("write `{b}-{a}`")),
-                            );
-                            None
-                        }
-                        (Some(a), Some(b)) if a == b => Some(PortNumber::Single(a)),
-                        (Some(a), Some(b)) => Some(PortNumber::Range(a, b)),
-                        _ => None,
-                    }
-                }
-                ast::PortValue::Named(name) => {
-                    let problems = validate::validate_port_name(name);
-                    if let Some(p) = problems.first() {
-                        let p = p.clone();
-                        self.error(
-                            Diagnostic::new(Code::InvalidPortName, port.span, format!("`{name}` is not a valid port name"))
-                                .with_label(p)
-                                .with_help("a named port has 1 to 15 lower-case letters, digits and `-`, with at least one letter, such as `http` or `metrics`"),
-                        );
-                        None
-                    } else if to_ips {
-                        self.error(
-                            Diagnostic::new(
-                                Code::NamedPortToIpBlock,
-                                port.span,
-                                format!("named port `{name}` towards an IP block can never match"),
-                            )
-                            .with_label("named ports are looked up on the destination pod")
-                            .with_help("an IP block has no container ports: give the port number"),
-                        );
-                        None
-                    } else {
-                        Some(PortNumber::Named(name.clone()))
-                    }
-                }
-            };
-            match (protocol, number) {
-                (Some(protocol), Some(number)) => {
-                    let spec = PortSpec { protocol, port: number };
-                    written.push((spec.clone(), port.span));
-                    out.push(spec);
-                }
-                _ => ok = false,
-            }
-        }
-        out.sort();
-        out.dedup();
-        ok.then_some((PortSet(out), written))
-    }
-
-    fn port_number(&mut self, n: u32, span: Span) -> Option<u16> {
-        match u16::try_from(n) {
-            Ok(p) if p >= 1 => Some(p),
-            _ => {
-                let shown = if n == u32::MAX { "number".to_string() } else { format!("`{n}`") };
-                self.error(
-                    Diagnostic::new(Code::PortOutOfRange, span, format!("port {shown} is outside 1-65535"))
-                        .with_label("not a port number")
-                        .with_help("ports are numbers from 1 to 65535"),
-                );
-                None
-            }
-        }
-    }
 }
 
 /// The annotations of an intent, and the metadata lines behind them.
@@ -1291,76 +1538,69 @@ fn declared_namespaces(program: &Program) -> rustc_hash::FxHashSet<&str> {
 #[derive(Default)]
 struct MetadataScope<'a> {
     /// `meta` lines by annotation key.
-    file: BTreeMap<String, &'a ast::Metadata>,
+    file: BTreeMap<Arc<str>, &'a ast::Metadata>,
     /// `@` lines waiting for the next intent, with their annotation keys.
-    pending: Vec<(String, &'a ast::Metadata)>,
+    pending: Vec<(Arc<str>, &'a ast::Metadata)>,
     /// What an intent without `@` lines gets: most intents, so it is built once per `meta` line.
-    file_only: Option<IntentMetadata>,
+    file_only: Option<Arc<MetadataSource<'a>>>,
 }
 
 impl<'a> MetadataScope<'a> {
-    fn set_file(&mut self, key: String, m: &'a ast::Metadata) {
+    fn set_file(&mut self, key: Arc<str>, m: &'a ast::Metadata) {
         self.file.insert(key, m);
         self.file_only = None;
     }
 
     /// The metadata of the next intent; the `@` lines are used up.
-    fn take(&mut self) -> IntentMetadata {
+    fn take(&mut self) -> Arc<MetadataSource<'a>> {
+        let from_file = |(key, m): (&Arc<str>, &&'a ast::Metadata)| (Arc::clone(key), &m.value);
         if self.pending.is_empty() {
             let file = &self.file;
-            return self
-                .file_only
-                .get_or_insert_with(|| {
-                    let merged: Vec<_> = file.iter().map(|(key, m)| (key.as_str(), vec![&m.value])).collect();
-                    collect_metadata(&merged)
-                })
-                .clone();
+            let shared = self.file_only.get_or_insert_with(|| Arc::new(file.iter().map(from_file).collect()));
+            return Arc::clone(shared);
         }
         // A key written with `@` replaces the file's value; repeated values count once.
-        let mut merged: Vec<(&str, Vec<&Spanned<String>>)> = self
+        let mut merged: MetadataSource = self
             .file
             .iter()
             .filter(|(key, _)| !self.pending.iter().any(|(k, _)| k == *key))
-            .map(|(key, m)| (key.as_str(), vec![&m.value]))
+            .map(from_file)
             .collect();
-        for (key, m) in &self.pending {
-            match merged.iter_mut().find(|(k, _)| k == key) {
-                Some((_, values)) => {
-                    if !values.iter().any(|v| v.node == m.value.node) {
-                        values.push(&m.value);
-                    }
-                }
-                None => merged.push((key, vec![&m.value])),
+        for (key, m) in self.pending.drain(..) {
+            if !merged.iter().any(|(k, v)| *k == key && v.node == m.value.node) {
+                merged.push((key, &m.value));
             }
         }
-        merged.sort_by_key(|(key, _)| *key);
-        let metadata = collect_metadata(&merged);
-        self.pending.clear();
-        metadata
+        // Stable: the values of a key stay in the order written.
+        merged.sort_by(|(a, _), (b, _)| a.cmp(b));
+        Arc::new(merged)
     }
 }
 
-/// Annotations and lines from the values of each key, keys in order.
-fn collect_metadata(merged: &[(&str, Vec<&Spanned<String>>)]) -> IntentMetadata {
-    let lines = merged
+/// The metadata values of an intent with their annotation keys, by key;
+/// the values of a key in the order written.
+type MetadataSource<'a> = Vec<(Arc<str>, &'a Spanned<String>)>;
+
+/// Annotations (the values of a key joined) and lines (one per value).
+fn collect_metadata(source: &MetadataSource) -> IntentMetadata {
+    let lines = source
         .iter()
-        .flat_map(|(key, values)| {
-            values.iter().map(|v| MetadataLine {
-                key: key.to_string(),
-                value: v.node.clone(),
-                span: v.span,
-            })
+        .map(|(key, v)| MetadataLine {
+            key: String::from(&**key),
+            value: v.node.clone(),
+            span: v.span,
         })
         .collect();
-    let annotations = merged
-        .iter()
-        .map(|(key, values)| {
-            (
-                key.to_string(),
-                values.iter().map(|v| v.node.as_str()).collect::<Vec<_>>().join(", "),
-            )
-        })
-        .collect();
+    let mut annotations: Vec<(String, String)> = Vec::with_capacity(source.len());
+    for (key, v) in source {
+        match annotations.last_mut() {
+            Some((last, joined)) if last.as_str() == &**key => {
+                joined.push_str(", ");
+                joined.push_str(&v.node);
+            }
+            _ => annotations.push((String::from(&**key), v.node.clone())),
+        }
+    }
     (annotations, lines)
 }
 

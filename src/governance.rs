@@ -26,24 +26,30 @@ pub fn check(program: &Program, config: &Config) -> Vec<Diagnostic> {
     for e in &program.exposures {
         exposures.entry(e.namespace.as_str()).or_default().push(e);
     }
+    // What no rule reads is not looked at: with no rules set (most
+    // projects), only `@expires` lines are.
+    let per_intent = !keys.required.is_empty() || rules.consent;
+    let port_rules = !rules.forbidden_ports.is_empty() || rules.max_port_range.is_some();
     for flow in &program.flows {
         let origin = &program.origins[flow.origin];
         // Metadata belongs to the whole intent, which may have several targets.
-        if intents_seen.insert(origin.source_span) {
+        if per_intent && intents_seen.insert(origin.source_span) {
             out.extend(missing_metadata(origin, &keys));
             if rules.consent {
                 out.extend(foreign_egress(flow, origin, &declared));
             }
         }
         for line in &origin.metadata_lines {
-            if lines_seen.insert(line.span) {
+            if keys.reads(&line.key) && lines_seen.insert(line.span) {
                 out.extend(metadata_line(line, origin, config, &keys));
             }
         }
         if let Some(rule) = &rules.ip_blocks {
             out.extend(ip_blocks(flow, origin, rule));
         }
-        out.extend(ports(flow, origin, rules));
+        if port_rules {
+            out.extend(ports(flow, origin, rules));
+        }
         if rules.consent {
             out.extend(consent(flow, origin, &exposures, &declared));
         }
@@ -71,6 +77,11 @@ struct AnnotationKeys<'c> {
 }
 
 impl<'c> AnnotationKeys<'c> {
+    /// Whether a rule reads the values of annotation `key`.
+    fn reads(&self, key: &str) -> bool {
+        key == self.expires || self.patterns.iter().any(|p| p == key)
+    }
+
     fn new(config: &'c Config) -> Self {
         let rules = &config.rules;
         AnnotationKeys {

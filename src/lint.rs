@@ -10,6 +10,7 @@ use crate::diagnostics::{Code, Diagnostic, Severity};
 use crate::ir::{
     Expression, Flow, IpBlock, LabelSelector, Namespaces, Operator, Peer, PeerName, PortNumber, PortSet, PortSpec, Program, Protocol,
 };
+use crate::parallel;
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -24,12 +25,24 @@ const METADATA_PORT: u16 = 80;
 /// Every lint of a program and of the trees it was checked from, before
 /// [`settle`] drops those that other diagnostics make moot.
 pub fn lint(files: &[ast::File], program: &Program) -> Vec<Diagnostic> {
-    let mut out = written_lints(files);
-    for flow in &program.flows {
-        flow_lints(flow, program, &mut out);
-    }
-    out.extend(covered_intents(program));
-    out
+    // The lints of the trees and those of the program read different
+    // things: the trees' run on a second thread, and come first. (The
+    // program's lints spread their work over every core on their own.)
+    std::thread::scope(|scope| {
+        let written = scope.spawn(|| written_lints(files));
+        let mut of_program = parallel::map_chunks(&program.flows, |_, chunk| {
+            let mut out = Vec::new();
+            for flow in chunk {
+                flow_lints(flow, program, &mut out);
+            }
+            out
+        });
+        of_program.extend(covered_intents(program));
+        // A panic in the other thread is a bug; re-raise it here as it is.
+        let mut out = written.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        out.append(&mut of_program);
+        out
+    })
 }
 
 /// `lints` without those reported where an error of `found` points, or at
@@ -174,35 +187,38 @@ fn covered_intents(program: &Program) -> Vec<Diagnostic> {
         next[pair] += 1;
     }
     let run = |pair: &(usize, usize)| pairs.get(pair).map(|&p| &by_pair[starts[p]..starts[p + 1]]);
-    let mut out = Vec::new();
-    for (i, flow) in program.flows.iter().enumerate() {
-        let (source, target) = ends[i];
-        let cover = wider[source]
-            .iter()
-            .flat_map(|s| wider[target].iter().map(move |t| (*s, *t)))
-            .filter_map(|pair| run(&pair))
-            .flatten()
-            .copied()
-            .find(|&j| {
-                let other = &program.flows[j];
-                // Two intents that mean the same thing cover each other: only the later one is reported.
-                j != i && ports_cover(&other.ports, &flow.ports) && !(j > i && same_meaning(&peers, ends[i], ends[j], flow, other))
-            });
-        if let Some(j) = cover {
-            let (mine, theirs) = (&program.origins[flow.origin], &program.origins[program.flows[j].origin]);
-            out.push(
-                Diagnostic::new(
-                    Code::CoveredIntent,
-                    mine.span,
-                    format!("`{}` is already allowed by `{}`", mine.text, theirs.text),
-                )
-                .with_label("adds nothing")
-                .with_secondary(theirs.span, "allows all of it")
-                .with_help("remove it; if the wider intent allows more than meant, narrow that one instead"),
-            );
+    // Each flow on its own: on every core.
+    parallel::map_chunks(&program.flows, |start, chunk| {
+        let mut out = Vec::new();
+        for (i, flow) in chunk.iter().enumerate().map(|(i, flow)| (start + i, flow)) {
+            let (source, target) = ends[i];
+            let cover = wider[source]
+                .iter()
+                .flat_map(|s| wider[target].iter().map(move |t| (*s, *t)))
+                .filter_map(|pair| run(&pair))
+                .flatten()
+                .copied()
+                .find(|&j| {
+                    let other = &program.flows[j];
+                    // Two intents that mean the same thing cover each other: only the later one is reported.
+                    j != i && ports_cover(&other.ports, &flow.ports) && !(j > i && same_meaning(&peers, ends[i], ends[j], flow, other))
+                });
+            if let Some(j) = cover {
+                let (mine, theirs) = (&program.origins[flow.origin], &program.origins[program.flows[j].origin]);
+                out.push(
+                    Diagnostic::new(
+                        Code::CoveredIntent,
+                        mine.span,
+                        format!("`{}` is already allowed by `{}`", mine.text, theirs.text),
+                    )
+                    .with_label("adds nothing")
+                    .with_secondary(theirs.span, "allows all of it")
+                    .with_help("remove it; if the wider intent allows more than meant, narrow that one instead"),
+                );
+            }
         }
-    }
-    out
+        out
+    })
 }
 
 fn same_meaning(peers: &PeerTable, a: (usize, usize), b: (usize, usize), fa: &Flow, fb: &Flow) -> bool {
@@ -221,7 +237,7 @@ enum Meaning<'p> {
 struct PeerTable<'p> {
     ids: FxHashMap<Meaning<'p>, usize>,
     /// Ids by address: flows share their peers, so most are found without hashing a selector.
-    shared: FxHashMap<*const Peer, usize>,
+    shared: FxHashMap<usize, usize>,
     meanings: Vec<Meaning<'p>>,
     /// The blocks of each peer of addresses, parsed (`None` for pods).
     blocks: Vec<Option<Vec<Block>>>,
@@ -229,11 +245,11 @@ struct PeerTable<'p> {
 
 impl<'p> PeerTable<'p> {
     fn id(&mut self, peer: &'p Arc<Peer>) -> usize {
-        if let Some(&id) = self.shared.get(&Arc::as_ptr(peer)) {
+        if let Some(&id) = self.shared.get(&Arc::as_ptr(peer).addr()) {
             return id;
         }
         let id = self.meaning_id(peer);
-        self.shared.insert(Arc::as_ptr(peer), id);
+        self.shared.insert(Arc::as_ptr(peer).addr(), id);
         id
     }
 
@@ -269,26 +285,25 @@ impl<'p> PeerTable<'p> {
                 Meaning::Ips(_) => addresses.add_blocks(id, self.blocks[id].as_deref().unwrap_or_default()),
             }
         }
-        (0..self.meanings.len())
-            .map(|id| {
-                let mut wide = Vec::new();
-                match self.meanings[id] {
-                    Meaning::Pods(namespaces, pods) => {
-                        if let Namespaces::Named(ns) = namespaces
-                            && let Some(index) = by_namespace.get(ns.as_str())
-                        {
-                            index.for_pods(pods, &mut wide);
-                        }
-                        selected.for_pods(pods, &mut wide);
+        // Each peer on its own: on every core.
+        parallel::map(&self.meanings, |id, meaning| {
+            let mut wide = Vec::new();
+            match *meaning {
+                Meaning::Pods(namespaces, pods) => {
+                    if let Namespaces::Named(ns) = namespaces
+                        && let Some(index) = by_namespace.get(ns.as_str())
+                    {
+                        index.for_pods(pods, &mut wide);
                     }
-                    Meaning::Ips(_) => addresses.for_blocks(self.blocks[id].as_deref().unwrap_or_default(), &mut wide),
+                    selected.for_pods(pods, &mut wide);
                 }
-                wide.sort_unstable();
-                wide.dedup();
-                wide.retain(|&w| self.covers(w, id));
-                wide
-            })
-            .collect()
+                Meaning::Ips(_) => addresses.for_blocks(self.blocks[id].as_deref().unwrap_or_default(), &mut wide),
+            }
+            wide.sort_unstable();
+            wide.dedup();
+            wide.retain(|&w| self.covers(w, id));
+            wide
+        })
     }
 
     /// Whether every endpoint of peer `narrow` is an endpoint of peer `wide`.
