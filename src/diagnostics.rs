@@ -281,45 +281,23 @@ fn write_with(
             .collect(),
         None => Vec::new(),
     };
-    let earlier = kept.as_deref_mut().map(|k| std::mem::take(&mut k.texts)).unwrap_or_default();
-    let reusable = |d: &Diagnostic| {
-        let shown = d.labels.iter().all(|l| unchanged.get(l.span.file).copied().unwrap_or(false));
-        if shown { earlier.get(d).cloned() } else { None }
-    };
+    let mut earlier = kept.as_deref_mut().map(|k| std::mem::take(&mut k.texts)).unwrap_or_default();
+    let shown_unchanged = |d: &Diagnostic| d.labels.iter().all(|l| unchanged.get(l.span.file).copied().unwrap_or(false));
     for batch in diagnostics.chunks(BATCH) {
+        // A kept text comes out of the map with its diagnostic, so neither is copied.
+        let found: Vec<Option<(Diagnostic, Arc<[u8]>)>> = (batch.iter())
+            .map(|d| if shown_unchanged(d) { earlier.remove_entry(d) } else { None })
+            .collect();
         // Each diagnostic renders on its own; render a batch on every core, write it in order.
-        let texts = crate::parallel::map(batch, |_, diagnostic| {
-            if let Some(text) = reusable(diagnostic) {
-                return text;
-            }
-            let mut text: Vec<u8> = Vec::new();
-            let cs = to_codespan(diagnostic, sources);
-            let result = if color {
-                let mut buffer = term::termcolor::Buffer::ansi();
-                let r = term::emit_to_write_style(&mut buffer, &config, &files, &cs);
-                text.extend_from_slice(buffer.as_slice());
-                r
-            } else {
-                term::emit_to_io_write(&mut text, &config, &files, &cs)
-            };
-            if result.is_err() {
-                // A span outside its file is a bug of ours; still tell the user.
-                text.extend_from_slice(
-                    format!(
-                        "{}[{}]: {}\n",
-                        severity_word(diagnostic),
-                        diagnostic.code.as_str(),
-                        diagnostic.message
-                    )
-                    .as_bytes(),
-                );
-            }
-            Arc::from(text)
+        let texts = crate::parallel::map(batch, |i, diagnostic| match &found[i] {
+            Some((_, text)) => Arc::clone(text),
+            None => render_one(diagnostic, sources, &files, &config, color),
         });
-        for (diagnostic, text) in batch.iter().zip(texts) {
+        for ((diagnostic, text), found) in batch.iter().zip(texts).zip(found) {
             out.write_all(&text)?;
             if let Some(kept) = kept.as_deref_mut() {
-                kept.texts.insert(diagnostic.clone(), text);
+                let key = found.map_or_else(|| diagnostic.clone(), |(key, _)| key);
+                kept.texts.insert(key, text);
             }
         }
     }
@@ -333,6 +311,37 @@ fn write_with(
         out.write_all(summary(errors, warnings).as_bytes())?;
     }
     Ok(())
+}
+
+/// One diagnostic as text.
+fn render_one(
+    diagnostic: &Diagnostic,
+    sources: &Sources,
+    files: &codespan_reporting::files::SimpleFiles<&str, &str>,
+    config: &term::Config,
+    color: bool,
+) -> Arc<[u8]> {
+    let mut text: Vec<u8> = Vec::new();
+    let cs = to_codespan(diagnostic, sources);
+    let result = if color {
+        let mut buffer = term::termcolor::Buffer::ansi();
+        let r = term::emit_to_write_style(&mut buffer, config, files, &cs);
+        text.extend_from_slice(buffer.as_slice());
+        r
+    } else {
+        term::emit_to_io_write(&mut text, config, files, &cs)
+    };
+    if result.is_err() {
+        // A span outside its file is a bug of ours; still tell the user.
+        let line = format!(
+            "{}[{}]: {}\n",
+            severity_word(diagnostic),
+            diagnostic.code.as_str(),
+            diagnostic.message
+        );
+        text.extend_from_slice(line.as_bytes());
+    }
+    Arc::from(text)
 }
 
 fn severity_word(d: &Diagnostic) -> &'static str {

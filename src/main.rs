@@ -451,6 +451,7 @@ fn compile_as(
     color: bool,
     options: Options,
 ) -> Option<&'static Compilation> {
+    let started = std::time::Instant::now();
     let (sources, early) = match netpolc::source::load(paths) {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -465,7 +466,10 @@ fn compile_as(
         );
         return None;
     }
+    let loaded = started.elapsed();
     let mut compilation = netpolc::compile_with(sources, early, config, None, options);
+    compilation.timings.stages.insert(0, ("load", loaded));
+    let compiled = std::time::Instant::now();
     if let Some(dir) = rego
         && let Err(e) = netpolc::rego::apply(dir, &mut compilation)
     {
@@ -486,6 +490,7 @@ fn compile_as(
         let _ =
             netpolc::diagnostics::write(&compilation.diagnostics, &compilation.sources, color, &mut stderr).and_then(|()| stderr.flush());
     }
+    compilation.timings.stages.push(("report", compiled.elapsed()));
     Some(Box::leak(Box::new(compilation)))
 }
 
