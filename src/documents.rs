@@ -11,12 +11,15 @@
 //! the last run is not built again, and that run's text and verdict are
 //! used. The comparison is exact (no hash), so a stale text is never written.
 
+use crate::emit::Format;
 use crate::lower::{self, Plan};
 use crate::validate::Validator;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use std::io::{self, Write};
 use std::sync::Arc;
 
-/// One object as YAML: `---` and the document.
+/// One object as text: in YAML, `---` and the document; in JSON, the
+/// object as an item of a `List` (indented, without the comma).
 #[derive(Debug, Clone)]
 pub struct Document(Arc<Built>);
 
@@ -24,6 +27,7 @@ pub struct Document(Arc<Built>);
 struct Built {
     namespace: String,
     name: String,
+    format: Format,
     /// Kept only when the document may be reused (watch mode).
     inputs: Option<lower::Inputs>,
     text: String,
@@ -42,7 +46,7 @@ impl Document {
         &self.0.name
     }
 
-    /// The YAML text, starting with `---`.
+    /// The text (see [`Document`]).
     pub fn text(&self) -> &str {
         &self.0.text
     }
@@ -63,7 +67,7 @@ impl Document {
 /// which is by namespace then name), objects built from the same inputs as
 /// one of them take its document instead; the documents then keep their
 /// inputs for the next run.
-pub fn render(plan: &Plan, earlier: Option<&[Document]>) -> Vec<Document> {
+pub fn render(plan: &Plan, earlier: Option<&[Document]>, format: Format) -> Vec<Document> {
     let indexes: Vec<usize> = (0..plan.len()).collect();
     crate::parallel::map_chunks(&indexes, |_, chunk| {
         // One validator per chunk: it remembers the keys and values it found valid.
@@ -72,20 +76,18 @@ pub fn render(plan: &Plan, earlier: Option<&[Document]>) -> Vec<Document> {
         chunk
             .iter()
             .map(|&i| {
-                if let Some(reused) = earlier.and_then(|docs| reusable(plan, i, docs, &mut cursor)) {
+                if let Some(reused) = earlier.and_then(|docs| reusable(plan, i, docs, format, &mut cursor)) {
                     return reused;
                 }
                 let object = plan.build(i);
                 let violations = validator.validate(&object).iter().map(ToString::to_string).collect();
-                let mut text = Vec::with_capacity(1024);
-                text.extend_from_slice(b"---\n");
-                crate::yaml::network_policy(&mut text, &object);
                 let (namespace, name) = plan.name(i);
                 Document(Arc::new(Built {
                     namespace: namespace.to_string(),
                     name: name.to_string(),
+                    format,
                     inputs: earlier.is_some().then(|| plan.inputs(i)),
-                    text: crate::emit::text(text),
+                    text: text_of(&object, format),
                     violations,
                 }))
             })
@@ -96,7 +98,7 @@ pub fn render(plan: &Plan, earlier: Option<&[Document]>) -> Vec<Document> {
 /// The document of the last run that object `i` would reproduce. Both
 /// runs' objects are sorted by namespace and name, and a chunk's objects
 /// come in order: `cursor` is where the last one was looked for.
-fn reusable(plan: &Plan, i: usize, earlier: &[Document], cursor: &mut Option<usize>) -> Option<Document> {
+fn reusable(plan: &Plan, i: usize, earlier: &[Document], format: Format, cursor: &mut Option<usize>) -> Option<Document> {
     let wanted = plan.name(i);
     fn key(d: &Document) -> (&str, &str) {
         (d.namespace(), d.name())
@@ -106,31 +108,72 @@ fn reusable(plan: &Plan, i: usize, earlier: &[Document], cursor: &mut Option<usi
         at += 1;
     }
     *cursor = Some(at);
-    let doc = earlier.get(at).filter(|d| key(d) == wanted)?;
+    let doc = earlier.get(at).filter(|d| key(d) == wanted && d.0.format == format)?;
     let inputs = doc.0.inputs.as_ref()?;
     plan.is_built_from(i, inputs).then(|| doc.clone())
 }
 
+/// One object's text in `format`.
+fn text_of(object: &NetworkPolicy, format: Format) -> String {
+    let mut text = Vec::with_capacity(1024);
+    match format {
+        Format::Yaml => {
+            text.extend_from_slice(b"---\n");
+            crate::yaml::network_policy(&mut text, object);
+        }
+        Format::Json => {
+            // serde_json writes an item of a list at depth two exactly as the
+            // object alone, each line indented by four more spaces (strings
+            // never hold a raw newline in JSON).
+            let mut alone = Vec::with_capacity(1024);
+            // Writing a k8s-openapi object into a Vec cannot fail.
+            let _ = serde_json::to_writer_pretty(&mut alone, object);
+            for (i, line) in alone.split(|&b| b == b'\n').enumerate() {
+                if i > 0 {
+                    text.push(b'\n');
+                }
+                text.extend_from_slice(b"    ");
+                text.extend_from_slice(line);
+            }
+        }
+    }
+    crate::emit::text(text)
+}
+
 /// Renders objects that were built already (for the runs that keep them).
-pub fn of_objects(policies: &[k8s_openapi::api::networking::v1::NetworkPolicy]) -> Vec<Document> {
+pub fn of_objects(policies: &[NetworkPolicy], format: Format) -> Vec<Document> {
     crate::parallel::map(policies, |_, object| {
-        let mut text = Vec::with_capacity(1024);
-        text.extend_from_slice(b"---\n");
-        crate::yaml::network_policy(&mut text, object);
         Document(Arc::new(Built {
             namespace: object.metadata.namespace.clone().unwrap_or_default(),
             name: object.metadata.name.clone().unwrap_or_default(),
+            format,
             inputs: None,
-            text: crate::emit::text(text),
+            text: text_of(object, format),
             violations: Vec::new(),
         }))
     })
 }
 
-/// Writes the documents, in order, as one YAML stream.
-pub fn write(documents: &[Document], out: &mut dyn Write) -> io::Result<()> {
-    for doc in documents {
-        out.write_all(doc.text().as_bytes())?;
+/// Writes the documents, in order, in `format` (theirs): a YAML stream, or
+/// a JSON `List` as `emit` writes it.
+pub fn write<'a>(documents: impl IntoIterator<Item = &'a Document>, format: Format, out: &mut dyn Write) -> io::Result<()> {
+    match format {
+        Format::Yaml => {
+            for doc in documents {
+                out.write_all(doc.text().as_bytes())?;
+            }
+        }
+        Format::Json => {
+            out.write_all(b"{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"List\",\n  \"items\": [")?;
+            let mut separator: &[u8] = b"\n";
+            for doc in documents {
+                out.write_all(separator)?;
+                out.write_all(doc.text().as_bytes())?;
+                separator = b",\n";
+            }
+            let empty = separator == b"\n";
+            out.write_all(if empty { b"]\n}\n" } else { b"\n  ]\n}\n" })?;
+        }
     }
     Ok(())
 }
@@ -155,9 +198,9 @@ mod tests {
         let config = Config::default();
         let (policies, _) = lower::lower(&program, &sources, &config);
         let (plan, _) = lower::plan(&program, &sources, &config);
-        let docs = render(&plan, None);
+        let docs = render(&plan, None, Format::Yaml);
         let mut text = Vec::new();
-        write(&docs, &mut text).expect("write to a vector");
+        write(&docs, Format::Yaml, &mut text).expect("write to a vector");
         assert_eq!(String::from_utf8(text).expect("utf-8"), crate::emit::yaml_stream(&policies));
         let names: Vec<(String, String)> = docs.iter().map(|d| (d.namespace().to_string(), d.name().to_string())).collect();
         let expected: Vec<(String, String)> = policies
@@ -171,6 +214,14 @@ mod tests {
             .collect();
         assert_eq!(names, expected);
         assert!(docs.iter().all(|d| d.violations().is_empty()));
+
+        // The same in JSON: a `List` as serde_json writes it, also when empty.
+        let json = render(&plan, None, Format::Json);
+        for (docs, objects) in [(&json[..], &policies[..]), (&json[..1], &policies[..1]), (&[][..], &[][..])] {
+            let mut text = Vec::new();
+            write(docs, Format::Json, &mut text).expect("write to a vector");
+            assert_eq!(String::from_utf8(text).expect("utf-8"), crate::emit::json_list(objects));
+        }
     }
 
     #[test]
@@ -178,12 +229,12 @@ mod tests {
         let config = Config::default();
         let (program, sources) = program(SHOP);
         let (plan, _) = lower::plan(&program, &sources, &config);
-        let first = render(&plan, Some(&[]));
+        let first = render(&plan, Some(&[]), Format::Yaml);
 
         // Unchanged input: every document is reused.
         let (program, sources) = self::program(SHOP);
         let (plan, _) = lower::plan(&program, &sources, &config);
-        let again = render(&plan, Some(&first));
+        let again = render(&plan, Some(&first), Format::Yaml);
         assert!(first.iter().zip(&again).all(|(a, b)| Document::same(a, b)));
 
         // A new port on one intent rebuilds its two halves; a blank line
@@ -193,8 +244,8 @@ mod tests {
             .replace("api -> 10.0.0.0/24:443", "\napi -> 10.0.0.0/24:443");
         let (program, sources) = self::program(&edited);
         let (plan, _) = lower::plan(&program, &sources, &config);
-        let next = render(&plan, Some(&again));
-        let fresh = render(&plan, None);
+        let next = render(&plan, Some(&again), Format::Yaml);
+        let fresh = render(&plan, None, Format::Yaml);
         assert_eq!(next.len(), fresh.len());
         let mut rebuilt = Vec::new();
         for (doc, expected) in next.iter().zip(&fresh) {
@@ -217,7 +268,31 @@ mod tests {
             ..Config::default()
         };
         let (plan, _) = lower::plan(&program, &sources, &other);
-        let prefixed = render(&plan, Some(&next));
+        let prefixed = render(&plan, Some(&next), Format::Yaml);
         assert!(prefixed.iter().zip(&next).all(|(a, b)| !Document::same(a, b)));
+    }
+
+    #[test]
+    fn an_object_kubernetes_would_reject_is_reported_the_same_way() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/errors/E0402-invalid-object.np")).expect("example");
+        let compiled = |output| {
+            let mut sources = crate::source::Sources::new();
+            sources.add("E0402-invalid-object.np", text.as_str());
+            let options = crate::Options {
+                verification: crate::Verification::Expectations,
+                output,
+            };
+            crate::compile_with(sources, Vec::new(), &Config::default(), Some(&mut crate::Cache::default()), options)
+        };
+        let (objects, documents) = (compiled(crate::Output::Objects), compiled(crate::Output::Documents(Format::Yaml)));
+        assert!(documents.has_errors() && documents.documents.is_empty() && documents.policies.is_empty());
+        assert!(
+            documents
+                .diagnostics
+                .iter()
+                .any(|d| d.code == crate::diagnostics::Code::InvalidObject)
+        );
+        assert_eq!(documents.render_diagnostics(), objects.render_diagnostics());
     }
 }

@@ -266,12 +266,17 @@ pub fn write_policies(dir: &Path, policies: &[NetworkPolicy], format: Format) ->
     Ok((report, names.len()))
 }
 
-/// [`write_policies`] for policies rendered already (YAML). `written`
+/// [`write_policies`] for policies rendered already, in `format`. `written`
 /// remembers, from one call to the next, what each file was made of: a
 /// file made of the same documents as last time, with the size and time of
 /// modification it had then, is not read or rendered again.
-pub fn write_documents(dir: &Path, documents: &[Document], written: &mut Written) -> Result<(FolderReport, usize), FolderError> {
-    let plan = FolderPlan::new(documents, Document::namespace, Format::Yaml);
+pub fn write_documents(
+    dir: &Path,
+    documents: &[Document],
+    format: Format,
+    written: &mut Written,
+) -> Result<(FolderReport, usize), FolderError> {
+    let plan = FolderPlan::new(documents, Document::namespace, format);
     let names: Vec<&str> = plan.names().collect();
     let stamp = |name: &str| Stamp::of(&dir.join(name));
     let known = |name: &str| match (written.files.get(name), plan.files.get(name)) {
@@ -281,11 +286,8 @@ pub fn write_documents(dir: &Path, documents: &[Document], written: &mut Written
         _ => false,
     };
     let report = sync_folder(dir, &names, known, |name| {
-        Cow::Owned(plan.text(name, |items, out| {
-            for doc in items {
-                out.extend_from_slice(doc.text().as_bytes());
-            }
-        }))
+        // Writing into a Vec cannot fail.
+        Cow::Owned(plan.text(name, |items, out| drop(crate::documents::write(items.iter().copied(), format, out))))
     })?;
     written.files = (plan.files.iter())
         .filter(|(name, _)| *name != KUSTOMIZATION)
@@ -490,23 +492,23 @@ mod tests {
     #[test]
     fn documents_already_written_are_not_read_again_unless_the_file_changed() {
         let policies = policies(10);
-        let documents = crate::documents::of_objects(&policies);
+        let documents = crate::documents::of_objects(&policies, Format::Yaml);
         let dir = std::env::temp_dir().join(format!("netpolc-emit-docs-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut written = Written::default();
-        let (first, files) = write_documents(&dir, &documents, &mut written).expect("write");
+        let (first, files) = write_documents(&dir, &documents, Format::Yaml, &mut written).expect("write");
         assert_eq!(first.written.len(), files);
         let expected = folder_files(&policies, Format::Yaml);
         for (name, text) in &expected {
             assert_eq!(&std::fs::read_to_string(dir.join(name)).expect("read"), text, "{name}");
         }
         // The same documents: nothing is written.
-        let (again, _) = write_documents(&dir, &documents, &mut written).expect("rewrite");
+        let (again, _) = write_documents(&dir, &documents, Format::Yaml, &mut written).expect("rewrite");
         assert!(again.written.is_empty(), "{again:?}");
         // A file changed behind our back is put right; a file removed comes back.
         std::fs::write(dir.join("ns-1.yaml"), format!("{HEADER}# edited\n")).expect("edit");
         std::fs::remove_file(dir.join("ns-2.yaml")).expect("remove");
-        let (repaired, _) = write_documents(&dir, &documents, &mut written).expect("repair");
+        let (repaired, _) = write_documents(&dir, &documents, Format::Yaml, &mut written).expect("repair");
         assert_eq!(repaired.written, ["ns-1.yaml", "ns-2.yaml"]);
         for (name, text) in &expected {
             assert_eq!(&std::fs::read_to_string(dir.join(name)).expect("read"), text, "{name}");
@@ -514,7 +516,13 @@ mod tests {
         // New documents for one namespace rewrite its file only.
         let mut changed = policies.clone();
         changed[0].metadata.name = Some("p-renamed".to_string());
-        let (next, _) = write_documents(&dir, &crate::documents::of_objects(&changed), &mut written).expect("next");
+        let (next, _) = write_documents(
+            &dir,
+            &crate::documents::of_objects(&changed, Format::Yaml),
+            Format::Yaml,
+            &mut written,
+        )
+        .expect("next");
         assert_eq!(next.written, ["ns-0.yaml"]);
         assert_eq!(
             std::fs::read_to_string(dir.join("ns-0.yaml")).expect("read"),

@@ -85,8 +85,8 @@ pub struct Compilation {
     /// The policies, sorted by namespace and name. Empty when there are
     /// errors, and when compiled for [`Output::Documents`].
     pub policies: Vec<NetworkPolicy>,
-    /// The policies as YAML documents, in the same order, when compiled for
-    /// [`Output::Documents`]. Empty when there are errors.
+    /// The policies as text, one document each, in the same order, when
+    /// compiled for [`Output::Documents`]. Empty when there are errors.
     pub documents: Vec<documents::Document>,
     /// The checked program.
     pub program: ir::Program,
@@ -100,12 +100,16 @@ impl Compilation {
         diagnostics::has_errors(&self.diagnostics)
     }
 
-    /// The policies as a YAML stream (from the objects or the documents, whichever were kept).
+    /// The policies as a YAML stream, from the objects or from YAML documents
+    /// (empty for JSON documents).
     pub fn yaml(&self) -> String {
         if self.documents.is_empty() {
             emit::yaml_stream(&self.policies)
         } else {
-            self.documents.iter().map(documents::Document::text).collect()
+            let mut out = Vec::new();
+            // Writing into a Vec cannot fail.
+            let _ = documents::write(&self.documents, emit::Format::Yaml, &mut out);
+            String::from_utf8_lossy(&out).into_owned()
         }
     }
 
@@ -177,9 +181,9 @@ pub enum Verification {
 pub enum Output {
     /// The objects ([`Compilation::policies`]), for whatever reads them.
     Objects,
-    /// Their YAML documents only ([`Compilation::documents`]): each object
-    /// is dropped once rendered, which takes a fraction of the memory.
-    Documents,
+    /// Their text only, in this format ([`Compilation::documents`]): each
+    /// object is dropped once rendered, which takes a fraction of the memory.
+    Documents(emit::Format),
 }
 
 /// How much a compilation checks and what it keeps.
@@ -306,24 +310,28 @@ pub fn compile_with(
     timings.lap("lower");
     // The model reads the objects: the `expect` statements and the full check need them.
     let wanted = verification == Verification::Full || !program.expectations.is_empty();
-    let (mut policies, mut documents) = if options.output == Output::Objects || wanted {
-        let indexes: Vec<usize> = (0..plan.len()).collect();
-        let policies = parallel::map(&indexes, |_, &i| plan.build(i));
-        diagnostics.extend(validate_output(&policies, &program));
-        timings.lap("validate");
-        (policies, Vec::new())
-    } else {
-        let earlier = cache.as_deref().map(|c| c.documents.as_slice());
-        let documents = documents::render(&plan, earlier);
-        let mut provenance = None;
-        for doc in documents.iter().filter(|d| !d.violations().is_empty()) {
-            let provenance = provenance.get_or_insert_with(|| lower::Provenance::new(&program));
-            diagnostics.push(invalid_object(doc.namespace(), doc.name(), doc.violations(), provenance));
+    let (mut policies, mut documents) = match options.output {
+        Output::Documents(format) if !wanted => {
+            let earlier = cache.as_deref().map(|c| c.documents.as_slice());
+            let documents = documents::render(&plan, earlier, format);
+            drop(plan);
+            let mut provenance = None;
+            for doc in documents.iter().filter(|d| !d.violations().is_empty()) {
+                let provenance = provenance.get_or_insert_with(|| lower::Provenance::new(&program));
+                diagnostics.push(invalid_object(doc.namespace(), doc.name(), doc.violations(), provenance));
+            }
+            timings.lap("render");
+            (Vec::new(), documents)
         }
-        timings.lap("render");
-        (Vec::new(), documents)
+        _ => {
+            let indexes: Vec<usize> = (0..plan.len()).collect();
+            let policies = parallel::map(&indexes, |_, &i| plan.build(i));
+            drop(plan);
+            diagnostics.extend(validate_output(&policies, &program));
+            timings.lap("validate");
+            (policies, Vec::new())
+        }
     };
-    drop(plan);
     if let Some(cache) = cache {
         cache.documents = documents.clone();
     }
@@ -340,8 +348,10 @@ pub fn compile_with(
         diagnostics.extend(verify::check_expectations(&program, &policies, &model));
         timings.lap("expect");
     }
-    if options.output == Output::Documents && !policies.is_empty() {
-        documents = documents::of_objects(&policies);
+    if let Output::Documents(format) = options.output
+        && !policies.is_empty()
+    {
+        documents = documents::of_objects(&policies, format);
         policies = Vec::new();
     }
     diagnostics = silencing.apply(diagnostics, &sources, config);

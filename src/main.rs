@@ -265,12 +265,12 @@ fn main() -> ExitCode {
                 OutputFormat::Yaml => Format::Yaml,
                 OutputFormat::Json => Format::Json,
             };
-            // YAML is written from documents, each object dropped once
-            // rendered; JSON and the Rego rules read the objects.
+            // Written from documents, each object dropped once rendered;
+            // the Rego rules read the objects.
             let options = Options {
                 verification: Verification::Expectations,
-                output: if format == Format::Yaml && rego.is_none() {
-                    Output::Documents
+                output: if rego.is_none() {
+                    Output::Documents(format)
                 } else {
                     Output::Objects
                 },
@@ -289,7 +289,7 @@ fn main() -> ExitCode {
                     let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
                     let written = match options.output {
                         Output::Objects => emit::write(&compilation.policies, format, &mut stdout),
-                        Output::Documents => netpolc::documents::write(&compilation.documents, &mut stdout),
+                        Output::Documents(_) => netpolc::documents::write(&compilation.documents, format, &mut stdout),
                     };
                     if written.and_then(|()| stdout.flush()).is_err() {
                         return ExitCode::from(2);
@@ -297,7 +297,7 @@ fn main() -> ExitCode {
                 }
                 Some(dir) => match match options.output {
                     Output::Objects => emit::write_policies(&dir, &compilation.policies, format),
-                    Output::Documents => emit::write_documents(&dir, &compilation.documents, &mut emit::Written::default()),
+                    Output::Documents(_) => emit::write_documents(&dir, &compilation.documents, format, &mut emit::Written::default()),
                 } {
                     Ok((report, files)) => eprintln!(
                         "wrote {} policies in {} files to {} ({} changed, {} removed)",

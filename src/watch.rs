@@ -245,7 +245,7 @@ impl Session {
             output: if self.options.diff {
                 crate::Output::Objects
             } else {
-                crate::Output::Documents
+                crate::Output::Documents(Format::Yaml)
             },
         };
         let loaded = started.elapsed();
@@ -266,7 +266,9 @@ impl Session {
         // Rendered a batch of files at a time on every core, as `build -o` does.
         let written = match options.output {
             crate::Output::Objects => emit::write_policies(&self.options.output, &compilation.policies, Format::Yaml),
-            crate::Output::Documents => emit::write_documents(&self.options.output, &compilation.documents, &mut self.written),
+            crate::Output::Documents(_) => {
+                emit::write_documents(&self.options.output, &compilation.documents, Format::Yaml, &mut self.written)
+            }
         };
         let report = match written {
             Ok((report, _)) => report,
@@ -290,7 +292,7 @@ impl Session {
                 .iter()
                 .filter_map(|p| p.metadata.namespace.as_deref())
                 .collect(),
-            crate::Output::Documents => compilation.documents.iter().map(crate::documents::Document::namespace).collect(),
+            crate::Output::Documents(_) => compilation.documents.iter().map(crate::documents::Document::namespace).collect(),
         };
         namespaces.dedup();
         let mut line = format!(

@@ -117,7 +117,7 @@ fn incremental_run_stages_on_the_target_fleet() {
     let config = netpolc::Config::default();
     let options = netpolc::Options {
         verification: netpolc::Verification::Expectations,
-        output: netpolc::Output::Documents,
+        output: netpolc::Output::Documents(netpolc::emit::Format::Yaml),
     };
     let mut cache = netpolc::Cache::default();
     let mut kept = netpolc::diagnostics::Kept::default();
