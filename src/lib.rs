@@ -458,7 +458,8 @@ mod tests {
         let b = "namespace backend\napi -> db:5432\n";
         let config = Config::default();
         let mut cache = Cache::default();
-        let runs: [&[(&str, &str)]; 6] = [
+        let c = "namespace backend\nworkload api = tier=api\napi -> db:5432\n";
+        let runs: [&[(&str, &str)]; 11] = [
             &[("a.np", a), ("b.np", b)],
             // An edit: the edited file must be parsed again.
             &[("a.np", a), ("b.np", "namespace backend\napi -> db:5433\n")],
@@ -472,6 +473,16 @@ mod tests {
                 ("0.np", "namespace ops\nbot -> frontend/web:80\n"),
                 ("a-renamed.np", a),
                 ("b.np", b),
+            ],
+            // A declaration in another file changes what an unchanged file's intent means.
+            &[("a.np", a), ("c.np", c)],
+            &[("a.np", a), ("c.np", &c.replace("tier=api", "tier=api2"))],
+            &[("a.np", a), ("c.np", "namespace backend\napi -> db:5432\n")],
+            // A name close to a declaration in another file, then declared there.
+            &[("a.np", &a.replace("backend/api", "backend/apii")), ("c.np", c)],
+            &[
+                ("a.np", &a.replace("backend/api", "backend/apii")),
+                ("c.np", &format!("{c}workload apii = tier=apii\n")),
             ],
         ];
         for files in runs {
