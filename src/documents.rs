@@ -1,10 +1,10 @@
-//! The plan of lowering to YAML documents, without ever holding every
-//! object: each object is built, checked against Kubernetes' validation,
-//! rendered, and dropped on the core that built it. The objects are most of
-//! a compilation's memory (a few kilobytes each, in maps); their text is a
-//! fraction of that. `build` (YAML) and `watch` write these documents; the
-//! objects themselves are kept only where something reads them (JSON, Rego
-//! rules, `expect`, the self-check, `diff`).
+//! The plan of lowering to text, one document per object, without ever
+//! holding every object: each object is built, checked against Kubernetes'
+//! validation, rendered, and dropped on the core that built it. The objects
+//! are most of a compilation's memory (a few kilobytes each, in maps);
+//! their text is a fraction of that. `build` (YAML or JSON) and `watch`
+//! write these documents; the objects themselves are kept only where
+//! something reads them (Rego rules, `expect`, the self-check, `diff`).
 //!
 //! Watch mode hands the documents of one run to the next: an object whose
 //! inputs ([`lower::Inputs`]) equal, field by field, those of an object of
