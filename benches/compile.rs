@@ -11,16 +11,20 @@
 //! * `fleet/emit`: the YAML stream (`emit::yaml_stream`), the same through
 //!   serde-saphyr (the reference the stream must equal), and the
 //!   per-namespace folder files of `build -o` (throughput: YAML bytes);
-//! * `fleet/total`: `compile()` and the YAML stream together, as `netpolc
-//!   build` does (throughput: intents).
+//! * `fleet/total`: `compile()` (objects, full self-check) with and without
+//!   the YAML stream, and `build`: the compilation `netpolc build` runs
+//!   (documents, `expect` statements only) with its YAML written to memory
+//!   (throughput: intents).
 //!
 //! Stage benchmarks return their output so that freeing it is not timed.
 //!
 //! The clock is the benchmark thread's CPU time (`/proc/thread-self/schedstat`),
 //! not wall time: on a shared machine wall time mostly measures the other
-//! processes, while the compiler is single-threaded and its CPU time is what
-//! a quiet machine's wall time would be. `NETPOLC_BENCH_CLOCK=wall` uses wall
-//! time instead (as does a system without that file).
+//! processes. Stages that spread over every core (parse, lower, render,
+//! parts of check and lint) do part of their work on other threads, which
+//! this clock does not count: for them, and for `fleet/total`, use
+//! `NETPOLC_BENCH_CLOCK=wall` (as does a system without that file) on a
+//! quiet machine, or hyperfine on the command line (docs/performance.md).
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput};
@@ -301,6 +305,23 @@ fn fleet<M: Measurement>(c: &mut Criterion<M>) {
             |sources| {
                 let compilation = netpolc::compile(sources, Vec::new(), &config);
                 let yaml = compilation.yaml();
+                (compilation, yaml)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    let build = netpolc::Options {
+        verification: netpolc::Verification::Expectations,
+        output: netpolc::Output::Documents(emit::Format::Yaml),
+    };
+    g.bench_function("build", |b| {
+        b.iter_batched(
+            || f.sources.clone(),
+            |sources| {
+                let compilation = netpolc::compile_with(sources, Vec::new(), &config, None, build);
+                let mut yaml = Vec::with_capacity(f.yaml_bytes as usize);
+                // Writing into a Vec cannot fail.
+                let _ = netpolc::documents::write(&compilation.documents, emit::Format::Yaml, &mut yaml);
                 (compilation, yaml)
             },
             BatchSize::PerIteration,
