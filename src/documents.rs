@@ -117,10 +117,7 @@ fn reusable(plan: &Plan, i: usize, earlier: &[Document], format: Format, cursor:
 fn text_of(object: &NetworkPolicy, format: Format) -> String {
     let mut text = Vec::with_capacity(1024);
     match format {
-        Format::Yaml => {
-            text.extend_from_slice(b"---\n");
-            crate::yaml::network_policy(&mut text, object);
-        }
+        Format::Yaml => crate::emit::yaml_document(&mut text, object),
         Format::Json => {
             // serde_json writes an item of a list at depth two exactly as the
             // object alone, each line indented by four more spaces (strings

@@ -81,7 +81,8 @@ fn write_yaml(policies: &[&NetworkPolicy], out: &mut dyn Write) -> io::Result<()
     Ok(())
 }
 
-fn yaml_document(out: &mut Vec<u8>, policy: &NetworkPolicy) {
+/// One YAML document: `---` and the policy.
+pub(crate) fn yaml_document(out: &mut Vec<u8>, policy: &NetworkPolicy) {
     out.extend_from_slice(b"---\n");
     crate::yaml::network_policy(out, policy);
 }

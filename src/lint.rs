@@ -496,57 +496,63 @@ fn port_contains(wide: &PortSpec, narrow: &PortSpec) -> bool {
 fn written_lints(files: &[ast::File]) -> Vec<Diagnostic> {
     let mut usage = Usage::default();
     // Declarations first, so that a name is only looked up when it is used.
-    for file in files {
-        let mut namespace: Option<&str> = None;
-        for statement in &file.statements {
-            match &statement.node {
-                Statement::Namespace(name) => namespace = Some(&name.node.text),
-                Statement::Workload { name, selector } => {
-                    if let Some(ns) = namespace {
-                        usage.workloads.push((ns, &name.node.text, name.span.to(selector.span)));
-                        usage.used.insert((ns, &name.node.text), false);
-                    }
+    for (namespace, statement) in with_namespaces(files) {
+        match &statement.node {
+            Statement::Workload { name, selector } => {
+                if let Some(ns) = namespace {
+                    usage.workloads.push((ns, &name.node.text, name.span.to(selector.span)));
+                    usage.used.insert((ns, &name.node.text), false);
                 }
-                Statement::External { name, cidr, except } => {
-                    let end = except.last().map_or(cidr.span, |e| e.span);
-                    usage.externals.push((&name.node.text, name.span.to(end)));
-                    usage.bare.insert(&name.node.text, false);
-                }
-                _ => {}
             }
+            Statement::External { name, cidr, except } => {
+                let end = except.last().map_or(cidr.span, |e| e.span);
+                usage.externals.push((&name.node.text, name.span.to(end)));
+                usage.bare.insert(&name.node.text, false);
+            }
+            _ => {}
         }
     }
     let mut out = Vec::new();
-    for file in files {
-        let mut namespace: Option<&str> = None;
-        for statement in &file.statements {
-            match &statement.node {
-                Statement::Namespace(name) => namespace = Some(&name.node.text),
-                Statement::Workload { selector, .. } => out.extend(never_matches(&selector.node)),
-                Statement::External { .. } => {}
-                Statement::Intent(intent) => {
-                    let targets = intent.targets.iter().map(|t| &t.node.endpoint);
-                    for endpoint in std::iter::once(&intent.source).chain(targets) {
-                        usage.endpoint(namespace, endpoint, &mut out);
-                    }
+    for (namespace, statement) in with_namespaces(files) {
+        match &statement.node {
+            Statement::Namespace(_) => {}
+            Statement::Workload { selector, .. } => out.extend(never_matches(&selector.node)),
+            Statement::External { .. } => {}
+            Statement::Intent(intent) => {
+                let targets = intent.targets.iter().map(|t| &t.node.endpoint);
+                for endpoint in std::iter::once(&intent.source).chain(targets) {
+                    usage.endpoint(namespace, endpoint, &mut out);
                 }
-                Statement::Expect(e) => {
-                    usage.endpoint(namespace, &e.source, &mut out);
-                    usage.endpoint(namespace, &e.target.node.endpoint, &mut out);
-                }
-                // Exposing a workload names it: it counts as used.
-                Statement::Expose(e) => {
-                    usage.endpoint(namespace, &e.target.node.endpoint, &mut out);
-                    for caller in &e.callers {
-                        usage.endpoint(namespace, caller, &mut out);
-                    }
-                }
-                Statement::Isolate(_) | Statement::AllowDns(_) | Statement::Annotation(_) | Statement::Meta(_) => {}
             }
+            Statement::Expect(e) => {
+                usage.endpoint(namespace, &e.source, &mut out);
+                usage.endpoint(namespace, &e.target.node.endpoint, &mut out);
+            }
+            // Exposing a workload names it: it counts as used.
+            Statement::Expose(e) => {
+                usage.endpoint(namespace, &e.target.node.endpoint, &mut out);
+                for caller in &e.callers {
+                    usage.endpoint(namespace, caller, &mut out);
+                }
+            }
+            Statement::Isolate(_) | Statement::AllowDns(_) | Statement::Annotation(_) | Statement::Meta(_) => {}
         }
     }
     out.extend(usage.unused());
     out
+}
+
+/// Every statement of `files`, in order, with the namespace it is written in.
+fn with_namespaces(files: &[ast::File]) -> impl Iterator<Item = (Option<&str>, &ast::Spanned<Statement>)> {
+    files.iter().flat_map(|file| {
+        let mut namespace: Option<&str> = None;
+        file.statements.iter().map(move |statement| {
+            if let Statement::Namespace(name) = &statement.node {
+                namespace = Some(&name.node.text);
+            }
+            (namespace, statement)
+        })
+    })
 }
 
 /// Declarations and the names that refer to them.
