@@ -36,9 +36,61 @@ pub const NON_PUBLIC_V6: &[&str] = &["::1/128", "fc00::/7", "fe80::/10", "ff00::
 /// Resolves names across all files and checks everything, producing the IR
 /// and every diagnostic found. `files[i]` is the tree of `sources` file `i`.
 pub fn check(files: &[ast::File], sources: &Sources, config: &Config) -> (Program, Vec<Diagnostic>) {
+    check_with(files, sources, config, None)
+}
+
+/// What checking keeps from one run for the next (watch mode): each file's
+/// intents as resolved, and the declarations and configuration they were
+/// resolved against.
+#[derive(Default)]
+pub struct Memo {
+    context: Option<(Declarations, Config)>,
+    /// By file index: the file's name and its intents resolved.
+    files: Vec<Option<(String, Arc<FileOutcome>)>>,
+}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kept = self.files.iter().flatten().count();
+        f.debug_struct("Memo").field("files_kept", &kept).finish_non_exhaustive()
+    }
+}
+
+/// [`check`], re-using what `memo` kept of the last run. `same_text[i]`
+/// says that file `i` has the text it had in that run: its intents as
+/// resolved then are taken as they are when its name is the same too, and
+/// so are every declaration (with its place) and the configuration, which
+/// is all that resolving an intent reads besides its own file.
+pub fn check_with(
+    files: &[ast::File],
+    sources: &Sources,
+    config: &Config,
+    memo: Option<(&mut Memo, &[bool])>,
+) -> (Program, Vec<Diagnostic>) {
     let mut checker = Checker::new(sources, config, Declarations::default());
     let (intents, expectations, exposures) = checker.declarations(files);
-    let mut program = checker.resolve(&intents);
+    let (memo, same_text) = match memo {
+        Some((memo, same_text)) => (Some(memo), same_text),
+        None => (None, &[][..]),
+    };
+    let mut outcomes: Vec<Option<Arc<FileOutcome>>> = vec![None; files.len()];
+    if let Some(memo) = memo.as_deref()
+        && memo
+            .context
+            .as_ref()
+            .is_some_and(|(decls, c)| c == config && decls.resolve_alike(&checker.decls))
+    {
+        for (i, kept) in memo.files.iter().enumerate().take(files.len()) {
+            if let Some((name, outcome)) = kept
+                && same_text.get(i) == Some(&true)
+                && name == sources.name(i)
+            {
+                outcomes[i] = Some(Arc::clone(outcome));
+            }
+        }
+    }
+    let outcomes = checker.resolve_files(&intents, outcomes);
+    let mut program = checker.merge(&outcomes);
     for e in expectations {
         if let Some(resolved) = checker.expectation(&e) {
             program.expectations.push(resolved);
@@ -48,6 +100,14 @@ pub fn check(files: &[ast::File], sources: &Sources, config: &Config) -> (Progra
         if let Some(resolved) = checker.exposure(&e) {
             program.exposures.push(resolved);
         }
+    }
+    if let Some(memo) = memo {
+        memo.files = outcomes
+            .into_iter()
+            .enumerate()
+            .map(|(i, o)| Some((sources.name(i).to_string(), o)))
+            .collect();
+        memo.context = Some((checker.decls, config.clone()));
     }
     (program, checker.diagnostics)
 }
@@ -66,6 +126,16 @@ struct Declarations {
 }
 
 impl Declarations {
+    /// Whether an intent resolves against `other` exactly as against these
+    /// (the typo candidates are made of the workloads).
+    fn resolve_alike(&self, other: &Declarations) -> bool {
+        self.namespaces == other.namespaces
+            && self.isolation_at == other.isolation_at
+            && self.workloads == other.workloads
+            && self.workload_names == other.workload_names
+            && self.externals == other.externals
+    }
+
     fn workload(&self, namespace: &str, name: &str) -> Option<&(LabelSelector, Span)> {
         self.workloads.get(namespace)?.get(name)
     }
@@ -135,8 +205,8 @@ struct FileScan<'a> {
     exposures: Vec<PendingExposure<'a>>,
 }
 
-/// What pass one hands to pass two.
-type Pending<'a> = (Vec<PendingIntent<'a>>, Vec<PendingExpectation<'a>>, Vec<PendingExposure<'a>>);
+/// What pass one hands to pass two; the intents by file.
+type Pending<'a> = (Vec<Vec<PendingIntent<'a>>>, Vec<PendingExpectation<'a>>, Vec<PendingExposure<'a>>);
 
 /// The closest declared workload to an undeclared name: (distance, name, where declared).
 type Closest = Option<(usize, String, Span)>;
@@ -151,11 +221,13 @@ struct Checker<'a, D = Declarations> {
     decls: D,
     /// "Did you mean" answers by namespace, then undeclared name.
     typo_cache: FxHashMap<String, FxHashMap<String, Closest>>,
-    /// The peers of intents, numbered.
+    /// The peers of the intents of the file being resolved, numbered.
     peers: PeerTable,
     /// The peer each endpoint resolved to without a diagnostic: most intents
     /// name the same few workloads.
-    resolved: FxHashMap<EndpointKey<'a>, usize>,
+    resolved: FxHashMap<EndpointKey<'a>, Arc<Peer>>,
+    /// The same, numbered in the file being resolved.
+    resolved_here: FxHashMap<EndpointKey<'a>, usize>,
 }
 
 /// Every distinct peer of the intents, numbered, so that flows compare by number.
@@ -173,6 +245,13 @@ impl PeerTable {
         }
     }
 
+    fn intern_shared(&mut self, peer: &Arc<Peer>) -> usize {
+        match self.ids.get(&**peer) {
+            Some(&id) => id,
+            None => self.insert(Arc::clone(peer)),
+        }
+    }
+
     fn insert(&mut self, peer: Arc<Peer>) -> usize {
         let id = self.peers.len();
         self.ids.insert(Arc::clone(&peer), id);
@@ -180,25 +259,37 @@ impl PeerTable {
         id
     }
 
-    /// This table's number for peer `id` of a worker's table `theirs`;
-    /// `ids` remembers those found (by the worker's numbers).
-    fn adopt(&mut self, theirs: &[Arc<Peer>], ids: &mut [Option<usize>], id: usize) -> usize {
+    /// This table's number for peer `id` of a file's table `theirs`; `ids`
+    /// remembers those found (by the file's numbers), and `by_address` the
+    /// peers found in any file so far: the files a worker resolves share
+    /// them, so most are found without hashing their value. Its keys must
+    /// stay alive as long as it does.
+    fn adopt(
+        &mut self,
+        theirs: &[Arc<Peer>],
+        ids: &mut [Option<usize>],
+        id: usize,
+        by_address: &mut FxHashMap<*const Peer, usize>,
+    ) -> usize {
         if let Some(mine) = ids[id] {
             return mine;
         }
         let peer = &theirs[id];
-        let mine = match self.ids.get(&**peer) {
-            Some(&mine) => mine,
-            None => self.insert(Arc::clone(peer)),
+        let mine = match by_address.entry(Arc::as_ptr(peer)) {
+            Entry::Occupied(known) => *known.get(),
+            Entry::Vacant(new) => *new.insert(match self.ids.get(&**peer) {
+                Some(&mine) => mine,
+                None => self.insert(Arc::clone(peer)),
+            }),
         };
         ids[id] = Some(mine);
         mine
     }
 }
 
-/// What a worker of pass two found for its chunk of intents: their
-/// outcomes in order, and the peers they name, numbered by the worker.
-struct ChunkOutcome {
+/// What pass two found for the intents of one file: their outcomes in
+/// order, and the peers they name, numbered in the file.
+pub struct FileOutcome {
     peers: Vec<Arc<Peer>>,
     intents: Vec<IntentOutcome>,
 }
@@ -227,7 +318,7 @@ struct PendingFlow {
     ports: PortSet,
     is_dns: bool,
     endpoint_span: Span,
-    origin: Origin,
+    origin: Arc<Origin>,
 }
 
 /// What the meaning of the endpoints that come back most depends on.
@@ -288,7 +379,7 @@ impl<'a> Checker<'a> {
                     Step::Declare(declaration) => self.declare(declaration),
                 }
             }
-            intents.extend(scan.intents);
+            intents.push(scan.intents);
             expectations.extend(scan.expectations);
             exposures.extend(scan.exposures);
         }
@@ -392,39 +483,59 @@ impl<'a> Checker<'a> {
         info.declarations.push(span);
     }
 
-    /// Pass two: endpoints to peers, targets to flows. Workers resolve the
-    /// intents chunk by chunk on every core (all that costs: peers, ports,
-    /// texts, origins); merging their outcomes in order numbers the peers,
-    /// drops duplicates and orders the diagnostics as one pass would.
-    fn resolve(&mut self, intents: &[PendingIntent<'a>]) -> Program {
-        let chunks = {
-            let (sources, config, decls) = (self.sources, self.config, &self.decls);
-            parallel::map_chunks(intents, |_, chunk| vec![Checker::new(sources, config, decls).resolve_chunk(chunk)])
-        };
-        let targets = intents.iter().map(|i| i.targets.len()).sum();
+    /// Pass two: endpoints to peers, targets to flows, file by file. The
+    /// files without an outcome (all but those kept from the last run) are
+    /// resolved by workers on every core, sharing out the intents.
+    fn resolve_files(&self, intents: &[Vec<PendingIntent<'a>>], mut outcomes: Vec<Option<Arc<FileOutcome>>>) -> Vec<Arc<FileOutcome>> {
+        let todo: Vec<usize> = (0..intents.len()).filter(|&i| outcomes[i].is_none()).collect();
+        let (sources, config, decls) = (self.sources, self.config, &self.decls);
+        let resolved = parallel::map_weighted_chunks(
+            &todo,
+            |&i| intents[i].len(),
+            |_, files| {
+                let mut worker = Checker::new(sources, config, decls);
+                files.iter().map(|&i| worker.resolve_file(&intents[i])).collect()
+            },
+        );
+        for (i, outcome) in todo.into_iter().zip(resolved) {
+            outcomes[i] = Some(Arc::new(outcome));
+        }
+        outcomes.into_iter().flatten().collect()
+    }
+
+    /// Merging the files' outcomes in order numbers the peers, drops
+    /// duplicates and orders the diagnostics as one pass over all intents would.
+    fn merge(&mut self, outcomes: &[Arc<FileOutcome>]) -> Program {
+        let targets = outcomes.iter().flat_map(|o| &o.intents).map(|i| i.targets.len()).sum();
         let mut program = Program {
-            namespaces: std::mem::take(&mut self.decls.namespaces),
+            namespaces: self.decls.namespaces.clone(),
             flows: Vec::with_capacity(targets),
             origins: Vec::with_capacity(targets),
             ..Default::default()
         };
         // Flows by what they allow, peers by number: finding a duplicate clones nothing.
-        let mut seen: FxHashMap<(usize, usize, PortSet), Span> = FxHashMap::with_capacity_and_hasher(targets, Default::default());
+        let mut seen: FxHashMap<(usize, usize, &PortSet), Span> = FxHashMap::with_capacity_and_hasher(targets, Default::default());
         // The peers whose namespace is recorded already.
         let mut touched: rustc_hash::FxHashSet<usize> = rustc_hash::FxHashSet::default();
-        for chunk in chunks {
-            // Each of the worker's peers is numbered at its first use, as one pass numbers them.
-            let mut ids = vec![None; chunk.peers.len()];
-            for intent in chunk.intents {
-                self.diagnostics.extend(intent.diagnostics);
-                let source = intent.source.map(|id| self.peers.adopt(&chunk.peers, &mut ids, id));
-                for target in intent.targets {
-                    let target_id = target.peer.map(|id| self.peers.adopt(&chunk.peers, &mut ids, id));
-                    self.diagnostics.extend(target.diagnostics);
-                    let (Some(flow), Some(source_id), Some(target_id)) = (target.flow, source, target_id) else {
+        // Every peer in it belongs to `outcomes`, borrowed for as long as it lives.
+        let mut by_address = FxHashMap::default();
+        for outcome in outcomes {
+            // Each of the file's peers is numbered at its first use, as one pass numbers them.
+            let mut ids = vec![None; outcome.peers.len()];
+            for intent in &outcome.intents {
+                self.diagnostics.extend(intent.diagnostics.iter().cloned());
+                let source = intent
+                    .source
+                    .map(|id| self.peers.adopt(&outcome.peers, &mut ids, id, &mut by_address));
+                for target in &intent.targets {
+                    let target_id = target
+                        .peer
+                        .map(|id| self.peers.adopt(&outcome.peers, &mut ids, id, &mut by_address));
+                    self.diagnostics.extend(target.diagnostics.iter().cloned());
+                    let (Some(flow), Some(source_id), Some(target_id)) = (&target.flow, source, target_id) else {
                         continue;
                     };
-                    match seen.entry((source_id, target_id, flow.ports)) {
+                    match seen.entry((source_id, target_id, &flow.ports)) {
                         Entry::Occupied(first) => {
                             // The duplicate adds nothing: it is dropped, so that it does not
                             // grow the annotations of the policy it would merge into.
@@ -441,7 +552,6 @@ impl<'a> Checker<'a> {
                             );
                         }
                         Entry::Vacant(vacant) => {
-                            let ports = vacant.key().2.clone();
                             vacant.insert(flow.origin.span);
                             // Flows share the peers: cloning one costs a count.
                             let (source, peer) = (Arc::clone(&self.peers.peers[source_id]), Arc::clone(&self.peers.peers[target_id]));
@@ -457,11 +567,11 @@ impl<'a> Checker<'a> {
                                 self.selector_side_warning(&peer, flow.endpoint_span, "target");
                             }
                             let origin = program.origins.len();
-                            program.origins.push(flow.origin);
+                            program.origins.push(Arc::clone(&flow.origin));
                             program.flows.push(Flow {
                                 source,
                                 target: peer,
-                                ports,
+                                ports: flow.ports.clone(),
                                 origin,
                             });
                         }
@@ -494,6 +604,7 @@ impl<'a, D> Checker<'a, D> {
             typo_cache: FxHashMap::default(),
             peers: PeerTable::default(),
             resolved: FxHashMap::default(),
+            resolved_here: FxHashMap::default(),
         }
     }
 
@@ -1010,11 +1121,13 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
         self.decls.borrow()
     }
 
-    /// A worker's part of pass two (see [`Checker::resolve`]).
-    fn resolve_chunk(mut self, intents: &[PendingIntent<'a>]) -> ChunkOutcome {
+    /// A worker's part of pass two: the intents of one file (see [`Checker::resolve_files`]).
+    fn resolve_file(&mut self, intents: &[PendingIntent<'a>]) -> FileOutcome {
+        self.peers = PeerTable::default();
+        self.resolved_here.clear();
         let intents = intents.iter().map(|intent| self.resolve_intent(intent)).collect();
-        ChunkOutcome {
-            peers: self.peers.peers,
+        FileOutcome {
+            peers: std::mem::take(&mut self.peers.peers),
             intents,
         }
     }
@@ -1098,7 +1211,7 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
             ports,
             is_dns,
             endpoint_span: target.node.endpoint.span,
-            origin: Origin {
+            origin: Arc::new(Origin {
                 span: target.span,
                 source_span,
                 location: self.location(target.span),
@@ -1107,7 +1220,7 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
                 namespace: intent.namespace.to_string(),
                 metadata_lines,
                 written_ports,
-            },
+            }),
         })
     }
 
@@ -1279,8 +1392,15 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
     /// The number of the peer an endpoint of an intent stands for; `None` after reporting why it has none.
     fn peer(&mut self, endpoint: &'a Spanned<Endpoint>, namespace: &'a str) -> Option<usize> {
         let key = EndpointKey::of(&endpoint.node, namespace);
-        if let Some(&id) = key.and_then(|k| self.resolved.get(&k)) {
-            return Some(id);
+        if let Some(key) = key {
+            if let Some(&id) = self.resolved_here.get(&key) {
+                return Some(id);
+            }
+            if let Some(peer) = self.resolved.get(&key) {
+                let id = self.peers.intern_shared(peer);
+                self.resolved_here.insert(key, id);
+                return Some(id);
+            }
         }
         let reported = self.diagnostics.len();
         let peer = self.endpoint(endpoint, namespace)?;
@@ -1289,7 +1409,8 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
         if let Some(key) = key
             && self.diagnostics.len() == reported
         {
-            self.resolved.insert(key, id);
+            self.resolved.insert(key, Arc::clone(&self.peers.peers[id]));
+            self.resolved_here.insert(key, id);
         }
         Some(id)
     }

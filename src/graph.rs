@@ -796,13 +796,13 @@ cluster -> web:http
             }]),
             origin: 0,
         });
-        program.origins.push(Origin {
+        program.origins.push(std::sync::Arc::new(Origin {
             span: Default::default(),
             source_span: Default::default(),
             text: nasty.to_owned(),
             location: format!("{nasty}.np:1"),
             ..Default::default()
-        });
+        }));
         let d = dot(&program);
         assert_eq!(d.lines().count(), 12, "{d}");
         for line in d.lines() {

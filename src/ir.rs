@@ -8,14 +8,14 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 /// A checked program: every namespace involved and every flow declared.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Program {
     /// Namespaces that are declared or referenced, by name.
     pub namespaces: BTreeMap<String, NamespaceInfo>,
     /// Every flow, in source order (files sorted by name).
     pub flows: Vec<Flow>,
     /// Provenance of each flow, indexed by [`Flow::origin`].
-    pub origins: Vec<Origin>,
+    pub origins: Vec<std::sync::Arc<Origin>>,
     /// The `expect` statements: the user's own tests of the policies.
     pub expectations: Vec<Expectation>,
     /// The `expose` statements: each namespace's consent to intents written elsewhere.

@@ -214,6 +214,8 @@ pub struct Cache {
     /// The last run's documents, with the inputs each was built from
     /// (see [`documents`]).
     documents: Vec<documents::Document>,
+    /// Each file's intents as resolved in the last run that checked them.
+    check: check::Memo,
 }
 
 /// A file's text, its tree and its syntax problems.
@@ -254,6 +256,8 @@ pub fn compile_with(
         .collect();
     drop(earlier);
     let todo: Vec<usize> = (0..slots.len()).filter(|&i| slots[i].is_none()).collect();
+    // A tree from the cache means the text the last run checked.
+    let same_text: Vec<bool> = (0..slots.len()).map(|i| slots[i].is_some() && !unreadable.contains(&i)).collect();
     let parsed = parallel::map(&todo, |_, &i| parse::parse(i, &sources.files()[i].text));
     for (&i, tree) in todo.iter().zip(parsed) {
         slots[i] = Some(tree);
@@ -282,7 +286,8 @@ pub fn compile_with(
             timings,
         };
     }
-    let (program, mut problems) = check::check(&files, &sources, config);
+    let memo = cache.as_deref_mut().map(|c| (&mut c.check, same_text.as_slice()));
+    let (program, mut problems) = check::check_with(&files, &sources, config, memo);
     diagnostics.append(&mut problems);
     diagnostics.extend(governance::check(&program, config));
     timings.lap("check");
@@ -490,5 +495,96 @@ mod tests {
             let fresh = compile(sources(files), Vec::new(), &config);
             assert_eq!(outcome(&cached), outcome(&fresh), "{files:?}");
         }
+    }
+
+    #[test]
+    fn kept_resolutions_give_the_same_result_as_checking_again() {
+        let a = "namespace frontend\nworkload web = tier=web\n@owner team-a\nweb -> backend/api:8080, allow dns\n";
+        let b = "namespace backend\nworkload api = tier=api\napi -> db:5432\n";
+        let runs: [&[(&str, &str)]; 10] = [
+            &[("a.np", a), ("b.np", b)],
+            // With a.np kept as resolved: a duplicate of its intent, and a typo of its workload.
+            &[("a.np", a), ("b.np", &format!("{b}frontend/web -> api:8080\n"))],
+            &[("a.np", a), ("b.np", &format!("{b}frontend/webb -> api:8080\n"))],
+            // A duplicate of an unchanged file's intent, in another file.
+            &[("a.np", a), ("b.np", &format!("{b}namespace frontend\nweb -> backend/api:8080\n"))],
+            // A typo of a workload declared in an unchanged file, then its declaration.
+            &[
+                ("a.np", a),
+                (
+                    "b.np",
+                    "namespace backend\napi -> db:5432\nnamespace frontend\nwebb -> backend/api:80\n",
+                ),
+            ],
+            &[
+                ("a.np", a),
+                (
+                    "b.np",
+                    "namespace backend\napi -> db:5432\nnamespace frontend\nworkload webb = x=y\nwebb -> backend/api:80\n",
+                ),
+            ],
+            // A declaration moved within a file: only its place changes.
+            &[("a.np", a), ("b.np", &format!("# moved\n{b}"))],
+            // An external that takes a bare name away from a workload.
+            &[("a.np", a), ("b.np", &format!("external web = 10.0.0.0/8\n{b}"))],
+            &[("a.np", a), ("b.np", b)],
+            // The same texts under other names.
+            &[("c.np", a), ("d.np", b)],
+        ];
+        let configs = [
+            Config::default(),
+            Config {
+                declared_only: true,
+                ..Config::default()
+            },
+            // Read while resolving: what an undeclared name selects.
+            Config {
+                workload_label: "app.kubernetes.io/name".to_string(),
+                ..Config::default()
+            },
+        ];
+        let mut cache = Cache::default();
+        // Each set of files under each configuration in turn: the configuration
+        // changes between runs that read the same files.
+        for files in runs {
+            for config in &configs {
+                let cached = compile_with(sources(files), Vec::new(), config, Some(&mut cache), Options::FULL);
+                let fresh = compile(sources(files), Vec::new(), config);
+                assert_eq!(outcome(&cached), outcome(&fresh), "{files:?}");
+                assert_eq!(cached.program, fresh.program, "{files:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn unchanged_files_are_not_resolved_again_unless_a_declaration_changes() {
+        let a = "namespace frontend\nweb -> backend/api:8080, allow dns\n";
+        let b = "namespace backend\napi -> db:5432\n";
+        let config = Config::default();
+        let mut cache = Cache::default();
+        let mut run = |files: &[(&str, &str)]| compile_with(sources(files), Vec::new(), &config, Some(&mut cache), Options::FULL).program;
+        // Whether each flow's origin is the very one of the run before.
+        let kept = |before: &ir::Program, after: &ir::Program| -> Vec<bool> {
+            after
+                .origins
+                .iter()
+                .map(|o| before.origins.iter().any(|p| std::sync::Arc::ptr_eq(o, p)))
+                .collect()
+        };
+        let first = run(&[("a.np", a), ("b.np", b)]);
+        let edited = run(&[("a.np", a), ("b.np", "namespace backend\napi -> db:5433\n")]);
+        assert_eq!(kept(&first, &edited), [true, true, false], "only b.np is resolved again");
+        let declared = run(&[("a.np", a), ("b.np", "namespace backend\nworkload db = x=y\napi -> db:5433\n")]);
+        assert_eq!(
+            kept(&edited, &declared),
+            [false, false, false],
+            "a new declaration resolves every file again"
+        );
+        let renamed = run(&[("a2.np", a), ("b.np", "namespace backend\nworkload db = x=y\napi -> db:5433\n")]);
+        assert_eq!(
+            kept(&declared, &renamed),
+            [false, false, true],
+            "a renamed file is resolved again (its origins name it)"
+        );
     }
 }

@@ -154,7 +154,7 @@ impl<'p> Plan<'p> {
                         .origins
                         .iter()
                         .zip(origins)
-                        .all(|(&o, theirs)| OriginInputs::of(&self.program.origins[o]) == theirs.borrowed())
+                        .all(|(&o, theirs)| theirs.matches(&self.program.origins[o]))
             }
             _ => false,
         }
@@ -178,14 +178,7 @@ impl<'p> Plan<'p> {
                 origins: pair
                     .origins
                     .iter()
-                    .map(|&o| {
-                        let origin = &self.program.origins[o];
-                        OwnedOriginInputs {
-                            location: origin.location.clone(),
-                            text: origin.text.clone(),
-                            metadata: origin.metadata.clone(),
-                        }
-                    })
+                    .map(|&o| OriginInputs(Arc::clone(&self.program.origins[o])))
                     .collect(),
             },
         };
@@ -217,42 +210,27 @@ enum ObjectInputs {
         local: Arc<Peer>,
         peer: Arc<Peer>,
         ports: Option<Vec<PortSpec>>,
-        origins: Vec<OwnedOriginInputs>,
+        origins: Vec<OriginInputs>,
     },
 }
 
-/// What an object takes from an intent.
-#[derive(Debug, PartialEq)]
-struct OriginInputs<'a> {
-    location: &'a str,
-    text: &'a str,
-    metadata: &'a [(String, String)],
-}
+/// An intent behind an object, of which the object takes the location,
+/// text and metadata.
+#[derive(Debug, Clone)]
+struct OriginInputs(Arc<Origin>);
 
-impl<'a> OriginInputs<'a> {
-    fn of(origin: &'a Origin) -> Self {
-        OriginInputs {
-            location: &origin.location,
-            text: &origin.text,
-            metadata: &origin.metadata,
-        }
+impl OriginInputs {
+    /// Whether `origin` gives an object what this one gave. An intent that
+    /// check kept from the last run is the very same (decision 0021).
+    fn matches(&self, origin: &Arc<Origin>) -> bool {
+        let mine = &self.0;
+        Arc::ptr_eq(mine, origin) || (mine.location == origin.location && mine.text == origin.text && mine.metadata == origin.metadata)
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-struct OwnedOriginInputs {
-    location: String,
-    text: String,
-    metadata: Vec<(String, String)>,
-}
-
-impl OwnedOriginInputs {
-    fn borrowed(&self) -> OriginInputs<'_> {
-        OriginInputs {
-            location: &self.location,
-            text: &self.text,
-            metadata: &self.metadata,
-        }
+impl PartialEq for OriginInputs {
+    fn eq(&self, other: &Self) -> bool {
+        self.matches(&other.0)
     }
 }
 
@@ -640,7 +618,7 @@ fn deny_locations<'a>(info: &NamespaceInfo, sources: &'a Sources) -> impl Iterat
 }
 
 fn build(pair: &Pair, program: &Program, shared: &Shared) -> net::NetworkPolicy {
-    let origins: Vec<&Origin> = pair.origins.iter().map(|&i| &program.origins[i]).collect();
+    let origins: Vec<&Origin> = pair.origins.iter().map(|&i| &*program.origins[i]).collect();
     let mut annotations: BTreeMap<String, String> = BTreeMap::new();
     annotations.insert(shared.source_key.clone(), joined(origins.iter().map(|o| o.location.as_str()), ", "));
     annotations.insert(shared.intent_key.clone(), joined(origins.iter().map(|o| o.text.as_str()), "\n"));

@@ -20,25 +20,63 @@ pub fn map_chunks<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &[T]) -> Vec<
     spread(items, 0, |start, part, out| out.extend(f(start, part)))
 }
 
+/// [`map_chunks`] with chunks of about equal total `weight` rather than
+/// equal length, for items whose costs differ widely (files of intents).
+pub fn map_weighted_chunks<T: Sync, R: Send>(
+    items: &[T],
+    weight: impl Fn(&T) -> usize,
+    f: impl Fn(usize, &[T]) -> Vec<R> + Sync,
+) -> Vec<R> {
+    let total: usize = items.iter().map(&weight).sum();
+    let threads = threads();
+    let mut cuts = Vec::with_capacity(threads + 1);
+    cuts.push(0);
+    let mut sum = 0;
+    for (i, item) in items.iter().enumerate() {
+        sum += weight(item);
+        // Cut after the item that reaches the next share of the total.
+        if cuts.len() < threads && sum * threads >= total * cuts.len() && i + 1 < items.len() {
+            cuts.push(i + 1);
+        }
+    }
+    cuts.push(items.len());
+    run(items, &cuts, 0, |start, part, out| out.extend(f(start, part)))
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
+}
+
 /// Runs `fill` on one chunk of `items` per thread; the calling thread takes
 /// the first chunk, into the result (of `capacity`), and appends the others'.
 fn spread<T: Sync, R: Send>(items: &[T], capacity: usize, fill: impl Fn(usize, &[T], &mut Vec<R>) + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    let mut out = Vec::with_capacity(capacity);
+    let threads = threads();
     if threads < 2 || items.len() < 64 {
-        fill(0, items, &mut out);
-        return out;
+        return run(items, &[0, items.len()], capacity, fill);
     }
     let chunk = items.len().div_ceil(threads);
+    let mut cuts: Vec<usize> = (0..items.len()).step_by(chunk).collect();
+    cuts.push(items.len());
+    run(items, &cuts, capacity, fill)
+}
+
+/// Runs `fill` on each chunk `items[cuts[k]..cuts[k + 1]]`, the first on
+/// the calling thread and the others on threads of their own.
+fn run<T: Sync, R: Send>(items: &[T], cuts: &[usize], capacity: usize, fill: impl Fn(usize, &[T], &mut Vec<R>) + Sync) -> Vec<R> {
+    let mut out = Vec::with_capacity(capacity);
+    let mut parts = cuts.windows(2).map(|w| (w[0], &items[w[0]..w[1]]));
+    let Some((_, first)) = parts.next() else { return out };
+    if cuts.len() <= 2 {
+        fill(0, first, &mut out);
+        return out;
+    }
     let fill = &fill;
     std::thread::scope(|scope| {
-        let mut parts = items.chunks(chunk).enumerate();
-        let first = parts.next().map_or(&[][..], |(_, part)| part);
         let handles: Vec<_> = parts
-            .map(|(c, part)| {
+            .map(|(start, part)| {
                 scope.spawn(move || {
                     let mut mine = Vec::new();
-                    fill(c * chunk, part, &mut mine);
+                    fill(start, part, &mut mine);
                     mine
                 })
             })
@@ -78,5 +116,27 @@ mod tests {
             vec![(0, 3)]
         );
         assert!(super::map_chunks(&[] as &[u8], |_, part| part.to_vec()).is_empty());
+    }
+
+    #[test]
+    fn weighted_chunks_cover_the_items_once_in_order_and_balance_the_weight() {
+        // One heavy item first, then light ones: equal lengths would put
+        // nearly all the weight in the first chunk.
+        let items: Vec<usize> = std::iter::once(1000).chain(std::iter::repeat_n(10, 100)).collect();
+        let chunks = super::map_weighted_chunks(&items, |&w| w, |start, part| vec![(start, part.to_vec())]);
+        let flat: Vec<usize> = chunks.iter().flat_map(|(_, part)| part.iter().copied()).collect();
+        assert_eq!(flat, items);
+        for (start, part) in &chunks {
+            assert_eq!(&items[*start..*start + part.len()], part.as_slice());
+        }
+        if super::threads() >= 2 {
+            assert_eq!(chunks.len(), super::threads());
+            assert_eq!(chunks[0].1, vec![1000], "the heavy item is a chunk of its own");
+        }
+        assert!(super::map_weighted_chunks(&[] as &[usize], |&w| w, |_, part| part.to_vec()).is_empty());
+        assert_eq!(
+            super::map_weighted_chunks(&[5], |&w| w, |s, part| vec![(s, part.len())]),
+            vec![(0, 1)]
+        );
     }
 }
