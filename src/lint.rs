@@ -25,22 +25,22 @@ const METADATA_PORT: u16 = 80;
 /// Every lint of a program and of the trees it was checked from, before
 /// [`settle`] drops those that other diagnostics make moot.
 pub fn lint(files: &[ast::File], program: &Program) -> Vec<Diagnostic> {
-    // The lints of the trees and those of the program read different
-    // things: the trees' run on a second thread, and come first. (The
-    // program's lints spread their work over every core on their own.)
+    // The lints of the trees and those of single flows are light: they run
+    // on a second thread, and come first, while this one numbers the peers
+    // and pairs of W0104, which must be serial; its costly part then spreads
+    // over every core on its own.
     std::thread::scope(|scope| {
-        let written = scope.spawn(|| written_lints(files));
-        let mut of_program = parallel::map_chunks(&program.flows, |_, chunk| {
-            let mut out = Vec::new();
-            for flow in chunk {
+        let light = scope.spawn(|| {
+            let mut out = written_lints(files);
+            for flow in &program.flows {
                 flow_lints(flow, program, &mut out);
             }
             out
         });
-        of_program.extend(covered_intents(program));
+        let mut covered = covered_intents(program);
         // A panic in the other thread is a bug; re-raise it here as it is.
-        let mut out = written.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-        out.append(&mut of_program);
+        let mut out = light.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        out.append(&mut covered);
         out
     })
 }
@@ -160,12 +160,12 @@ fn metadata_reached(target: &Peer, ports: &PortSet) -> Option<&'static str> {
 /// flows are looked up by (source, target) pair: no scan over all pairs of
 /// flows.
 fn covered_intents(program: &Program) -> Vec<Diagnostic> {
-    let mut peers = PeerTable::default();
+    let mut peers = PeerTable::with_capacity(program.flows.len());
     let ends: Vec<(usize, usize)> = program.flows.iter().map(|f| (peers.id(&f.source), peers.id(&f.target))).collect();
     let wider = peers.wider();
     // The flows of each (source, target) pair, in order, are a run of
     // `by_pair` (a counting sort by pair number).
-    let mut pairs: FxHashMap<(usize, usize), usize> = FxHashMap::default();
+    let mut pairs: FxHashMap<(usize, usize), usize> = FxHashMap::with_capacity_and_hasher(program.flows.len(), Default::default());
     let pair_of: Vec<usize> = ends
         .iter()
         .map(|end| {
@@ -233,7 +233,6 @@ enum Meaning<'p> {
 }
 
 /// The distinct peers of a program, numbered in order of appearance.
-#[derive(Default)]
 struct PeerTable<'p> {
     ids: FxHashMap<Meaning<'p>, usize>,
     /// Ids by address: flows share their peers, so most are found without hashing a selector.
@@ -244,6 +243,16 @@ struct PeerTable<'p> {
 }
 
 impl<'p> PeerTable<'p> {
+    /// A table sized for `flows` flows (each has two peers, most shared): no growing on the way.
+    fn with_capacity(flows: usize) -> Self {
+        PeerTable {
+            ids: FxHashMap::with_capacity_and_hasher(flows / 2, Default::default()),
+            shared: FxHashMap::with_capacity_and_hasher(flows, Default::default()),
+            meanings: Vec::with_capacity(flows / 2),
+            blocks: Vec::with_capacity(flows / 2),
+        }
+    }
+
     fn id(&mut self, peer: &'p Arc<Peer>) -> usize {
         if let Some(&id) = self.shared.get(&Arc::as_ptr(peer).addr()) {
             return id;

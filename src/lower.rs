@@ -6,12 +6,14 @@ use crate::ast::Span;
 use crate::config::Config;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::*;
+use crate::parallel;
 use crate::source::Sources;
 use k8s_openapi::api::networking::v1 as net;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// The label every generated object carries.
@@ -35,33 +37,26 @@ pub enum Direction {
 /// One policy to build: a local endpoint, a peer, and everything merged into them.
 struct Pair<'p> {
     namespace: &'p str,
-    /// Shared with the namespace's index of names.
-    name: Arc<str>,
+    name: Box<str>,
     direction: Direction,
     local: &'p Arc<Peer>,
     peer: &'p Arc<Peer>,
-    /// The ports of every merged flow (`None`: every port); sorted and
-    /// deduplicated once pairing is done.
-    ports: Option<Vec<&'p PortSpec>>,
-    /// Indexes into `Program::origins`; sorted and deduplicated once pairing is done.
-    origins: Vec<usize>,
+    /// Where the ports of every merged flow are in [`Plan::ports`], sorted
+    /// and deduplicated (`None`: every port).
+    ports: Option<Range<usize>>,
+    /// Where its intents are in [`Plan::origins`] (indexes into
+    /// `Program::origins`), sorted and deduplicated.
+    origins: Range<usize>,
 }
 
-/// The pairs of one namespace, and where each name is among them.
-struct NamespacePairs<'p> {
-    isolation: crate::ast::Isolation,
-    index: FxHashMap<Arc<str>, usize>,
-    pairs: Vec<Pair<'p>>,
-}
-
-impl NamespacePairs<'_> {
-    fn new(isolation: crate::ast::Isolation) -> Self {
-        NamespacePairs {
-            isolation,
-            index: FxHashMap::default(),
-            pairs: Vec::new(),
-        }
-    }
+/// The half of a flow that one namespace enforces, and the policy it goes into.
+struct Half<'p> {
+    namespace: &'p str,
+    name: Box<str>,
+    direction: Direction,
+    local: &'p Arc<Peer>,
+    peer: &'p Arc<Peer>,
+    flow: &'p Flow,
 }
 
 /// One object to build.
@@ -78,6 +73,10 @@ pub struct Plan<'p> {
     program: &'p Program,
     sources: &'p Sources,
     work: Vec<Work<'p>>,
+    /// The ports of every pair, each pair's a run (one vector, not one per pair).
+    ports: Vec<&'p PortSpec>,
+    /// The intents of every pair, each pair's a run.
+    origins: Vec<usize>,
     shared: Shared,
 }
 
@@ -96,7 +95,7 @@ impl<'p> Plan<'p> {
     pub fn build(&self, i: usize) -> net::NetworkPolicy {
         match &self.work[i] {
             Work::DefaultDeny(ns, info) => default_deny(ns, info, self.sources, &self.shared),
-            Work::Pair(pair) => build(pair, self.program, &self.shared),
+            Work::Pair(pair) => build(pair, self.ports(pair), self.origins(pair), self.program, &self.shared),
         }
     }
 
@@ -106,6 +105,14 @@ impl<'p> Plan<'p> {
             Work::DefaultDeny(ns, _) => (ns, DEFAULT_DENY),
             Work::Pair(pair) => (pair.namespace, &pair.name),
         }
+    }
+
+    fn ports(&self, pair: &Pair) -> Option<&[&'p PortSpec]> {
+        pair.ports.clone().map(|run| &self.ports[run])
+    }
+
+    fn origins(&self, pair: &Pair) -> &[usize] {
+        &self.origins[pair.origins.clone()]
     }
 
     /// Whether object `i` would be built exactly from `inputs`, the inputs
@@ -144,14 +151,14 @@ impl<'p> Plan<'p> {
                     && pair.direction == *direction
                     && pair.local == local
                     && pair.peer == peer
-                    && match (&pair.ports, ports) {
+                    && match (self.ports(pair), ports) {
                         (None, None) => true,
                         (Some(mine), Some(theirs)) => mine.iter().copied().eq(theirs.iter()),
                         _ => false,
                     }
-                    && pair.origins.len() == origins.len()
-                    && pair
-                        .origins
+                    && self.origins(pair).len() == origins.len()
+                    && self
+                        .origins(pair)
                         .iter()
                         .zip(origins)
                         .all(|(&o, theirs)| theirs.matches(&self.program.origins[o]))
@@ -174,9 +181,9 @@ impl<'p> Plan<'p> {
                 direction: pair.direction,
                 local: Arc::clone(pair.local),
                 peer: Arc::clone(pair.peer),
-                ports: pair.ports.as_ref().map(|ports| ports.iter().map(|&p| p.clone()).collect()),
-                origins: pair
-                    .origins
+                ports: self.ports(pair).map(|ports| ports.iter().map(|&p| p.clone()).collect()),
+                origins: self
+                    .origins(pair)
                     .iter()
                     .map(|&o| OriginInputs(Arc::clone(&self.program.origins[o])))
                     .collect(),
@@ -246,84 +253,80 @@ pub fn lower(program: &Program, sources: &Sources, config: &Config) -> (Vec<net:
 /// Pairs every flow into the objects to build, in output order; the
 /// diagnostics are those of [`lower`].
 pub fn plan<'p>(program: &'p Program, sources: &'p Sources, config: &Config) -> (Plan<'p>, Vec<Diagnostic>) {
-    let declared = declared_namespaces(program);
-    let mut by_namespace: FxHashMap<&str, NamespacePairs> = FxHashMap::default();
-    let mut name = String::new();
-    let mut diagnostics = Vec::new();
-    let mut collided: Vec<usize> = Vec::new();
+    let mut halves = enforced_halves(program);
+    let mut used = vec![false; program.origins.len()];
+    for half in &halves {
+        used[half.flow.origin] = true;
+    }
+    let order = by_policy(&halves);
 
-    for flow in &program.flows {
-        let halves = [
-            (Direction::Egress, &flow.source, &flow.target),
-            (Direction::Ingress, &flow.target, &flow.source),
-        ];
-        for (direction, local, peer) in halves {
-            if direction == Direction::Ingress && skips_ingress_half(local, program) {
+    let mut pairs: Vec<Pair> = Vec::with_capacity(halves.len());
+    let (mut ports, mut origins) = (Vec::with_capacity(halves.len()), Vec::with_capacity(halves.len()));
+    // The ports and intents of the pair being merged; every port once any flow allows every port.
+    let (mut run_ports, mut run_origins): (Option<Vec<&PortSpec>>, Vec<usize>) = (Some(Vec::new()), Vec::new());
+    let mut collisions: Vec<(usize, Diagnostic)> = Vec::new();
+    let mut order = order.into_iter().peekable();
+    while let Some(first) = order.next() {
+        let name = std::mem::take(&mut halves[first].name);
+        let first = &halves[first];
+        let merge = |ports: &mut Option<Vec<&'p PortSpec>>, origins: &mut Vec<usize>, flow: &'p Flow| {
+            match ports {
+                Some(ports) if !flow.ports.is_all() => ports.extend(&flow.ports.0),
+                _ => *ports = None,
+            }
+            origins.push(flow.origin);
+        };
+        merge(&mut run_ports, &mut run_origins, first.flow);
+        while let Some(other) = order.next_if(|&h| halves[h].namespace == first.namespace && halves[h].name == name) {
+            let (seq, other) = (other, &halves[other]);
+            if other.direction == first.direction && other.local == first.local && other.peer == first.peer {
+                merge(&mut run_ports, &mut run_origins, other.flow);
                 continue;
             }
-            for ns in local_namespaces(local, &declared) {
-                let group = by_namespace
-                    .entry(ns.as_str())
-                    .or_insert_with(|| NamespacePairs::new(program.namespaces.get(ns).map(|i| i.isolation).unwrap_or_default()));
-                let enforced = match direction {
-                    Direction::Ingress => group.isolation.ingress(),
-                    Direction::Egress => group.isolation.egress(),
-                };
-                if !enforced {
-                    continue;
-                }
-                name.clear();
-                write_policy_name(&mut name, direction, local, peer, ns);
-                let Some(&i) = group.index.get(name.as_str()) else {
-                    let shared: Arc<str> = Arc::from(name.as_str());
-                    group.index.insert(Arc::clone(&shared), group.pairs.len());
-                    group.pairs.push(Pair {
-                        namespace: ns,
-                        name: shared,
-                        direction,
-                        local,
-                        peer,
-                        ports: (!flow.ports.is_all()).then(|| flow.ports.0.iter().collect()),
-                        origins: vec![flow.origin],
-                    });
-                    continue;
-                };
-                let pair = &mut group.pairs[i];
-                if pair.direction == direction && pair.local == local && pair.peer == peer {
-                    match (&mut pair.ports, flow.ports.is_all()) {
-                        (Some(ports), false) => ports.extend(&flow.ports.0),
-                        _ => pair.ports = None,
-                    }
-                    pair.origins.push(flow.origin);
-                } else {
-                    let (first, second) = (
-                        &program.origins[pair.origins.iter().copied().min().unwrap_or(0)],
-                        &program.origins[flow.origin],
-                    );
-                    collided.push(flow.origin);
-                    diagnostics.push(
-                        Diagnostic::new(
-                            Code::PolicyNameCollision,
-                            second.span,
-                            format!("two different pairs would both become policy `{}` in namespace `{ns}`", pair.name),
-                        )
-                        .with_label(format!("`{}`", second.text))
-                        .with_secondary(first.span, format!("`{}`", first.text))
-                        .with_help("rename one of the workloads or externals so that the policy names differ"),
-                    );
-                }
-            }
+            // The pair keeps the name: the halves merged into it so far come first.
+            let (earliest, second) = (
+                &program.origins[run_origins.iter().copied().min().unwrap_or(0)],
+                &program.origins[other.flow.origin],
+            );
+            collisions.push((
+                seq,
+                Diagnostic::new(
+                    Code::PolicyNameCollision,
+                    second.span,
+                    format!(
+                        "two different pairs would both become policy `{name}` in namespace `{}`",
+                        first.namespace
+                    ),
+                )
+                .with_label(format!("`{}`", second.text))
+                .with_secondary(earliest.span, format!("`{}`", earliest.text))
+                .with_help("rename one of the workloads or externals so that the policy names differ"),
+            ));
         }
+        let pair_ports = run_ports.as_mut().map(|run| {
+            run.sort_unstable();
+            run.dedup();
+            let start = ports.len();
+            ports.append(run);
+            start..ports.len()
+        });
+        run_ports.get_or_insert_with(Vec::new);
+        run_origins.sort_unstable();
+        run_origins.dedup();
+        let start = origins.len();
+        origins.append(&mut run_origins);
+        pairs.push(Pair {
+            namespace: first.namespace,
+            name,
+            direction: first.direction,
+            local: first.local,
+            peer: first.peer,
+            ports: pair_ports,
+            origins: start..origins.len(),
+        });
     }
-    let mut used = vec![false; program.origins.len()];
-    for &o in &collided {
-        used[o] = true;
-    }
-    for pair in by_namespace.values().flat_map(|group| &group.pairs) {
-        for &o in &pair.origins {
-            used[o] = true;
-        }
-    }
+    collisions.sort_unstable_by_key(|(seq, _)| *seq);
+    let mut diagnostics: Vec<Diagnostic> = collisions.into_iter().map(|(_, d)| d).collect();
     for flow in &program.flows {
         if !used[flow.origin] {
             used[flow.origin] = true;
@@ -337,50 +340,126 @@ pub fn plan<'p>(program: &'p Program, sources: &'p Sources, config: &Config) -> 
         }
     }
 
-    // Ordered here, as light work items, so that the objects come out of the
-    // parallel build in their final order: by namespace, then name.
+    // Each isolating namespace's `default-deny` among its pairs, by name.
     let isolating = |info: &NamespaceInfo| info.declared && (info.isolation.ingress() || info.isolation.egress());
-    for (ns, info) in &program.namespaces {
-        if isolating(info) {
-            by_namespace
-                .entry(ns.as_str())
-                .or_insert_with(|| NamespacePairs::new(info.isolation));
-        }
-    }
-    let mut groups: Vec<(&str, Vec<Pair>)> = by_namespace.into_iter().map(|(ns, group)| (ns, group.pairs)).collect();
-    groups.sort_unstable_by_key(|(ns, _)| *ns);
-    let mut work: Vec<Work> = Vec::with_capacity(groups.iter().map(|(_, pairs)| pairs.len() + 1).sum());
-    for (ns, mut pairs) in groups {
-        // Names are unique within a namespace.
-        pairs.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        for pair in &mut pairs {
-            if let Some(ports) = &mut pair.ports {
-                ports.sort_unstable();
-                ports.dedup();
-            }
-            pair.origins.sort_unstable();
-            pair.origins.dedup();
-        }
-        let deny = program.namespaces.get_key_value(ns).filter(|(_, info)| isolating(info));
-        let before = if deny.is_some() {
-            pairs.partition_point(|p| &*p.name < DEFAULT_DENY)
-        } else {
-            pairs.len()
-        };
-        let mut pairs = pairs.into_iter();
-        work.extend(pairs.by_ref().take(before).map(Work::Pair));
-        if let Some((ns, info)) = deny {
+    let mut denies = program.namespaces.iter().filter(|(_, info)| isolating(info)).peekable();
+    let mut work: Vec<Work> = Vec::with_capacity(pairs.len() + program.namespaces.len());
+    for pair in pairs {
+        while let Some((ns, info)) = denies.next_if(|(ns, _)| (ns.as_str(), DEFAULT_DENY) <= (pair.namespace, &*pair.name)) {
             work.push(Work::DefaultDeny(ns, info));
         }
-        work.extend(pairs.map(Work::Pair));
+        work.push(Work::Pair(pair));
     }
+    work.extend(denies.map(|(ns, info)| Work::DefaultDeny(ns, info)));
     let plan = Plan {
         program,
         sources,
         work,
+        ports,
+        origins,
         shared: Shared::new(config),
     };
     (plan, diagnostics)
+}
+
+/// Every half of every flow that its namespace enforces, named, in flow
+/// order. Naming is most of pairing's work, and each flow's is its own: on
+/// every core.
+fn enforced_halves(program: &Program) -> Vec<Half<'_>> {
+    let declared = declared_namespaces(program);
+    let isolation: FxHashMap<&str, crate::ast::Isolation> =
+        program.namespaces.iter().map(|(ns, info)| (ns.as_str(), info.isolation)).collect();
+    parallel::map_chunks(&program.flows, |start, chunk| {
+        let mut out = Vec::with_capacity(chunk.len() * 2);
+        let mut name = String::new();
+        // Borrowed from the program, not from the chunk, to outlive the call.
+        for flow in &program.flows[start..start + chunk.len()] {
+            let halves = [
+                (Direction::Egress, &flow.source, &flow.target),
+                (Direction::Ingress, &flow.target, &flow.source),
+            ];
+            for (direction, local, peer) in halves {
+                if direction == Direction::Ingress && skips_ingress_half(local, program) {
+                    continue;
+                }
+                for ns in local_namespaces(local, &declared) {
+                    let isolation = isolation.get(ns.as_str()).copied().unwrap_or_default();
+                    let enforced = match direction {
+                        Direction::Ingress => isolation.ingress(),
+                        Direction::Egress => isolation.egress(),
+                    };
+                    if !enforced {
+                        continue;
+                    }
+                    name.clear();
+                    write_policy_name(&mut name, direction, local, peer, ns);
+                    out.push(Half {
+                        namespace: ns,
+                        name: Box::from(name.as_str()),
+                        direction,
+                        local,
+                        peer,
+                        flow,
+                    });
+                }
+            }
+        }
+        out
+    })
+}
+
+/// The indexes of `halves` sorted by policy, so that the halves of one
+/// policy are a run, in flow order, and policies come in output order: by
+/// namespace, then name. The halves are grouped by namespace first (in one
+/// pass), then each namespace's are sorted by name, on every core.
+fn by_policy(halves: &[Half]) -> Vec<usize> {
+    let mut ids: FxHashMap<&str, usize> = FxHashMap::default();
+    let namespace_of: Vec<usize> = halves
+        .iter()
+        .map(|half| {
+            let next = ids.len();
+            *ids.entry(half.namespace).or_insert(next)
+        })
+        .collect();
+    let mut namespaces: Vec<(&str, usize)> = ids.into_iter().collect();
+    namespaces.sort_unstable();
+    let mut rank = vec![0; namespaces.len()];
+    for (r, &(_, id)) in namespaces.iter().enumerate() {
+        rank[id] = r;
+    }
+    // A counting sort by namespace rank keeps flow order within each.
+    let mut starts = vec![0; namespaces.len() + 1];
+    for &id in &namespace_of {
+        starts[rank[id] + 1] += 1;
+    }
+    for r in 0..namespaces.len() {
+        starts[r + 1] += starts[r];
+    }
+    let mut grouped = vec![0; halves.len()];
+    let mut next = starts.clone();
+    for (i, &id) in namespace_of.iter().enumerate() {
+        grouped[next[rank[id]]] = i;
+        next[rank[id]] += 1;
+    }
+    let groups: Vec<Range<usize>> = starts.windows(2).map(|w| w[0]..w[1]).collect();
+    let sorted = parallel::map(&groups, |_, group| {
+        // The first bytes of a name, as a number, order most names without
+        // a call to compare strings; the whole name decides the rest, then
+        // the index, which is in flow order, between halves of one policy.
+        let mut part: Vec<(u128, usize)> = grouped[group.clone()].iter().map(|&i| (name_prefix(&halves[i].name), i)).collect();
+        part.sort_unstable_by(|&(pa, a), &(pb, b)| pa.cmp(&pb).then_with(|| (&halves[a].name, a).cmp(&(&halves[b].name, b))));
+        part.into_iter().map(|(_, i)| i).collect::<Vec<_>>()
+    });
+    sorted.concat()
+}
+
+/// The first 16 bytes of `name`, zero-padded, big-endian: of two names whose
+/// prefixes differ, the smaller prefix is the smaller name.
+fn name_prefix(name: &str) -> u128 {
+    let mut bytes = [0; 16];
+    let n = name.len().min(bytes.len());
+    bytes[..n].copy_from_slice(&name.as_bytes()[..n]);
+    u128::from_be_bytes(bytes)
 }
 
 /// What every object carries, built once and cloned into each.
@@ -617,8 +696,8 @@ fn deny_locations<'a>(info: &NamespaceInfo, sources: &'a Sources) -> impl Iterat
     locations.into_iter()
 }
 
-fn build(pair: &Pair, program: &Program, shared: &Shared) -> net::NetworkPolicy {
-    let origins: Vec<&Origin> = pair.origins.iter().map(|&i| &*program.origins[i]).collect();
+fn build(pair: &Pair, ports: Option<&[&PortSpec]>, origins: &[usize], program: &Program, shared: &Shared) -> net::NetworkPolicy {
+    let origins: Vec<&Origin> = origins.iter().map(|&i| &*program.origins[i]).collect();
     let mut annotations: BTreeMap<String, String> = BTreeMap::new();
     annotations.insert(shared.source_key.clone(), joined(origins.iter().map(|o| o.location.as_str()), ", "));
     annotations.insert(shared.intent_key.clone(), joined(origins.iter().map(|o| o.text.as_str()), "\n"));
@@ -637,7 +716,7 @@ fn build(pair: &Pair, program: &Program, shared: &Shared) -> net::NetworkPolicy 
 
     let ns = pair.namespace;
     let peers = render_peers(pair.peer, ns);
-    let ports = pair.ports.as_ref().map(|ports| ports.iter().copied().map(render_port).collect());
+    let ports = ports.map(|ports| ports.iter().copied().map(render_port).collect());
     let pod_selector = match &**pair.local {
         Peer::Pods { pods, .. } => selector(pods),
         Peer::Ips { .. } => meta::LabelSelector::default(),
