@@ -228,12 +228,22 @@ struct CachedParse {
 
 /// [`compile`] with the given `options`, re-using what `cache` holds of
 /// earlier runs and leaving this run's in it.
-pub fn compile_with(
+pub fn compile_with(sources: Sources, early: Vec<Diagnostic>, config: &Config, cache: Option<&mut Cache>, options: Options) -> Compilation {
+    compile_then(sources, early, config, cache, options, &mut |_| {})
+}
+
+/// [`compile_with`], handing the documents to `on_output` as soon as they
+/// are final, before the lints are done: with [`Output::Documents`], when
+/// there is no error and no `expect` statement. The compilation then
+/// carries the same documents (watch mode writes them this way, so that
+/// the output does not wait for lint).
+pub fn compile_then(
     mut sources: Sources,
     early: Vec<Diagnostic>,
     config: &Config,
     mut cache: Option<&mut Cache>,
     options: Options,
+    on_output: &mut dyn FnMut(&[documents::Document]),
 ) -> Compilation {
     let verification = options.verification;
     let mut timings = Timings::default();
@@ -291,12 +301,49 @@ pub fn compile_with(
     diagnostics.append(&mut problems);
     diagnostics.extend(governance::check(&program, config));
     timings.lap("check");
-    // Lint, and read the silencing comments, before lowering builds the
-    // objects, which is when memory peaks: by then the trees and lint's own
-    // tables are freed. Lints that the diagnostics of later stages make moot
-    // are dropped once those are known.
-    let lints = lint::lint(&files, &program);
     let silencing = silence::Silencing::read(&files, &sources, &mut diagnostics);
+    // The model reads the objects: the `expect` statements and the full check need them.
+    let wanted = verification == Verification::Full || !program.expectations.is_empty();
+    // Lint runs beside lowering and rendering: its warnings change nothing in
+    // the output, which can be written before lint is done. Lints that the
+    // diagnostics of later stages make moot are dropped once those are known.
+    let (lints, mut policies, mut documents) = std::thread::scope(|scope| {
+        let linting = scope.spawn(|| lint::lint(&files, &program));
+        let (plan, mut problems) = lower::plan(&program, &sources, config);
+        diagnostics.append(&mut problems);
+        timings.lap("lower");
+        let (policies, documents) = match options.output {
+            Output::Documents(format) if !wanted => {
+                let earlier = cache.as_deref().map(|c| c.documents.as_slice());
+                let documents = documents::render(&plan, earlier, format);
+                drop(plan);
+                let mut provenance = None;
+                for doc in documents.iter().filter(|d| !d.violations().is_empty()) {
+                    let provenance = provenance.get_or_insert_with(|| lower::Provenance::new(&program));
+                    diagnostics.push(invalid_object(doc.namespace(), doc.name(), doc.violations(), provenance));
+                }
+                timings.lap("render");
+                // Only lints and silencing are left, and neither makes or removes an error.
+                if !diagnostics::has_errors(&diagnostics) {
+                    on_output(&documents);
+                    timings.lap("output");
+                }
+                (Vec::new(), documents)
+            }
+            _ => {
+                let indexes: Vec<usize> = (0..plan.len()).collect();
+                let policies = parallel::map(&indexes, |_, &i| plan.build(i));
+                drop(plan);
+                diagnostics.extend(validate_output(&policies, &program));
+                timings.lap("validate");
+                (policies, Vec::new())
+            }
+        };
+        // A panic in lint is a bug; re-raise it here as it is.
+        let lints = linting.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        timings.lap("lint");
+        (lints, policies, documents)
+    });
     match cache.as_deref_mut() {
         Some(cache) => {
             let entries = files.into_iter().zip(syntax_problems).enumerate();
@@ -309,34 +356,6 @@ pub fn compile_with(
         }
         None => drop(files),
     }
-    timings.lap("lint");
-    let (plan, mut problems) = lower::plan(&program, &sources, config);
-    diagnostics.append(&mut problems);
-    timings.lap("lower");
-    // The model reads the objects: the `expect` statements and the full check need them.
-    let wanted = verification == Verification::Full || !program.expectations.is_empty();
-    let (mut policies, mut documents) = match options.output {
-        Output::Documents(format) if !wanted => {
-            let earlier = cache.as_deref().map(|c| c.documents.as_slice());
-            let documents = documents::render(&plan, earlier, format);
-            drop(plan);
-            let mut provenance = None;
-            for doc in documents.iter().filter(|d| !d.violations().is_empty()) {
-                let provenance = provenance.get_or_insert_with(|| lower::Provenance::new(&program));
-                diagnostics.push(invalid_object(doc.namespace(), doc.name(), doc.violations(), provenance));
-            }
-            timings.lap("render");
-            (Vec::new(), documents)
-        }
-        _ => {
-            let indexes: Vec<usize> = (0..plan.len()).collect();
-            let policies = parallel::map(&indexes, |_, &i| plan.build(i));
-            drop(plan);
-            diagnostics.extend(validate_output(&policies, &program));
-            timings.lap("validate");
-            (policies, Vec::new())
-        }
-    };
     if let Some(cache) = cache {
         cache.documents = documents.clone();
     }
@@ -494,6 +513,43 @@ mod tests {
             let cached = compile_with(sources(files), Vec::new(), &config, Some(&mut cache), Options::FULL);
             let fresh = compile(sources(files), Vec::new(), &config);
             assert_eq!(outcome(&cached), outcome(&fresh), "{files:?}");
+        }
+    }
+
+    #[test]
+    fn the_output_is_handed_over_early_only_when_it_is_final() {
+        let yaml = Options {
+            verification: Verification::Expectations,
+            output: Output::Documents(emit::Format::Yaml),
+        };
+        let cases: [(&str, Options, bool); 6] = [
+            ("namespace a\nweb -> api:80\n", yaml, true),
+            // Only warnings (every port, a typo): still final.
+            ("namespace a\nworkload api = x=y\nweb -> apii\n", yaml, true),
+            ("namespace a\nweb -> api:99999\n", yaml, false),
+            // `expect` statements are checked against the objects, after.
+            ("namespace a\nweb -> api:80\nexpect web -> api:80 allowed\n", yaml, false),
+            ("namespace a\nweb -> api:80\n", Options::FULL, false),
+            (
+                "namespace a\nweb -> api:80\n",
+                Options {
+                    verification: Verification::Expectations,
+                    output: Output::Objects,
+                },
+                false,
+            ),
+        ];
+        for (text, options, early) in cases {
+            let mut handed: Option<Vec<documents::Document>> = None;
+            let mut take = |docs: &[documents::Document]| handed = Some(docs.to_vec());
+            let c = compile_then(sources(&[("a.np", text)]), Vec::new(), &Config::default(), None, options, &mut take);
+            assert_eq!(handed.is_some(), early, "{text}");
+            if let Some(handed) = handed {
+                assert!(!c.has_errors(), "{text}");
+                assert!(!handed.is_empty());
+                let texts = |docs: &[documents::Document]| docs.iter().map(|d| d.text().to_string()).collect::<Vec<_>>();
+                assert_eq!(texts(&handed), texts(&c.documents), "{text}");
+            }
         }
     }
 

@@ -249,17 +249,25 @@ impl Session {
             },
         };
         let loaded = started.elapsed();
-        let compilation = crate::compile_with(sources, early, &config, Some(&mut self.cache), options);
-        let compiled = Instant::now();
-        // The output first: a reader of the folder (and the latency a user
-        // feels) waits for nothing else. Rendered a batch of files at a time
-        // on every core, as `build -o` does.
-        let written = (!compilation.has_errors()).then(|| match options.output {
-            crate::Output::Objects => emit::write_policies(&self.options.output, &compilation.policies, Format::Yaml),
-            crate::Output::Documents(_) => {
-                emit::write_documents(&self.options.output, &compilation.documents, Format::Yaml, &mut self.written)
-            }
-        });
+        // The output is written as soon as it is final, while lint finishes
+        // (`compile_then`, stage `output` of `--timings`). Otherwise (the
+        // objects of `--diff`, the model of `expect`) it is written after.
+        let (dir, kept) = (&self.options.output, &mut self.written);
+        let mut written = None;
+        let mut write = |documents: &[crate::documents::Document]| {
+            written = Some(emit::write_documents(dir, documents, Format::Yaml, kept));
+        };
+        let mut compilation = crate::compile_then(sources, early, &config, Some(&mut self.cache), options, &mut write);
+        if written.is_none() && !compilation.has_errors() {
+            let at = Instant::now();
+            written = Some(match options.output {
+                crate::Output::Objects => emit::write_policies(&self.options.output, &compilation.policies, Format::Yaml),
+                crate::Output::Documents(_) => {
+                    emit::write_documents(&self.options.output, &compilation.documents, Format::Yaml, &mut self.written)
+                }
+            });
+            compilation.timings.stages.push(("write", at.elapsed()));
+        }
         let elapsed = started.elapsed();
         let wrote = Instant::now();
         if !compilation.diagnostics.is_empty() {
@@ -283,7 +291,6 @@ impl Session {
         if self.options.timings {
             let mut stages = vec![("load", loaded)];
             stages.extend(compilation.timings.stages.iter().copied());
-            stages.push(("write", wrote - compiled));
             stages.push(("report", wrote.elapsed()));
             let ms: Vec<String> = stages.iter().map(|(s, d)| format!("{s} {:.1}", d.as_secs_f64() * 1000.0)).collect();
             self.say(&format!("timings (ms): {}\n", ms.join(", ")));
