@@ -155,8 +155,8 @@ struct WatchArgs {
     /// Print the connectivity added and removed by each change
     #[arg(long)]
     diff: bool,
-    /// Wait this long for the file system to be quiet before a run
-    #[arg(long, value_name = "MS", default_value_t = 50)]
+    /// Wait this long for the file system to be quiet before a run (at least 1)
+    #[arg(long, value_name = "MS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
     debounce: u64,
 }
 
