@@ -153,8 +153,13 @@ struct FolderPlan<'a, T> {
 impl<'a, T> FolderPlan<'a, T> {
     fn new(items: &'a [T], namespace: impl Fn(&'a T) -> &'a str, format: Format) -> Self {
         let mut by_namespace: BTreeMap<&str, Vec<&T>> = BTreeMap::new();
-        for item in items {
-            by_namespace.entry(namespace(item)).or_default().push(item);
+        // Items come sorted by namespace: one lookup per run of a namespace.
+        let mut rest = items;
+        while let Some(first) = rest.first() {
+            let ns = namespace(first);
+            let run = rest.iter().position(|item| namespace(item) != ns).unwrap_or(rest.len());
+            by_namespace.entry(ns).or_default().extend(&rest[..run]);
+            rest = &rest[run..];
         }
         let files = by_namespace
             .into_iter()

@@ -229,8 +229,11 @@ struct CachedParse {
 /// [`compile`] with the given `options`, re-using what `cache` holds of
 /// earlier runs and leaving this run's in it.
 pub fn compile_with(sources: Sources, early: Vec<Diagnostic>, config: &Config, cache: Option<&mut Cache>, options: Options) -> Compilation {
-    compile_then(sources, early, config, cache, options, &mut |_| {})
+    compile_then(sources, early, config, cache, options, None)
 }
+
+/// What reads the documents of [`compile_then`] as soon as they are final.
+pub type OnOutput<'f> = &'f mut dyn FnMut(&[documents::Document]);
 
 /// [`compile_with`], handing the documents to `on_output` as soon as they
 /// are final, before the lints are done: with [`Output::Documents`], when
@@ -243,7 +246,7 @@ pub fn compile_then(
     config: &Config,
     mut cache: Option<&mut Cache>,
     options: Options,
-    on_output: &mut dyn FnMut(&[documents::Document]),
+    mut on_output: Option<OnOutput>,
 ) -> Compilation {
     let verification = options.verification;
     let mut timings = Timings::default();
@@ -304,11 +307,22 @@ pub fn compile_then(
     let silencing = silence::Silencing::read(&files, &sources, &mut diagnostics);
     // The model reads the objects: the `expect` statements and the full check need them.
     let wanted = verification == Verification::Full || !program.expectations.is_empty();
-    // Lint runs beside lowering and rendering: its warnings change nothing in
-    // the output, which can be written before lint is done. Lints that the
-    // diagnostics of later stages make moot are dropped once those are known.
-    let (lints, mut policies, mut documents) = std::thread::scope(|scope| {
-        let linting = scope.spawn(|| lint::lint(&files, &program));
+    // Lints that the diagnostics of later stages make moot are dropped once
+    // those are known. With a reader of the early output, lint runs beside
+    // lowering and rendering: its warnings change nothing in the output,
+    // which is handed over before lint is done. Otherwise lint runs first and
+    // the trees go before lowering builds the objects, which is when memory peaks.
+    let mut lints = Vec::new();
+    let mut trees = Some((files, syntax_problems));
+    if on_output.is_none()
+        && let Some((files, syntax_problems)) = trees.take()
+    {
+        lints = lint::lint(&files, &program);
+        keep_trees(cache.as_deref_mut(), files, syntax_problems, &sources, &unreadable);
+        timings.lap("lint");
+    }
+    let (mut policies, mut documents) = std::thread::scope(|scope| {
+        let linting = trees.as_ref().map(|(files, _)| scope.spawn(|| lint::lint(files, &program)));
         let (plan, mut problems) = lower::plan(&program, &sources, config);
         diagnostics.append(&mut problems);
         timings.lap("lower");
@@ -324,7 +338,9 @@ pub fn compile_then(
                 }
                 timings.lap("render");
                 // Only lints and silencing are left, and neither makes or removes an error.
-                if !diagnostics::has_errors(&diagnostics) {
+                if let Some(on_output) = on_output.as_mut()
+                    && !diagnostics::has_errors(&diagnostics)
+                {
                     on_output(&documents);
                     timings.lap("output");
                 }
@@ -339,22 +355,15 @@ pub fn compile_then(
                 (policies, Vec::new())
             }
         };
-        // A panic in lint is a bug; re-raise it here as it is.
-        let lints = linting.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-        timings.lap("lint");
-        (lints, policies, documents)
-    });
-    match cache.as_deref_mut() {
-        Some(cache) => {
-            let entries = files.into_iter().zip(syntax_problems).enumerate();
-            cache.entries = entries
-                .map(|(i, (tree, problems))| {
-                    let text = sources.files()[i].text.clone();
-                    (!unreadable.contains(&i)).then_some(CachedParse { text, tree, problems })
-                })
-                .collect();
+        if let Some(linting) = linting {
+            // A panic in lint is a bug; re-raise it here as it is.
+            lints = linting.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            timings.lap("lint");
         }
-        None => drop(files),
+        (policies, documents)
+    });
+    if let Some((files, syntax_problems)) = trees {
+        keep_trees(cache.as_deref_mut(), files, syntax_problems, &sources, &unreadable);
     }
     if let Some(cache) = cache {
         cache.documents = documents.clone();
@@ -392,6 +401,25 @@ pub fn compile_then(
         documents,
         program,
         timings,
+    }
+}
+
+/// Puts the trees of this run into `cache` for the next (or frees them).
+fn keep_trees(
+    cache: Option<&mut Cache>,
+    files: Vec<ast::File>,
+    syntax_problems: Vec<Vec<Diagnostic>>,
+    sources: &Sources,
+    unreadable: &[usize],
+) {
+    if let Some(cache) = cache {
+        let entries = files.into_iter().zip(syntax_problems).enumerate();
+        cache.entries = entries
+            .map(|(i, (tree, problems))| {
+                let text = sources.files()[i].text.clone();
+                (!unreadable.contains(&i)).then_some(CachedParse { text, tree, problems })
+            })
+            .collect();
     }
 }
 
@@ -542,7 +570,16 @@ mod tests {
         for (text, options, early) in cases {
             let mut handed: Option<Vec<documents::Document>> = None;
             let mut take = |docs: &[documents::Document]| handed = Some(docs.to_vec());
-            let c = compile_then(sources(&[("a.np", text)]), Vec::new(), &Config::default(), None, options, &mut take);
+            let c = compile_then(
+                sources(&[("a.np", text)]),
+                Vec::new(),
+                &Config::default(),
+                None,
+                options,
+                Some(&mut take),
+            );
+            let without = compile_with(sources(&[("a.np", text)]), Vec::new(), &Config::default(), None, options);
+            assert_eq!(outcome(&c), outcome(&without), "{text}");
             assert_eq!(handed.is_some(), early, "{text}");
             if let Some(handed) = handed {
                 assert!(!c.has_errors(), "{text}");

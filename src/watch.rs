@@ -257,7 +257,7 @@ impl Session {
         let mut write = |documents: &[crate::documents::Document]| {
             written = Some(emit::write_documents(dir, documents, Format::Yaml, kept));
         };
-        let mut compilation = crate::compile_then(sources, early, &config, Some(&mut self.cache), options, &mut write);
+        let mut compilation = crate::compile_then(sources, early, &config, Some(&mut self.cache), options, Some(&mut write));
         if written.is_none() && !compilation.has_errors() {
             let at = Instant::now();
             written = Some(match options.output {
