@@ -34,13 +34,19 @@ pub enum Direction {
     Egress,
 }
 
-/// One policy to build: a local endpoint, a peer, and everything merged into them.
-struct Pair<'p> {
+/// Which policy a half of a flow goes into: a namespace's policy for its
+/// local endpoint towards a peer, in one direction, and the policy's name.
+struct Policy<'p> {
     namespace: &'p str,
     name: Box<str>,
     direction: Direction,
     local: &'p Arc<Peer>,
     peer: &'p Arc<Peer>,
+}
+
+/// One policy to build, and everything merged into it.
+struct Pair<'p> {
+    policy: Policy<'p>,
     /// Where the ports of every merged flow are in [`Plan::ports`], sorted
     /// and deduplicated (`None`: every port).
     ports: Option<Range<usize>>,
@@ -51,11 +57,7 @@ struct Pair<'p> {
 
 /// The half of a flow that one namespace enforces, and the policy it goes into.
 struct Half<'p> {
-    namespace: &'p str,
-    name: Box<str>,
-    direction: Direction,
-    local: &'p Arc<Peer>,
-    peer: &'p Arc<Peer>,
+    policy: Policy<'p>,
     flow: &'p Flow,
 }
 
@@ -103,7 +105,7 @@ impl<'p> Plan<'p> {
     pub fn name(&self, i: usize) -> (&str, &str) {
         match &self.work[i] {
             Work::DefaultDeny(ns, _) => (ns, DEFAULT_DENY),
-            Work::Pair(pair) => (pair.namespace, &pair.name),
+            Work::Pair(pair) => (pair.policy.namespace, &pair.policy.name),
         }
     }
 
@@ -146,11 +148,11 @@ impl<'p> Plan<'p> {
                     origins,
                 },
             ) => {
-                pair.namespace == namespace
-                    && *pair.name == **name
-                    && pair.direction == *direction
-                    && pair.local == local
-                    && pair.peer == peer
+                pair.policy.namespace == namespace
+                    && *pair.policy.name == **name
+                    && pair.policy.direction == *direction
+                    && pair.policy.local == local
+                    && pair.policy.peer == peer
                     && match (self.ports(pair), ports) {
                         (None, None) => true,
                         (Some(mine), Some(theirs)) => mine.iter().copied().eq(theirs.iter()),
@@ -176,11 +178,11 @@ impl<'p> Plan<'p> {
                 locations: deny_locations(info, self.sources).map(|(f, l)| (f.to_string(), l)).collect(),
             },
             Work::Pair(pair) => ObjectInputs::Pair {
-                namespace: pair.namespace.to_string(),
-                name: pair.name.to_string(),
-                direction: pair.direction,
-                local: Arc::clone(pair.local),
-                peer: Arc::clone(pair.peer),
+                namespace: pair.policy.namespace.to_string(),
+                name: pair.policy.name.to_string(),
+                direction: pair.policy.direction,
+                local: Arc::clone(pair.policy.local),
+                peer: Arc::clone(pair.policy.peer),
                 ports: self.ports(pair).map(|ports| ports.iter().map(|&p| p.clone()).collect()),
                 origins: self
                     .origins(pair)
@@ -267,7 +269,7 @@ pub fn plan<'p>(program: &'p Program, sources: &'p Sources, config: &Config) -> 
     let mut collisions: Vec<(usize, Diagnostic)> = Vec::new();
     let mut order = order.into_iter().peekable();
     while let Some(first) = order.next() {
-        let name = std::mem::take(&mut halves[first].name);
+        let name = std::mem::take(&mut halves[first].policy.name);
         let first = &halves[first];
         let merge = |ports: &mut Option<Vec<&'p PortSpec>>, origins: &mut Vec<usize>, flow: &'p Flow| {
             match ports {
@@ -277,9 +279,10 @@ pub fn plan<'p>(program: &'p Program, sources: &'p Sources, config: &Config) -> 
             origins.push(flow.origin);
         };
         merge(&mut run_ports, &mut run_origins, first.flow);
-        while let Some(other) = order.next_if(|&h| halves[h].namespace == first.namespace && halves[h].name == name) {
+        while let Some(other) = order.next_if(|&h| halves[h].policy.namespace == first.policy.namespace && halves[h].policy.name == name) {
             let (seq, other) = (other, &halves[other]);
-            if other.direction == first.direction && other.local == first.local && other.peer == first.peer {
+            let (mine, theirs) = (&first.policy, &other.policy);
+            if theirs.direction == mine.direction && theirs.local == mine.local && theirs.peer == mine.peer {
                 merge(&mut run_ports, &mut run_origins, other.flow);
                 continue;
             }
@@ -295,7 +298,7 @@ pub fn plan<'p>(program: &'p Program, sources: &'p Sources, config: &Config) -> 
                     second.span,
                     format!(
                         "two different pairs would both become policy `{name}` in namespace `{}`",
-                        first.namespace
+                        first.policy.namespace
                     ),
                 )
                 .with_label(format!("`{}`", second.text))
@@ -316,11 +319,7 @@ pub fn plan<'p>(program: &'p Program, sources: &'p Sources, config: &Config) -> 
         let start = origins.len();
         origins.append(&mut run_origins);
         pairs.push(Pair {
-            namespace: first.namespace,
-            name,
-            direction: first.direction,
-            local: first.local,
-            peer: first.peer,
+            policy: Policy { name, ..first.policy },
             ports: pair_ports,
             origins: start..origins.len(),
         });
@@ -345,7 +344,7 @@ pub fn plan<'p>(program: &'p Program, sources: &'p Sources, config: &Config) -> 
     let mut denies = program.namespaces.iter().filter(|(_, info)| isolating(info)).peekable();
     let mut work: Vec<Work> = Vec::with_capacity(pairs.len() + program.namespaces.len());
     for pair in pairs {
-        while let Some((ns, info)) = denies.next_if(|(ns, _)| (ns.as_str(), DEFAULT_DENY) <= (pair.namespace, &*pair.name)) {
+        while let Some((ns, info)) = denies.next_if(|(ns, _)| (ns.as_str(), DEFAULT_DENY) <= (pair.policy.namespace, &*pair.policy.name)) {
             work.push(Work::DefaultDeny(ns, info));
         }
         work.push(Work::Pair(pair));
@@ -393,14 +392,14 @@ fn enforced_halves(program: &Program) -> Vec<Half<'_>> {
                     }
                     name.clear();
                     write_policy_name(&mut name, direction, local, peer, ns);
-                    out.push(Half {
+                    let policy = Policy {
                         namespace: ns,
                         name: Box::from(name.as_str()),
                         direction,
                         local,
                         peer,
-                        flow,
-                    });
+                    };
+                    out.push(Half { policy, flow });
                 }
             }
         }
@@ -418,7 +417,7 @@ fn by_policy(halves: &[Half]) -> Vec<usize> {
         .iter()
         .map(|half| {
             let next = ids.len();
-            *ids.entry(half.namespace).or_insert(next)
+            *ids.entry(half.policy.namespace).or_insert(next)
         })
         .collect();
     let mut namespaces: Vec<(&str, usize)> = ids.into_iter().collect();
@@ -446,8 +445,14 @@ fn by_policy(halves: &[Half]) -> Vec<usize> {
         // The first bytes of a name, as a number, order most names without
         // a call to compare strings; the whole name decides the rest, then
         // the index, which is in flow order, between halves of one policy.
-        let mut part: Vec<(u128, usize)> = grouped[group.clone()].iter().map(|&i| (name_prefix(&halves[i].name), i)).collect();
-        part.sort_unstable_by(|&(pa, a), &(pb, b)| pa.cmp(&pb).then_with(|| (&halves[a].name, a).cmp(&(&halves[b].name, b))));
+        let mut part: Vec<(u128, usize)> = grouped[group.clone()]
+            .iter()
+            .map(|&i| (name_prefix(&halves[i].policy.name), i))
+            .collect();
+        part.sort_unstable_by(|&(pa, a), &(pb, b)| {
+            pa.cmp(&pb)
+                .then_with(|| (&halves[a].policy.name, a).cmp(&(&halves[b].policy.name, b)))
+        });
         part.into_iter().map(|(_, i)| i).collect::<Vec<_>>()
     });
     sorted.concat()
@@ -714,10 +719,10 @@ fn build(pair: &Pair, ports: Option<&[&PortSpec]>, origins: &[usize], program: &
         annotations.insert(k.to_string(), v.join(", "));
     }
 
-    let ns = pair.namespace;
-    let peers = render_peers(pair.peer, ns);
+    let ns = pair.policy.namespace;
+    let peers = render_peers(pair.policy.peer, ns);
     let ports = ports.map(|ports| ports.iter().copied().map(render_port).collect());
-    let pod_selector = match &**pair.local {
+    let pod_selector = match &**pair.policy.local {
         Peer::Pods { pods, .. } => selector(pods),
         Peer::Ips { .. } => meta::LabelSelector::default(),
     };
@@ -725,7 +730,7 @@ fn build(pair: &Pair, ports: Option<&[&PortSpec]>, origins: &[usize], program: &
         pod_selector: Some(pod_selector),
         ..Default::default()
     };
-    match pair.direction {
+    match pair.policy.direction {
         Direction::Egress => {
             spec.policy_types = Some(vec!["Egress".into()]);
             spec.egress = Some(vec![net::NetworkPolicyEgressRule { to: Some(peers), ports }]);
@@ -736,7 +741,7 @@ fn build(pair: &Pair, ports: Option<&[&PortSpec]>, origins: &[usize], program: &
         }
     }
     net::NetworkPolicy {
-        metadata: object_meta(ns, pair.name.to_string(), annotations, shared),
+        metadata: object_meta(ns, pair.policy.name.to_string(), annotations, shared),
         spec: Some(spec),
     }
 }
