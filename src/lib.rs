@@ -308,62 +308,61 @@ pub fn compile_then(
     // The model reads the objects: the `expect` statements and the full check need them.
     let wanted = verification == Verification::Full || !program.expectations.is_empty();
     // Lints that the diagnostics of later stages make moot are dropped once
-    // those are known. With a reader of the early output, lint runs beside
-    // lowering and rendering: its warnings change nothing in the output,
-    // which is handed over before lint is done. Otherwise lint runs first and
-    // the trees go before lowering builds the objects, which is when memory peaks.
-    let mut lints = Vec::new();
+    // those are known. Lint only warns: with a reader of the early output,
+    // it runs once the output is handed over, so that nothing delays it.
+    // Otherwise lint runs first and the trees go before lowering builds the
+    // objects, which is when memory peaks.
+    let lint_first = on_output.is_none();
     let mut trees = Some((files, syntax_problems));
-    if on_output.is_none()
-        && let Some((files, syntax_problems)) = trees.take()
-    {
-        lints = lint::lint(&files, &program);
-        keep_trees(cache.as_deref_mut(), files, syntax_problems, &sources, &unreadable);
-        timings.lap("lint");
-    }
-    let (mut policies, mut documents) = std::thread::scope(|scope| {
-        let linting = trees.as_ref().map(|(files, _)| scope.spawn(|| lint::lint(files, &program)));
-        let (plan, mut problems) = lower::plan(&program, &sources, config);
-        diagnostics.append(&mut problems);
-        timings.lap("lower");
-        let (policies, documents) = match options.output {
-            Output::Documents(format) if !wanted => {
-                let earlier = cache.as_deref().map(|c| c.documents.as_slice());
-                let documents = documents::render(&plan, earlier, format);
-                drop(plan);
-                let mut provenance = None;
-                for doc in documents.iter().filter(|d| !d.violations().is_empty()) {
-                    let provenance = provenance.get_or_insert_with(|| lower::Provenance::new(&program));
-                    diagnostics.push(invalid_object(doc.namespace(), doc.name(), doc.violations(), provenance));
-                }
-                timings.lap("render");
-                // Only lints and silencing are left, and neither makes or removes an error.
-                if let Some(on_output) = on_output.as_mut()
-                    && !diagnostics::has_errors(&diagnostics)
-                {
-                    on_output(&documents);
-                    timings.lap("output");
-                }
-                (Vec::new(), documents)
-            }
-            _ => {
-                let indexes: Vec<usize> = (0..plan.len()).collect();
-                let policies = parallel::map(&indexes, |_, &i| plan.build(i));
-                drop(plan);
-                diagnostics.extend(validate_output(&policies, &program));
-                timings.lap("validate");
-                (policies, Vec::new())
-            }
+    // Lints the trees, then puts them into the cache for the next run (or frees them).
+    let lint_trees = |trees: &mut Option<(Vec<ast::File>, Vec<Vec<Diagnostic>>)>, cache: Option<&mut Cache>, timings: &mut Timings| {
+        let Some((files, syntax_problems)) = trees.take() else {
+            return Vec::new();
         };
-        if let Some(linting) = linting {
-            // A panic in lint is a bug; re-raise it here as it is.
-            lints = linting.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            timings.lap("lint");
+        let lints = lint::lint(&files, &program);
+        keep_trees(cache, files, syntax_problems, &sources, &unreadable);
+        timings.lap("lint");
+        lints
+    };
+    let mut lints = if lint_first {
+        lint_trees(&mut trees, cache.as_deref_mut(), &mut timings)
+    } else {
+        Vec::new()
+    };
+    let (plan, mut problems) = lower::plan(&program, &sources, config);
+    diagnostics.append(&mut problems);
+    timings.lap("lower");
+    let (mut policies, mut documents) = match options.output {
+        Output::Documents(format) if !wanted => {
+            let earlier = cache.as_deref().map(|c| c.documents.as_slice());
+            let documents = documents::render(&plan, earlier, format);
+            drop(plan);
+            let mut provenance = None;
+            for doc in documents.iter().filter(|d| !d.violations().is_empty()) {
+                let provenance = provenance.get_or_insert_with(|| lower::Provenance::new(&program));
+                diagnostics.push(invalid_object(doc.namespace(), doc.name(), doc.violations(), provenance));
+            }
+            timings.lap("render");
+            // Only lints and silencing are left, and neither makes or removes an error.
+            if let Some(on_output) = on_output.as_mut()
+                && !diagnostics::has_errors(&diagnostics)
+            {
+                on_output(&documents);
+                timings.lap("output");
+            }
+            (Vec::new(), documents)
         }
-        (policies, documents)
-    });
-    if let Some((files, syntax_problems)) = trees {
-        keep_trees(cache.as_deref_mut(), files, syntax_problems, &sources, &unreadable);
+        _ => {
+            let indexes: Vec<usize> = (0..plan.len()).collect();
+            let policies = parallel::map(&indexes, |_, &i| plan.build(i));
+            drop(plan);
+            diagnostics.extend(validate_output(&policies, &program));
+            timings.lap("validate");
+            (policies, Vec::new())
+        }
+    };
+    if !lint_first {
+        lints = lint_trees(&mut trees, cache.as_deref_mut(), &mut timings);
     }
     if let Some(cache) = cache {
         cache.documents = documents.clone();
