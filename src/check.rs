@@ -289,7 +289,7 @@ impl PeerTable {
 
 /// What pass two found for the intents of one file: their outcomes in
 /// order, and the peers they name, numbered in the file.
-pub struct FileOutcome {
+struct FileOutcome {
     peers: Vec<Arc<Peer>>,
     intents: Vec<IntentOutcome>,
 }

@@ -313,21 +313,18 @@ pub fn compile_then(
     // Otherwise lint runs first and the trees go before lowering builds the
     // objects, which is when memory peaks.
     let lint_first = on_output.is_none();
-    let mut trees = Some((files, syntax_problems));
     // Lints the trees, then puts them into the cache for the next run (or frees them).
-    let lint_trees = |trees: &mut Option<(Vec<ast::File>, Vec<Vec<Diagnostic>>)>, cache: Option<&mut Cache>, timings: &mut Timings| {
-        let Some((files, syntax_problems)) = trees.take() else {
-            return Vec::new();
+    let lint_trees =
+        |(files, syntax_problems): (Vec<ast::File>, Vec<Vec<Diagnostic>>), cache: Option<&mut Cache>, timings: &mut Timings| {
+            let lints = lint::lint(&files, &program);
+            keep_trees(cache, files, syntax_problems, &sources, &unreadable);
+            timings.lap("lint");
+            lints
         };
-        let lints = lint::lint(&files, &program);
-        keep_trees(cache, files, syntax_problems, &sources, &unreadable);
-        timings.lap("lint");
-        lints
-    };
-    let mut lints = if lint_first {
-        lint_trees(&mut trees, cache.as_deref_mut(), &mut timings)
-    } else {
-        Vec::new()
+    let mut trees = Some((files, syntax_problems));
+    let mut lints = match trees.take_if(|_| lint_first) {
+        Some(trees) => lint_trees(trees, cache.as_deref_mut(), &mut timings),
+        None => Vec::new(),
     };
     let (plan, mut problems) = lower::plan(&program, &sources, config);
     diagnostics.append(&mut problems);
@@ -361,8 +358,8 @@ pub fn compile_then(
             (policies, Vec::new())
         }
     };
-    if !lint_first {
-        lints = lint_trees(&mut trees, cache.as_deref_mut(), &mut timings);
+    if let Some(trees) = trees {
+        lints = lint_trees(trees, cache.as_deref_mut(), &mut timings);
     }
     if let Some(cache) = cache {
         cache.documents = documents.clone();
@@ -503,10 +500,13 @@ mod tests {
         (c.yaml(), c.render_diagnostics())
     }
 
+    /// Two files, each naming a workload of the other's namespace.
+    const FRONTEND: &str = "namespace frontend\nweb -> backend/api:8080, allow dns\n";
+    const BACKEND: &str = "namespace backend\napi -> db:5432\n";
+
     #[test]
     fn cached_trees_give_the_same_result_as_parsing_again() {
-        let a = "namespace frontend\nweb -> backend/api:8080, allow dns\n";
-        let b = "namespace backend\napi -> db:5432\n";
+        let (a, b) = (FRONTEND, BACKEND);
         let config = Config::default();
         let mut cache = Cache::default();
         let c = "namespace backend\nworkload api = tier=api\napi -> db:5432\n";
@@ -650,8 +650,7 @@ mod tests {
 
     #[test]
     fn unchanged_files_are_not_resolved_again_unless_a_declaration_changes() {
-        let a = "namespace frontend\nweb -> backend/api:8080, allow dns\n";
-        let b = "namespace backend\napi -> db:5432\n";
+        let (a, b) = (FRONTEND, BACKEND);
         let config = Config::default();
         let mut cache = Cache::default();
         let mut run = |files: &[(&str, &str)]| compile_with(sources(files), Vec::new(), &config, Some(&mut cache), Options::FULL).program;
