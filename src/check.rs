@@ -39,14 +39,24 @@ pub fn check(files: &[ast::File], sources: &Sources, config: &Config) -> (Progra
     check_with(files, sources, config, None)
 }
 
-/// What checking keeps from one run for the next (watch mode): each file's
-/// intents as resolved, and the declarations and configuration they were
-/// resolved against.
+/// What checking keeps from one run for the next (watch mode): what pass
+/// one found in each file, each file's intents as resolved, and the
+/// declarations and configuration they were resolved against.
 #[derive(Default)]
 pub struct Memo {
     context: Option<(Declarations, Config)>,
-    /// By file index: the file's name and its intents resolved.
-    files: Vec<Option<(String, Arc<FileOutcome>)>>,
+    /// By file index.
+    files: Vec<Option<KeptFile>>,
+}
+
+/// A file as the last run checked it.
+struct KeptFile {
+    name: String,
+    /// Pass one's steps, unless the file has statements that pass one
+    /// hands over by reference (`expect`, `expose`).
+    steps: Option<Arc<[Step]>>,
+    /// Its intents resolved.
+    outcome: Arc<FileOutcome>,
 }
 
 impl std::fmt::Debug for Memo {
@@ -57,37 +67,46 @@ impl std::fmt::Debug for Memo {
 }
 
 /// [`check`], re-using what `memo` kept of the last run. `same_text[i]`
-/// says that file `i` has the text it had in that run: its intents as
-/// resolved then are taken as they are when its name is the same too, and
-/// so are every declaration (with its place) and the configuration, which
-/// is all that resolving an intent reads besides its own file.
+/// says that file `i` has the text it had in that run. When its name is
+/// the same too, what pass one found in it is taken as it is if the
+/// configuration is the same (pass one reads nothing else), and so are its
+/// intents as resolved if every declaration (with its place) is the same
+/// too, which is all that resolving an intent reads besides its own file.
 pub fn check_with(
     files: &[ast::File],
     sources: &Sources,
     config: &Config,
     memo: Option<(&mut Memo, &[bool])>,
 ) -> (Program, Vec<Diagnostic>) {
-    let mut checker = Checker::new(sources, config, Declarations::default());
-    let (intents, expectations, exposures) = checker.declarations(files);
     let (memo, same_text) = match memo {
         Some((memo, same_text)) => (Some(memo), same_text),
         None => (None, &[][..]),
     };
-    let mut outcomes: Vec<Option<Arc<FileOutcome>>> = vec![None; files.len()];
-    if let Some(memo) = memo.as_deref()
+    let unchanged = |i: usize| -> Option<&KeptFile> {
+        let kept = memo.as_deref()?.files.get(i)?.as_ref()?;
+        (same_text.get(i) == Some(&true) && kept.name == sources.name(i)).then_some(kept)
+    };
+    let same_config = memo.as_deref().and_then(|m| m.context.as_ref()).is_some_and(|(_, c)| c == config);
+    let kept_steps: Vec<Option<Arc<[Step]>>> = (0..files.len())
+        .map(|i| unchanged(i).filter(|_| same_config).and_then(|k| k.steps.clone()))
+        .collect();
+    let mut checker = Checker::new(sources, config, Declarations::default());
+    let ((mut intents, expectations, exposures), steps) = checker.declarations(files, &kept_steps, memo.is_some());
+    let alike = same_config
         && memo
-            .context
-            .as_ref()
-            .is_some_and(|(decls, c)| c == config && decls.resolve_alike(&checker.decls))
-    {
-        for (i, kept) in memo.files.iter().enumerate().take(files.len()) {
-            if let Some((name, outcome)) = kept
-                && same_text.get(i) == Some(&true)
-                && name == sources.name(i)
-            {
-                outcomes[i] = Some(Arc::clone(outcome));
-            }
-        }
+            .as_deref()
+            .and_then(|m| m.context.as_ref())
+            .is_some_and(|(decls, _)| decls.resolve_alike(&checker.decls));
+    let outcomes: Vec<Option<Arc<FileOutcome>>> = (0..files.len())
+        .map(|i| unchanged(i).filter(|_| alike).map(|k| Arc::clone(&k.outcome)))
+        .collect();
+    // A file whose steps were kept but whose intents are not is read again for them.
+    let reread: Vec<usize> = (0..files.len())
+        .filter(|&i| outcomes[i].is_none() && kept_steps[i].is_some())
+        .collect();
+    let rescans = parallel::map(&reread, |_, &i| Checker::new(sources, config, ()).scan(&files[i]));
+    for (&i, scan) in reread.iter().zip(rescans) {
+        intents[i] = scan.intents;
     }
     let outcomes = checker.resolve_files(&intents, outcomes);
     let mut program = checker.merge(&outcomes);
@@ -102,10 +121,14 @@ pub fn check_with(
         }
     }
     if let Some(memo) = memo {
-        memo.files = outcomes
-            .into_iter()
-            .enumerate()
-            .map(|(i, o)| Some((sources.name(i).to_string(), o)))
+        memo.files = (outcomes.into_iter().zip(steps).enumerate())
+            .map(|(i, (outcome, steps))| {
+                Some(KeptFile {
+                    name: sources.name(i).to_string(),
+                    steps,
+                    outcome,
+                })
+            })
             .collect();
         memo.context = Some((checker.decls, config.clone()));
     }
@@ -166,40 +189,44 @@ struct PendingIntent<'a> {
 }
 
 /// A declaration checked in itself by a worker of pass one; conflicts
-/// with other declarations are settled in file order.
-enum Declaration<'a> {
+/// with other declarations are settled in file order. It owns its text:
+/// watch mode keeps it for the next run (see [`Memo`]).
+#[derive(Clone)]
+enum Declaration {
     Namespace {
-        name: &'a str,
+        name: String,
         span: Span,
     },
     Workload {
-        namespace: &'a str,
-        name: &'a Spanned<ast::Name>,
+        namespace: String,
+        name: String,
+        name_span: Span,
         selector: LabelSelector,
         span: Span,
     },
     External {
-        name: &'a str,
+        name: String,
         block: IpBlock,
         span: Span,
     },
     Isolate {
-        namespace: &'a str,
+        namespace: String,
         mode: Isolation,
         span: Span,
     },
 }
 
 /// What a worker of pass one found in a file, in statement order.
-enum Step<'a> {
+#[derive(Clone)]
+enum Step {
     Report(Diagnostic),
-    Declare(Declaration<'a>),
+    Declare(Declaration),
 }
 
 /// One file read by a worker of pass one.
 #[derive(Default)]
 struct FileScan<'a> {
-    steps: Vec<Step<'a>>,
+    steps: Vec<Step>,
     intents: Vec<PendingIntent<'a>>,
     expectations: Vec<PendingExpectation<'a>>,
     exposures: Vec<PendingExposure<'a>>,
@@ -367,57 +394,88 @@ impl<'a> Checker<'a> {
     /// Pass one: declarations, namespaces, metadata attachment; intents are
     /// kept for pass two. Workers read the files, each on its own; what they
     /// declare is recorded here in file order, which is where conflicts show.
-    fn declarations(&mut self, files: &'a [ast::File]) -> Pending<'a> {
+    /// A file with steps in `kept` is not read: its steps are taken as they
+    /// are, and it yields no intents. With `keep`, each file's steps come
+    /// back too (none for a file with `expect` or `expose` statements, which
+    /// are read again each time as they borrow from the tree).
+    fn declarations(
+        &mut self,
+        files: &'a [ast::File],
+        kept: &[Option<Arc<[Step]>>],
+        keep: bool,
+    ) -> (Pending<'a>, Vec<Option<Arc<[Step]>>>) {
         let (sources, config) = (self.sources, self.config);
+        let todo: Vec<usize> = (0..files.len()).filter(|&i| kept.get(i).is_none_or(Option::is_none)).collect();
         // By index: a scan borrows from the file for as long as the trees live.
-        let scans = parallel::map(files, |i, _| Checker::new(sources, config, ()).scan(&files[i]));
+        let mut scans = parallel::map(&todo, |_, &i| Checker::new(sources, config, ()).scan(&files[i])).into_iter();
         let (mut intents, mut expectations, mut exposures) = (Vec::new(), Vec::new(), Vec::new());
-        for scan in scans {
-            for step in scan.steps {
-                match step {
-                    Step::Report(d) => self.error(d),
-                    Step::Declare(declaration) => self.declare(declaration),
+        let mut steps_by_file = Vec::with_capacity(if keep { files.len() } else { 0 });
+        for i in 0..files.len() {
+            let steps = match kept.get(i).and_then(Option::as_ref) {
+                Some(steps) => {
+                    for step in steps.iter() {
+                        self.step(step.clone());
+                    }
+                    intents.push(Vec::new());
+                    Some(Arc::clone(steps))
                 }
+                None => {
+                    let Some(scan) = scans.next() else { break };
+                    let keepable = keep && scan.expectations.is_empty() && scan.exposures.is_empty();
+                    let steps = keepable.then(|| Arc::<[Step]>::from(scan.steps.as_slice()));
+                    for step in scan.steps {
+                        self.step(step);
+                    }
+                    intents.push(scan.intents);
+                    expectations.extend(scan.expectations);
+                    exposures.extend(scan.exposures);
+                    steps
+                }
+            };
+            if keep {
+                steps_by_file.push(steps);
             }
-            intents.push(scan.intents);
-            expectations.extend(scan.expectations);
-            exposures.extend(scan.exposures);
         }
         self.cross_declaration_checks();
-        (intents, expectations, exposures)
+        ((intents, expectations, exposures), steps_by_file)
+    }
+
+    fn step(&mut self, step: Step) {
+        match step {
+            Step::Report(d) => self.error(d),
+            Step::Declare(declaration) => self.declare(declaration),
+        }
     }
 
     /// Records a declaration, or reports how it conflicts with an earlier one.
-    fn declare(&mut self, declaration: Declaration<'a>) {
+    fn declare(&mut self, declaration: Declaration) {
         match declaration {
             Declaration::Namespace { name, span } => {
-                let info = self.decls.namespaces.entry(name.to_string()).or_default();
+                let info = self.decls.namespaces.entry(name).or_default();
                 info.declared = true;
                 info.declarations.push(span);
             }
             Declaration::Workload {
                 namespace,
                 name,
+                name_span,
                 selector,
                 span,
-            } => self.workload(namespace, name, selector, span),
+            } => self.workload(namespace, name, name_span, selector, span),
             Declaration::External { name, block, span } => self.external(name, block, span),
-            Declaration::Isolate { namespace, mode, span } => self.isolate(namespace, mode, span),
+            Declaration::Isolate { namespace, mode, span } => self.isolate(&namespace, mode, span),
         }
     }
 
-    fn workload(&mut self, namespace: &str, name: &Spanned<ast::Name>, sel: LabelSelector, span: Span) {
-        match self.decls.workload(namespace, &name.node.text) {
+    fn workload(&mut self, namespace: String, name: String, name_span: Span, sel: LabelSelector, span: Span) {
+        match self.decls.workload(&namespace, &name) {
             Some((existing, at)) if *existing != sel => {
                 let at = *at;
                 self.error(
                     Diagnostic::new(
                         Code::ConflictingWorkload,
                         span,
-                        format!(
-                            "workload `{}` in namespace `{namespace}` is declared twice with different selectors",
-                            name.node.text
-                        ),
+                        format!("workload `{name}` in namespace `{namespace}` is declared twice with different selectors"),
                     )
                     .with_label(format!("here it means `{sel}`"))
                     .with_secondary(at, format!("here it means `{existing}`"))
@@ -426,20 +484,16 @@ impl<'a> Checker<'a> {
             }
             Some(_) => {}
             None => {
-                self.decls
-                    .workloads
-                    .entry(namespace.to_string())
-                    .or_default()
-                    .insert(name.node.text.clone(), (sel, span));
-                let candidate = (name.node.text.clone(), CharShape::of(&name.node.text), span);
-                self.decls.typo_candidates.entry(namespace.to_string()).or_default().push(candidate);
-                self.decls.workload_names.entry(name.node.text.clone()).or_insert(name.span);
+                let candidate = (name.clone(), CharShape::of(&name), span);
+                self.decls.typo_candidates.entry(namespace.clone()).or_default().push(candidate);
+                self.decls.workload_names.entry(name.clone()).or_insert(name_span);
+                self.decls.workloads.entry(namespace).or_default().insert(name, (sel, span));
             }
         }
     }
 
-    fn external(&mut self, name: &str, block: IpBlock, span: Span) {
-        match self.decls.externals.get(name) {
+    fn external(&mut self, name: String, block: IpBlock, span: Span) {
+        match self.decls.externals.get(&name) {
             Some((existing, at)) if *existing != block => {
                 let at = *at;
                 self.error(
@@ -455,7 +509,7 @@ impl<'a> Checker<'a> {
             }
             Some(_) => {}
             None => {
-                self.decls.externals.insert(name.to_string(), (block, span));
+                self.decls.externals.insert(name, (block, span));
             }
         }
     }
@@ -631,7 +685,7 @@ impl<'a, D> Checker<'a, D> {
         namespace: &mut Option<&'a str>,
         metadata: &mut MetadataScope<'a>,
         scan: &mut FileScan<'a>,
-    ) -> Option<Declaration<'a>> {
+    ) -> Option<Declaration> {
         let is_intent = matches!(statement.node, Statement::Intent(_) | Statement::AllowDns(_));
         if !is_intent && !matches!(statement.node, Statement::Annotation(_)) {
             let before_namespace = matches!(statement.node, Statement::Namespace(_));
@@ -655,8 +709,8 @@ impl<'a, D> Checker<'a, D> {
             Statement::Namespace(name) => {
                 *namespace = Some(&name.node.text);
                 let valid = self.dns_label(name);
-                return valid.then_some(Declaration::Namespace {
-                    name: &name.node.text,
+                return valid.then(|| Declaration::Namespace {
+                    name: name.node.text.clone(),
                     span: statement.span,
                 });
             }
@@ -664,7 +718,7 @@ impl<'a, D> Checker<'a, D> {
             Statement::External { name, cidr, except } => return self.external_declaration(name, cidr, except),
             Statement::Isolate(mode) => {
                 return Some(Declaration::Isolate {
-                    namespace: current,
+                    namespace: current.to_string(),
                     mode: *mode,
                     span: statement.span,
                 });
@@ -719,12 +773,13 @@ impl<'a, D> Checker<'a, D> {
         namespace: &'a str,
         name: &'a Spanned<ast::Name>,
         selector: &Spanned<ast::Selector>,
-    ) -> Option<Declaration<'a>> {
+    ) -> Option<Declaration> {
         let valid_name = self.dns_label(name);
         let sel = self.selector(&selector.node)?;
         valid_name.then(|| Declaration::Workload {
-            namespace,
-            name,
+            namespace: namespace.to_string(),
+            name: name.node.text.clone(),
+            name_span: name.span,
             selector: sel,
             span: name.span.to(selector.span),
         })
@@ -736,11 +791,11 @@ impl<'a, D> Checker<'a, D> {
         name: &'a Spanned<ast::Name>,
         cidr: &Spanned<String>,
         except: &[Spanned<String>],
-    ) -> Option<Declaration<'a>> {
+    ) -> Option<Declaration> {
         let valid_name = self.dns_label(name);
         let block = self.ip_block(cidr, except)?;
         valid_name.then(|| Declaration::External {
-            name: &name.node.text,
+            name: name.node.text.clone(),
             block,
             span: name.span.to(except.last().map_or(cidr.span, |e| e.span)),
         })

@@ -593,7 +593,11 @@ mod tests {
     fn kept_resolutions_give_the_same_result_as_checking_again() {
         let a = "namespace frontend\nworkload web = tier=web\n@owner team-a\nweb -> backend/api:8080, allow dns\n";
         let b = "namespace backend\nworkload api = tier=api\napi -> db:5432\n";
-        let runs: [&[(&str, &str)]; 10] = [
+        // Problems pass one finds in the file itself, and an `expect` (which
+        // pass one hands over by reference, so the file is read every time).
+        let noisy = format!("{a}@-bad x\nweb -> backend/api:9090\nexpect web -> backend/api:8080 allowed\n@owner left-over\n");
+        let noisy_quiet = format!("{a}@-bad x\nweb -> backend/api:9090\n@owner left-over\n");
+        let runs: [&[(&str, &str)]; 16] = [
             &[("a.np", a), ("b.np", b)],
             // With a.np kept as resolved: a duplicate of its intent, and a typo of its workload.
             &[("a.np", a), ("b.np", &format!("{b}frontend/web -> api:8080\n"))],
@@ -622,6 +626,20 @@ mod tests {
             &[("a.np", a), ("b.np", b)],
             // The same texts under other names.
             &[("c.np", a), ("d.np", b)],
+            // With a file kept whose own problems pass one reports, while
+            // another declares a workload of the same name differently.
+            &[("a.np", &noisy), ("b.np", b)],
+            &[
+                ("a.np", &noisy),
+                ("b.np", &format!("{b}namespace frontend\nworkload web = tier=other\n")),
+            ],
+            &[("a.np", &noisy_quiet), ("b.np", b)],
+            &[
+                ("a.np", &noisy_quiet),
+                ("b.np", &format!("namespace frontend\nworkload web = tier=other\n{b}")),
+            ],
+            &[("a.np", &noisy_quiet), ("b.np", &format!("{b}external api = 10.0.0.0/8\n"))],
+            &[("a.np", &noisy_quiet), ("b.np", b)],
         ];
         let configs = [
             Config::default(),
@@ -634,16 +652,31 @@ mod tests {
                 workload_label: "app.kubernetes.io/name".to_string(),
                 ..Config::default()
             },
+            // Read by pass one: the annotation keys of metadata.
+            Config {
+                annotation_prefix: "netpolc.example.org".to_string(),
+                ..Config::default()
+            },
         ];
         let mut cache = Cache::default();
+        let mut check = |files: &[(&str, &str)], config: &Config| {
+            let cached = compile_with(sources(files), Vec::new(), config, Some(&mut cache), Options::FULL);
+            let fresh = compile(sources(files), Vec::new(), config);
+            assert_eq!(outcome(&cached), outcome(&fresh), "{files:?}");
+            assert_eq!(cached.program, fresh.program, "{files:?}");
+        };
         // Each set of files under each configuration in turn: the configuration
         // changes between runs that read the same files.
         for files in runs {
             for config in &configs {
-                let cached = compile_with(sources(files), Vec::new(), config, Some(&mut cache), Options::FULL);
-                let fresh = compile(sources(files), Vec::new(), config);
-                assert_eq!(outcome(&cached), outcome(&fresh), "{files:?}");
-                assert_eq!(cached.program, fresh.program, "{files:?}");
+                check(files, config);
+            }
+        }
+        // Then each configuration over every set: the files change between
+        // runs under the same configuration.
+        for config in &configs {
+            for files in runs {
+                check(files, config);
             }
         }
     }
