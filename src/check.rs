@@ -559,7 +559,7 @@ impl<'a> Checker<'a> {
 
     /// Merging the files' outcomes in order numbers the peers, drops
     /// duplicates and orders the diagnostics as one pass over all intents would.
-    fn merge(&mut self, outcomes: &[Arc<FileOutcome>]) -> Program {
+    fn merge<'o>(&mut self, outcomes: &'o [Arc<FileOutcome>]) -> Program {
         let targets = outcomes.iter().flat_map(|o| &o.intents).map(|i| i.targets.len()).sum();
         let mut program = Program {
             namespaces: self.decls.namespaces.clone(),
@@ -568,9 +568,33 @@ impl<'a> Checker<'a> {
             ..Default::default()
         };
         // Flows by what they allow, peers by number: finding a duplicate clones nothing.
-        let mut seen: FxHashMap<(usize, usize, &PortSet), Span> = FxHashMap::with_capacity_and_hasher(targets, Default::default());
-        // The peers whose namespace is recorded already.
-        let mut touched: rustc_hash::FxHashSet<usize> = rustc_hash::FxHashSet::default();
+        // The first ports of each pair of peers, and the pairs' other ports
+        // (rare): most flows hash two numbers, not their ports.
+        let mut seen: FxHashMap<(usize, usize), (&PortSet, Span)> = FxHashMap::with_capacity_and_hasher(targets, Default::default());
+        let mut seen_more: FxHashMap<(usize, usize, &PortSet), Span> = FxHashMap::default();
+        // Where the flow was first declared if it is a duplicate; otherwise it is recorded.
+        let mut first_declared = |source: usize, target: usize, ports: &'o PortSet, span: Span| match seen.entry((source, target)) {
+            Entry::Vacant(new) => {
+                new.insert((ports, span));
+                None
+            }
+            Entry::Occupied(first) if first.get().0 == ports => Some(first.get().1),
+            Entry::Occupied(_) => match seen_more.entry((source, target, ports)) {
+                Entry::Vacant(new) => {
+                    new.insert(span);
+                    None
+                }
+                Entry::Occupied(first) => Some(*first.get()),
+            },
+        };
+        // By peer number: whether its namespace is recorded already.
+        let mut touched: Vec<bool> = Vec::new();
+        let mut first_touch = |id: usize| {
+            if id >= touched.len() {
+                touched.resize(id + 1, false);
+            }
+            !std::mem::replace(&mut touched[id], true)
+        };
         // Every peer in it belongs to `outcomes`, borrowed for as long as it lives.
         let mut by_address = FxHashMap::default();
         for outcome in outcomes {
@@ -589,11 +613,10 @@ impl<'a> Checker<'a> {
                     let (Some(flow), Some(source_id), Some(target_id)) = (&target.flow, source, target_id) else {
                         continue;
                     };
-                    match seen.entry((source_id, target_id, &flow.ports)) {
-                        Entry::Occupied(first) => {
+                    match first_declared(source_id, target_id, &flow.ports, flow.origin.span) {
+                        Some(first) => {
                             // The duplicate adds nothing: it is dropped, so that it does not
                             // grow the annotations of the policy it would merge into.
-                            let first = *first.get();
                             self.error(
                                 Diagnostic::new(
                                     Code::DuplicateIntent,
@@ -605,15 +628,14 @@ impl<'a> Checker<'a> {
                                 .with_help("remove one of them"),
                             );
                         }
-                        Entry::Vacant(vacant) => {
-                            vacant.insert(flow.origin.span);
+                        None => {
                             // Flows share the peers: cloning one costs a count.
                             let (source, peer) = (Arc::clone(&self.peers.peers[source_id]), Arc::clone(&self.peers.peers[target_id]));
-                            if touched.insert(source_id) {
+                            if first_touch(source_id) {
                                 touch_namespace(&mut program, &source);
                             }
                             // DNS pods count only in a declared namespace, which is there already.
-                            if !flow.is_dns && touched.insert(target_id) {
+                            if !flow.is_dns && first_touch(target_id) {
                                 touch_namespace(&mut program, &peer);
                             }
                             self.selector_side_warning(&source, flow.origin.source_span, "source");
