@@ -139,7 +139,7 @@ impl<'a> Cursor<'a> {
         Some(Spanned::new(self.text[start..end].to_string(), self.span(start, end)))
     }
 
-    /// A name without quotes that is no keyword (a keyword is the checker's to report).
+    /// A name without quotes that is no keyword (a keyword as a name is E0102, which the grammar path reports).
     fn name(&mut self) -> Option<Spanned<Name>> {
         let text = self.word_ahead();
         if text.is_empty() || crate::KEYWORDS.contains(&text) {
