@@ -1,12 +1,16 @@
 //! Text to syntax tree: the pest grammar in `grammar/np.pest`, run one logical
 //! line at a time so that every syntax error of a file is reported, and pest's
-//! rule names turned into words before they reach a user.
+//! rule names turned into words before they reach a user. The most frequent
+//! shapes of line are read by hand first ([`fast`]), to the same tree; the
+//! grammar stays the definition, and reads every other line.
 
 use crate::ast::*;
 use crate::diagnostics::{Code, Diagnostic};
 use grammar::{Grammar, Rule};
 use pest::Parser as _;
 use pest::iterators::Pair;
+
+mod fast;
 
 #[allow(missing_docs)]
 mod grammar {
@@ -39,44 +43,20 @@ pub fn parse(file: usize, text: &str) -> (File, Vec<Diagnostic>) {
             );
             continue;
         }
-        let ctx = Ctx {
-            file,
-            base: start,
-            problems: Default::default(),
-        };
         if is_blank_or_comment(chunk) {
             // A quarter of the fleet's logical lines: nothing for the grammar to do.
-            comments.extend(ctx.comments(None, chunk));
+            comments.extend(comment_spans(file, start, chunk, &[]));
             continue;
         }
-        match Grammar::parse(Rule::line, chunk) {
-            Ok(mut pairs) => {
-                let Some(line) = pairs.next() else { continue };
-                comments.extend(ctx.comments(Some(&line), chunk));
-                for pair in line.into_inner() {
-                    if pair.as_rule() != Rule::EOI {
-                        let span = ctx.span(&pair);
-                        statements.push(Spanned::new(ctx.statement(pair), span));
-                    }
-                }
-            }
-            Err(_) => {
-                // Parse the bad line again with pest's detailed tracking, which also
-                // records the literal tokens (`->`, `,`, `)`) it expected; it is
-                // slower, so only failing lines pay for it.
-                // The switch is process-wide: one detailed parse at a time.
-                static DETAIL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-                let guard = DETAIL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                pest::set_error_detail(true);
-                let detailed = Grammar::parse(Rule::line, chunk).err();
-                pest::set_error_detail(false);
-                drop(guard);
-                if let Some(e) = detailed {
-                    diagnostics.push(ctx.syntax_error(e, chunk));
-                }
-            }
+        if let Some((statement, line_comments)) = fast::line(file, start, chunk) {
+            statements.push(statement);
+            comments.extend(line_comments);
+            continue;
         }
-        diagnostics.append(&mut ctx.take_problems());
+        let (statement, line_comments, mut problems) = grammar_line(file, start, chunk);
+        statements.extend(statement);
+        comments.extend(line_comments);
+        diagnostics.append(&mut problems);
     }
     if statements.is_empty() && diagnostics.is_empty() {
         diagnostics.push(
@@ -85,6 +65,47 @@ pub fn parse(file: usize, text: &str) -> (File, Vec<Diagnostic>) {
         );
     }
     (File { statements, comments }, diagnostics)
+}
+
+/// The grammar's reading of one logical line starting at byte `base`: its
+/// statement, its comments, and its syntax error or other problems.
+fn grammar_line(file: usize, base: usize, chunk: &str) -> (Option<Spanned<Statement>>, Vec<Span>, Vec<Diagnostic>) {
+    let ctx = Ctx {
+        file,
+        base,
+        problems: Default::default(),
+    };
+    let mut statement = None;
+    let mut comments = Vec::new();
+    let mut diagnostics = Vec::new();
+    match Grammar::parse(Rule::line, chunk) {
+        Ok(mut pairs) => {
+            if let Some(line) = pairs.next() {
+                comments = ctx.comments(&line, chunk);
+                statement = line.into_inner().find(|pair| pair.as_rule() != Rule::EOI).map(|pair| {
+                    let span = ctx.span(&pair);
+                    Spanned::new(ctx.statement(pair), span)
+                });
+            }
+        }
+        Err(_) => {
+            // Parse the bad line again with pest's detailed tracking, which also
+            // records the literal tokens (`->`, `,`, `)`) it expected; it is
+            // slower, so only failing lines pay for it.
+            // The switch is process-wide: one detailed parse at a time.
+            static DETAIL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+            let guard = DETAIL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            pest::set_error_detail(true);
+            let detailed = Grammar::parse(Rule::line, chunk).err();
+            pest::set_error_detail(false);
+            drop(guard);
+            if let Some(e) = detailed {
+                diagnostics.push(ctx.syntax_error(e, chunk));
+            }
+        }
+    }
+    diagnostics.append(&mut ctx.take_problems());
+    (statement, comments, diagnostics)
 }
 
 /// Whether every physical line of `chunk` is blank or a comment, which the
@@ -149,6 +170,32 @@ fn long_line(chunk: &str) -> Option<usize> {
     None
 }
 
+/// The comments of a logical line starting at byte `base`: on each physical
+/// line, from the first `#` outside `strings` (ranges in `chunk`) to the end.
+fn comment_spans(file: usize, base: usize, chunk: &str, strings: &[(usize, usize)]) -> Vec<Span> {
+    if !chunk.contains('#') {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut line_start = 0;
+    for physical in chunk.split('\n') {
+        let hash = physical
+            .match_indices('#')
+            .map(|(i, _)| line_start + i)
+            .find(|&at| !strings.iter().any(|&(s, e)| s <= at && at < e));
+        if let Some(at) = hash {
+            let end = line_start + physical.trim_end_matches('\r').len();
+            out.push(Span {
+                file,
+                start: base + at,
+                end: base + end,
+            });
+        }
+        line_start += physical.len() + 1;
+    }
+    out
+}
+
 struct Ctx {
     file: usize,
     base: usize,
@@ -173,38 +220,20 @@ impl Ctx {
         }
     }
 
-    /// The comments of a logical line that parsed. Only quoted strings and
-    /// metadata values may hold a `#` of their own: any other `#` starts a
-    /// comment, which runs to the end of its physical line. `line` is the
-    /// parsed line, if the grammar was needed at all.
-    fn comments(&self, line: Option<&Pair<Rule>>, chunk: &str) -> Vec<Span> {
+    /// The comments of a logical line that parsed: only quoted strings and
+    /// metadata values may hold a `#` of their own.
+    fn comments(&self, line: &Pair<Rule>, chunk: &str) -> Vec<Span> {
         if !chunk.contains('#') {
             return Vec::new();
         }
         let strings: Vec<(usize, usize)> = line
-            .into_iter()
-            .flat_map(|line| line.clone().into_inner().flatten())
+            .clone()
+            .into_inner()
+            .flatten()
             .filter(|p| matches!(p.as_rule(), Rule::quoted | Rule::bare_metadata_value))
             .map(|p| (p.as_span().start(), p.as_span().end()))
             .collect();
-        let mut out = Vec::new();
-        let mut line_start = 0;
-        for physical in chunk.split('\n') {
-            let hash = physical
-                .match_indices('#')
-                .map(|(i, _)| line_start + i)
-                .find(|&at| !strings.iter().any(|&(s, e)| s <= at && at < e));
-            if let Some(at) = hash {
-                let end = line_start + physical.trim_end_matches('\r').len();
-                out.push(Span {
-                    file: self.file,
-                    start: self.base + at,
-                    end: self.base + end,
-                });
-            }
-            line_start += physical.len() + 1;
-        }
-        out
+        comment_spans(self.file, self.base, chunk, &strings)
     }
 
     fn spanned<T>(&self, pair: &Pair<Rule>, node: T) -> Spanned<T> {
@@ -733,5 +762,245 @@ fn rule_word(rule: Rule) -> &'static str {
         Rule::metadata_value | Rule::bare_metadata_value => "a value",
         Rule::quoted | Rule::quoted_text => "a quoted string",
         Rule::WHITESPACE | Rule::COMMENT | Rule::word_char => "a word",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How the fast path did on one logical line.
+    #[derive(PartialEq)]
+    enum Outcome {
+        /// The fast path gave the grammar's statement, spans and comments.
+        Same,
+        /// The fast path left the line to the grammar.
+        Declined,
+    }
+
+    /// Compares the fast path with the grammar on one logical line (at a
+    /// non-zero offset, so that spans are shifted as in a file).
+    fn compare(chunk: &str) -> Outcome {
+        let Some((statement, comments)) = fast::line(3, 1000, chunk) else {
+            return Outcome::Declined;
+        };
+        let (expected, expected_comments, problems) = grammar_line(3, 1000, chunk);
+        assert!(
+            problems.is_empty(),
+            "fast path read a line the grammar rejects: {chunk:?}\n{problems:?}"
+        );
+        // Debug, not ==: `Spanned` equality ignores spans.
+        assert_eq!(format!("{:?}", Some(statement)), format!("{expected:?}"), "on {chunk:?}");
+        assert_eq!(comments, expected_comments, "comments of {chunk:?}");
+        Outcome::Same
+    }
+
+    /// The logical lines of a text that reach the grammar in `parse`.
+    fn chunks(text: &str) -> Vec<&str> {
+        logical_lines(text)
+            .into_iter()
+            .map(|(start, end)| &text[start..end])
+            .filter(|chunk| long_line(chunk).is_none() && !is_blank_or_comment(chunk))
+            .collect()
+    }
+
+    /// The `.np` files under `examples/` and the `np` code blocks of `docs/`.
+    fn written_texts() -> Vec<String> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut texts = Vec::new();
+        let mut dirs = vec![root.join("examples"), root.join("docs")];
+        while let Some(dir) = dirs.pop() {
+            let mut entries: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+            entries.sort();
+            for path in entries {
+                let ext = path.extension().and_then(|e| e.to_str());
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if ext == Some("np") {
+                    // An example of the encoding error is not UTF-8.
+                    texts.extend(std::fs::read_to_string(&path).ok());
+                } else if ext == Some("md") {
+                    let doc = std::fs::read_to_string(&path).unwrap();
+                    let blocks = doc.split("```").skip(1).step_by(2);
+                    texts.extend(blocks.filter_map(|b| b.strip_prefix("np\n")).map(str::to_string));
+                }
+            }
+        }
+        texts
+    }
+
+    /// What mutations insert: pieces that change how a line reads.
+    const PIECES: &[&str] = &[
+        " ",
+        "\t",
+        "\n",
+        "\r",
+        "#",
+        "# c\n",
+        "\"",
+        "\\",
+        "\"x y\"",
+        "\"a#b\"",
+        ",",
+        ",\n",
+        "->",
+        "-",
+        ">",
+        ":",
+        "/",
+        "*",
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "}",
+        "=",
+        "!=",
+        "!",
+        "@",
+        ".",
+        "_",
+        "a",
+        "Z",
+        "9",
+        "0",
+        "é",
+        "\u{feff}",
+        "\u{0}",
+        "::",
+        "10.0.0.0/8",
+        "ab:1/2",
+        "in",
+        "notin",
+        "namespace",
+        "workload",
+        "external",
+        "isolate",
+        "allow",
+        "dns",
+        "allow dns",
+        "meta",
+        "world",
+        "internet",
+        "cluster",
+        "expect",
+        "expose",
+        "to",
+        "ingress",
+        "both",
+        "none",
+        "tcp",
+        "udp",
+        "/tcp",
+        "/",
+        ":80",
+        ":(1, 2)",
+        "8000-8100",
+        "app=web",
+        "x in (a, b)",
+        "ns/w",
+        "ns/*",
+        "a -> b",
+        "@owner ",
+        ", )",
+        "/53",
+        "1.2.3.4",
+        "/24",
+    ];
+
+    /// Lines at the edges of what the fast path reads, to mutate with the others.
+    const EDGES: &[&str] = &[
+        "workload w = tier in (a, b), track notin (), !beta, version!=v1, ready",
+        "workload w = k in (a, )",
+        "workload w = k in (a b)",
+        "workload w = k=, j=\"x\"",
+        "a -> db:53/53, cafe:80/1, 10.0.0.0/8:443, 10.1.2.3, 10.0.0.0/8x, 1.2.3",
+        "a -> b : ( 80 /udp , 90 ) , allow  dns : 53/udp # c",
+        "ns / b -> ns / * : 80, * , world, internet, cluster, dns",
+        "allow dns # c",
+        "allow dns:(53/udp, 53/tcp)",
+        "@owner \"team a # b\" # c",
+        "@k \"a\\\"b\"",
+        "@k\ta#b",
+        "meta k = \"v\" # c",
+        "isolate none # c",
+        "namespace \"in\" # c",
+    ];
+
+    /// A seeded mutant of `line`: one to three insertions, deletions,
+    /// replacements or truncations.
+    fn mutate(seed: &mut u64, line: &str) -> String {
+        let mut next = |n: usize| {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            (*seed % n as u64) as usize
+        };
+        let mut s = line.to_string();
+        for _ in 0..1 + next(3) {
+            let boundaries: Vec<usize> = (0..=s.len()).filter(|&i| s.is_char_boundary(i)).collect();
+            let at = boundaries[next(boundaries.len())];
+            let to = boundaries.iter().copied().filter(|&b| b >= at).nth(1 + next(3)).unwrap_or(s.len());
+            match next(5) {
+                0 => s.replace_range(at..to, ""),
+                1 => s.replace_range(at..to, PIECES[next(PIECES.len())]),
+                2 => s.truncate(at),
+                _ => s.insert_str(at, PIECES[next(PIECES.len())]),
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn fast_path_reads_every_line_as_the_grammar_does() {
+        let fleet = crate::fleet::generate(&crate::fleet::FleetSpec {
+            namespaces: 12,
+            workloads: 150,
+            intents: 600,
+            seed: 7,
+        });
+        let fleet_lines: Vec<&str> = fleet.iter().flat_map(|(_, text)| chunks(text)).collect();
+        let fast = fleet_lines.iter().filter(|chunk| compare(chunk) == Outcome::Same).count();
+        // The generated fleet is what the fast path is for: if it stops
+        // firing, parsing silently gets slow again.
+        assert!(
+            fast * 100 >= fleet_lines.len() * 98,
+            "fast path on {fast} of {} fleet lines",
+            fleet_lines.len()
+        );
+
+        let written = written_texts();
+        let mut lines: Vec<&str> = written.iter().flat_map(|text| chunks(text)).collect();
+        assert!(lines.len() > 300, "examples and docs give {} lines", lines.len());
+        for chunk in &lines {
+            compare(chunk);
+        }
+
+        lines.extend(fleet_lines.iter().step_by(4));
+        lines.extend(EDGES);
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut same = 0;
+        for i in 0..25_000 {
+            // Every tenth mutant is of an edge line.
+            let at = if i % 10 == 0 {
+                lines.len() - 1 - i / 10 % EDGES.len()
+            } else {
+                i * 7919 % lines.len()
+            };
+            // Now and then two lines at once, as a continued line would be.
+            let text = if i % 5 == 0 {
+                format!("{}\n{}", lines[at], lines[(at + 1) % lines.len()])
+            } else {
+                lines[at].to_string()
+            };
+            let mutant = mutate(&mut seed, &text);
+            for chunk in chunks(&mutant) {
+                same += usize::from(compare(chunk) == Outcome::Same);
+            }
+        }
+        // Most mutants break the line; enough must still be read fast for the
+        // comparison to mean something.
+        assert!(same > 5_000, "only {same} mutants read by the fast path");
     }
 }
