@@ -15,6 +15,7 @@ use crate::emit::Format;
 use crate::lower::{self, Plan};
 use crate::validate::Validator;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
+use std::cell::RefCell;
 use std::io::{self, Write};
 use std::sync::Arc;
 
@@ -113,28 +114,37 @@ fn reusable(plan: &Plan, i: usize, earlier: &[Document], format: Format, cursor:
     plan.is_built_from(i, inputs).then(|| doc.clone())
 }
 
+thread_local! {
+    /// Where each document is written before it is copied out at its exact
+    /// size: one buffer per thread, grown once to the largest document,
+    /// instead of a new one grown (and reallocated) for each.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
 /// One object's text in `format`.
 fn text_of(object: &NetworkPolicy, format: Format) -> String {
-    let mut text = Vec::with_capacity(1024);
-    match format {
-        Format::Yaml => crate::emit::yaml_document(&mut text, object),
-        Format::Json => {
-            // serde_json writes an item of a list at depth two exactly as the
-            // object alone, each line indented by four more spaces (strings
-            // never hold a raw newline in JSON).
-            let mut alone = Vec::with_capacity(1024);
-            // Writing a k8s-openapi object into a Vec cannot fail.
-            let _ = serde_json::to_writer_pretty(&mut alone, object);
-            for (i, line) in alone.split(|&b| b == b'\n').enumerate() {
-                if i > 0 {
-                    text.push(b'\n');
+    SCRATCH.with_borrow_mut(|text| {
+        text.clear();
+        match format {
+            Format::Yaml => crate::emit::yaml_document(text, object),
+            Format::Json => {
+                // serde_json writes an item of a list at depth two exactly as the
+                // object alone, each line indented by four more spaces (strings
+                // never hold a raw newline in JSON).
+                let mut alone = Vec::with_capacity(1024);
+                // Writing a k8s-openapi object into a Vec cannot fail.
+                let _ = serde_json::to_writer_pretty(&mut alone, object);
+                for (i, line) in alone.split(|&b| b == b'\n').enumerate() {
+                    if i > 0 {
+                        text.push(b'\n');
+                    }
+                    text.extend_from_slice(b"    ");
+                    text.extend_from_slice(line);
                 }
-                text.extend_from_slice(b"    ");
-                text.extend_from_slice(line);
             }
         }
-    }
-    crate::emit::text(text)
+        crate::emit::text(text.clone())
+    })
 }
 
 /// Renders objects that were built already (for the runs that keep them).

@@ -702,21 +702,18 @@ fn deny_locations<'a>(info: &NamespaceInfo, sources: &'a Sources) -> impl Iterat
 }
 
 fn build(pair: &Pair, ports: Option<&[&PortSpec]>, origins: &[usize], program: &Program, shared: &Shared) -> net::NetworkPolicy {
-    let origins: Vec<&Origin> = origins.iter().map(|&i| &*program.origins[i]).collect();
+    let origins = || origins.iter().map(|&i| &*program.origins[i]);
     let mut annotations: BTreeMap<String, String> = BTreeMap::new();
-    annotations.insert(shared.source_key.clone(), joined(origins.iter().map(|o| o.location.as_str()), ", "));
-    annotations.insert(shared.intent_key.clone(), joined(origins.iter().map(|o| o.text.as_str()), "\n"));
-    let mut metadata: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for origin in &origins {
-        for (k, v) in &origin.metadata {
-            let values = metadata.entry(k.as_str()).or_default();
-            if !values.contains(&v.as_str()) {
-                values.push(v);
-            }
-        }
-    }
-    for (k, v) in metadata {
-        annotations.insert(k.to_string(), v.join(", "));
+    annotations.insert(shared.source_key.clone(), joined(origins().map(|o| o.location.as_str()), ", "));
+    annotations.insert(shared.intent_key.clone(), joined(origins().map(|o| o.text.as_str()), "\n"));
+    // Every origin's metadata, grouped by key by a stable sort: each key's
+    // values stay in the order of the origins.
+    let mut metadata: Vec<(&str, &str)> = origins()
+        .flat_map(|o| o.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .collect();
+    metadata.sort_by_key(|&(k, _)| k);
+    for values in metadata.chunk_by(|a, b| a.0 == b.0) {
+        annotations.insert(values[0].0.to_string(), joined(values.iter().map(|&(_, v)| v), ", "));
     }
 
     let ns = pair.policy.namespace;
@@ -748,9 +745,14 @@ fn build(pair: &Pair, ports: Option<&[&PortSpec]>, origins: &[usize], program: &
 
 /// The distinct `items`, in order, joined by `separator` (into a string of
 /// the exact length: it stays in the object).
-fn joined<'a>(items: impl Iterator<Item = &'a str>, separator: &str) -> String {
-    let mut distinct: Vec<&str> = Vec::new();
-    for item in items {
+fn joined<'a>(mut items: impl Iterator<Item = &'a str>, separator: &str) -> String {
+    let first = items.next().unwrap_or_default();
+    let Some(second) = items.next() else {
+        // Most objects come from one intent: no list to deduplicate.
+        return first.to_string();
+    };
+    let mut distinct: Vec<&str> = vec![first];
+    for item in std::iter::once(second).chain(items) {
         if !distinct.contains(&item) {
             distinct.push(item);
         }

@@ -840,6 +840,14 @@ impl<'a> Node<'a> {
         push_str_node(self.out, s, self.pos, self.depth);
     }
 
+    /// A constant known to be written plain on one line (the same bytes as
+    /// [`Node::str`], without checking it each time).
+    #[inline]
+    fn literal(self, s: &'static str) {
+        debug_assert!(is_plain(s, false) && s.len() <= FOLD_WIDTH, "{s:?}");
+        let _ = self.scalar(s.as_bytes());
+    }
+
     fn display(self, v: impl fmt::Display) -> Result<(), Error> {
         if self.pos.spaced() {
             self.out.push(b' ');
@@ -1416,8 +1424,8 @@ pub fn network_policy(out: &mut Vec<u8>, policy: &NetworkPolicy) {
         depth: 0,
     }
     .open_map();
-    m.field("apiVersion").str(<NetworkPolicy as Resource>::API_VERSION);
-    m.field("kind").str(<NetworkPolicy as Resource>::KIND);
+    m.field("apiVersion").literal(<NetworkPolicy as Resource>::API_VERSION);
+    m.field("kind").literal(<NetworkPolicy as Resource>::KIND);
     object_meta(m.field("metadata"), metadata);
     if let Some(spec) = spec {
         policy_spec(m.field("spec"), spec);
