@@ -333,7 +333,6 @@ pub fn compile_then(
         Output::Documents(format) if !wanted => {
             let earlier = cache.as_deref().map(|c| c.documents.as_slice());
             let documents = documents::render(&plan, earlier, format);
-            drop(plan);
             let mut provenance = None;
             for doc in documents.iter().filter(|d| !d.violations().is_empty()) {
                 let provenance = provenance.get_or_insert_with(|| lower::Provenance::new(&program));
@@ -347,6 +346,8 @@ pub fn compile_then(
                 on_output(&documents);
                 timings.lap("output");
             }
+            // Freeing the plan (a name per pair) waits until the output is handed over.
+            drop(plan);
             (Vec::new(), documents)
         }
         _ => {

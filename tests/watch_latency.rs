@@ -4,6 +4,9 @@
 //! ```sh
 //! cargo test --release --test watch_latency -- --ignored --nocapture
 //! ```
+//!
+//! `NETPOLC_BIN=PATH` measures another build of netpolc instead (to compare
+//! two binaries in one sitting: the machine's load varies from hour to hour).
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -11,7 +14,10 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-const BIN: &str = env!("CARGO_BIN_EXE_netpolc");
+/// The binary measured: this build's, unless `NETPOLC_BIN` names another.
+fn binary() -> String {
+    std::env::var("NETPOLC_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_netpolc").to_string())
+}
 const RUNS: usize = 30;
 
 fn probe(port: u32) -> String {
@@ -35,7 +41,7 @@ fn save_to_output_latency_on_the_target_fleet() {
     let probe_file = pol.join("zz-latency-probe.np");
     std::fs::write(&probe_file, probe(10_000)).expect("write probe");
 
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(binary())
         .args(["--color", "never", "watch", "pol", "-o", "out"])
         .current_dir(&dir)
         .stdin(Stdio::null())
