@@ -829,7 +829,8 @@ mod tests {
         texts
     }
 
-    /// What mutations insert: pieces that change how a line reads.
+    /// What mutations insert: pieces that change how a line reads, and
+    /// every keyword (`crate::KEYWORDS`).
     const PIECES: &[&str] = &[
         " ",
         "\t",
@@ -871,25 +872,8 @@ mod tests {
         "::",
         "10.0.0.0/8",
         "ab:1/2",
-        "in",
-        "notin",
-        "namespace",
-        "workload",
-        "external",
-        "isolate",
-        "allow",
-        "dns",
         "allow dns",
-        "meta",
-        "world",
-        "internet",
-        "cluster",
-        "expect",
-        "expose",
         "to",
-        "ingress",
-        "both",
-        "none",
         "tcp",
         "udp",
         "/tcp",
@@ -908,6 +892,10 @@ mod tests {
         "1.2.3.4",
         "/24",
     ];
+
+    fn piece(i: usize) -> &'static str {
+        PIECES.get(i).copied().unwrap_or_else(|| crate::KEYWORDS[i - PIECES.len()])
+    }
 
     /// Lines at the edges of what the fast path reads, to mutate with the others.
     const EDGES: &[&str] = &[
@@ -944,9 +932,9 @@ mod tests {
             let to = boundaries.iter().copied().filter(|&b| b >= at).nth(1 + next(3)).unwrap_or(s.len());
             match next(5) {
                 0 => s.replace_range(at..to, ""),
-                1 => s.replace_range(at..to, PIECES[next(PIECES.len())]),
+                1 => s.replace_range(at..to, piece(next(PIECES.len() + crate::KEYWORDS.len()))),
                 2 => s.truncate(at),
-                _ => s.insert_str(at, PIECES[next(PIECES.len())]),
+                _ => s.insert_str(at, piece(next(PIECES.len() + crate::KEYWORDS.len()))),
             }
         }
         s
