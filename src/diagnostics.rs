@@ -274,7 +274,6 @@ fn write_with(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let config = term::Config::default();
-    let files = sources.codespan_files();
     let unchanged: Vec<bool> = match kept.as_deref() {
         Some(kept) => (sources.files().iter().enumerate())
             .map(|(i, file)| kept.color == color && kept.files.get(i) == Some(file))
@@ -291,7 +290,7 @@ fn write_with(
         // Each diagnostic renders on its own; render a batch on every core, write it in order.
         let texts = crate::parallel::map(batch, |i, diagnostic| match &found[i] {
             Some((_, text)) => Arc::clone(text),
-            None => render_one(diagnostic, sources, &files, &config, color),
+            None => render_one(diagnostic, sources, &config, color),
         });
         for ((diagnostic, text), found) in batch.iter().zip(texts).zip(found) {
             out.write_all(&text)?;
@@ -314,22 +313,16 @@ fn write_with(
 }
 
 /// One diagnostic as text.
-fn render_one(
-    diagnostic: &Diagnostic,
-    sources: &Sources,
-    files: &codespan_reporting::files::SimpleFiles<&str, &str>,
-    config: &term::Config,
-    color: bool,
-) -> Arc<[u8]> {
+fn render_one(diagnostic: &Diagnostic, sources: &Sources, config: &term::Config, color: bool) -> Arc<[u8]> {
     let mut text: Vec<u8> = Vec::new();
     let cs = to_codespan(diagnostic, sources);
     let result = if color {
         let mut buffer = term::termcolor::Buffer::ansi();
-        let r = term::emit_to_write_style(&mut buffer, config, files, &cs);
+        let r = term::emit_to_write_style(&mut buffer, config, sources, &cs);
         text.extend_from_slice(buffer.as_slice());
         r
     } else {
-        term::emit_to_io_write(&mut text, config, files, &cs)
+        term::emit_to_io_write(&mut text, config, sources, &cs)
     };
     if result.is_err() {
         // A span outside its file is a bug of ours; still tell the user.

@@ -3,7 +3,7 @@
 
 use crate::ast::Span;
 use crate::diagnostics::{Code, Diagnostic};
-use codespan_reporting::files::SimpleFiles;
+use codespan_reporting::files;
 use std::path::{Path, PathBuf};
 
 /// Files larger than this are refused: no intent file is near it, and it
@@ -115,12 +115,45 @@ impl Sources {
             .unwrap_or("")
     }
 
-    pub(crate) fn codespan_files(&self) -> SimpleFiles<&str, &str> {
-        let mut files = SimpleFiles::new();
-        for f in &self.files {
-            files.add(f.path.as_str(), f.text.as_str());
+    /// Where line `line` (0-based) of file `file` starts; one past the last
+    /// line, the end of the text.
+    fn line_start(&self, file: usize, line: usize) -> Result<usize, files::Error> {
+        let (Some(f), Some(starts)) = (self.files.get(file), self.line_starts.get(file)) else {
+            return Err(files::Error::FileMissing);
+        };
+        match line.cmp(&starts.len()) {
+            std::cmp::Ordering::Less => Ok(starts[line]),
+            std::cmp::Ordering::Equal => Ok(f.text.len()),
+            std::cmp::Ordering::Greater => Err(files::Error::LineTooLarge {
+                given: line,
+                max: starts.len() - 1,
+            }),
         }
-        files
+    }
+}
+
+/// The renderer of diagnostics reads the files through the line table
+/// each file got when it was added, instead of building its own.
+impl<'a> files::Files<'a> for Sources {
+    type FileId = usize;
+    type Name = &'a str;
+    type Source = &'a str;
+
+    fn name(&'a self, file: usize) -> Result<&'a str, files::Error> {
+        self.files.get(file).map(|f| f.path.as_str()).ok_or(files::Error::FileMissing)
+    }
+
+    fn source(&'a self, file: usize) -> Result<&'a str, files::Error> {
+        self.files.get(file).map(|f| f.text.as_str()).ok_or(files::Error::FileMissing)
+    }
+
+    fn line_index(&'a self, file: usize, byte: usize) -> Result<usize, files::Error> {
+        let starts = self.line_starts.get(file).ok_or(files::Error::FileMissing)?;
+        Ok(starts.partition_point(|&start| start <= byte).saturating_sub(1))
+    }
+
+    fn line_range(&'a self, file: usize, line: usize) -> Result<std::ops::Range<usize>, files::Error> {
+        Ok(self.line_start(file, line)?..self.line_start(file, line + 1)?)
     }
 }
 
@@ -283,5 +316,53 @@ pub fn lower_io(e: &std::io::Error) -> String {
     match chars.next() {
         Some(c) => c.to_lowercase().chain(chars).collect(),
         None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use codespan_reporting::files::{Files, SimpleFiles};
+
+    /// The renderer must see the same files whether it reads them through
+    /// `Sources` or through codespan's own `SimpleFiles`.
+    #[test]
+    fn sources_answer_the_renderer_as_codespan_files_do() {
+        let texts = [
+            "",
+            "\n",
+            "a",
+            "a\n",
+            "a\nb",
+            "namespace x\r\nweb -> api:80\r\n",
+            "\n\nx\n\n",
+            "é\nü -> ß\n",
+        ];
+        let mut sources = Sources::new();
+        let mut reference = SimpleFiles::new();
+        for (i, text) in texts.iter().enumerate() {
+            sources.add(format!("f{i}.np"), *text);
+            reference.add(format!("f{i}.np"), *text);
+        }
+        for (id, text) in texts.iter().enumerate() {
+            assert_eq!(sources.name(id), reference.name(id).expect("file").as_str());
+            assert_eq!(Files::source(&sources, id).expect("file"), reference.source(id).expect("file"));
+            for byte in 0..=text.len() + 1 {
+                assert_eq!(
+                    Files::line_index(&sources, id, byte).ok(),
+                    reference.line_index(id, byte).ok(),
+                    "{text:?} byte {byte}"
+                );
+            }
+            for line in 0..text.lines().count() + 3 {
+                assert_eq!(
+                    sources.line_range(id, line).map_err(|e| e.to_string()),
+                    reference.line_range(id, line).map_err(|e| e.to_string()),
+                    "{text:?} line {line}"
+                );
+            }
+        }
+        let missing = texts.len();
+        assert!(Files::source(&sources, missing).is_err() && sources.line_range(missing, 0).is_err());
     }
 }
