@@ -130,7 +130,7 @@ impl<'a> Cursor<'a> {
         (self.word_ahead() == keyword).then(|| self.pos += keyword.len())
     }
 
-    fn expect(&mut self, token: &str) -> Option<()> {
+    fn require(&mut self, token: &str) -> Option<()> {
         self.eat(token).then_some(())
     }
 
@@ -167,7 +167,7 @@ impl<'a> Cursor<'a> {
         self.skip();
         let key = self.string(key_char)?;
         self.skip();
-        self.expect("=")?;
+        self.require("=")?;
         self.skip();
         let value = self.metadata_value()?;
         Some(Statement::Meta(Metadata { key, value }))
@@ -232,7 +232,7 @@ impl<'a> Cursor<'a> {
         self.skip();
         let name = self.name()?;
         self.skip();
-        self.expect("=")?;
+        self.require("=")?;
         self.skip();
         let start = self.pos;
         let terms = self.list(Self::term)?;
@@ -281,7 +281,7 @@ impl<'a> Cursor<'a> {
                 let not = operator == "notin";
                 self.pos += operator.len();
                 self.skip();
-                self.expect("(")?;
+                self.require("(")?;
                 self.skip();
                 let mut values = Vec::new();
                 if self.peek() != Some(b')') {
@@ -294,7 +294,7 @@ impl<'a> Cursor<'a> {
                         self.skip();
                     }
                 }
-                self.expect(")")?;
+                self.require(")")?;
                 if not { Term::NotIn(key, values) } else { Term::In(key, values) }
             }
             _ if self.eat("!=") => Term::NotEqual(key, self.label_value()?),
@@ -318,7 +318,7 @@ impl<'a> Cursor<'a> {
     fn intent(&mut self) -> Option<Statement> {
         let source = self.endpoint()?;
         self.skip();
-        self.expect("->")?;
+        self.require("->")?;
         self.skip();
         let targets = self.list(Self::target)?;
         Some(Statement::Intent(Intent { source, targets }))
@@ -397,7 +397,7 @@ impl<'a> Cursor<'a> {
 
     /// `:PORT` or `:(PORT, ...)`.
     fn ports(&mut self) -> Option<Vec<Spanned<Port>>> {
-        self.expect(":")?;
+        self.require(":")?;
         self.skip();
         if !self.eat("(") {
             return Some(vec![self.port()?]);
@@ -410,7 +410,7 @@ impl<'a> Cursor<'a> {
             ports.push(self.port()?);
             self.skip();
         }
-        self.expect(")")?;
+        self.require(")")?;
         Some(ports)
     }
 
