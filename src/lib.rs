@@ -214,7 +214,8 @@ pub struct Cache {
     /// The last run's documents, with the inputs each was built from
     /// (see [`documents`]).
     documents: Vec<documents::Document>,
-    /// Each file's intents as resolved in the last run that checked them.
+    /// What checking found in each file in the last run: its declarations
+    /// and problems, and its intents as resolved.
     check: check::Memo,
 }
 

@@ -94,8 +94,7 @@ impl Sources {
 
     /// 1-based line number of a byte offset.
     pub fn line_of(&self, span: Span) -> usize {
-        let Some(starts) = self.line_starts.get(span.file) else { return 0 };
-        starts.partition_point(|&start| start <= span.start)
+        files::Files::line_index(self, span.file, span.start).map_or(0, |index| index + 1)
     }
 
     /// 1-based line and column (in characters) of the start of a span.
@@ -149,7 +148,8 @@ impl<'a> files::Files<'a> for Sources {
 
     fn line_index(&'a self, file: usize, byte: usize) -> Result<usize, files::Error> {
         let starts = self.line_starts.get(file).ok_or(files::Error::FileMissing)?;
-        Ok(starts.partition_point(|&start| start <= byte).saturating_sub(1))
+        // The first line starts at 0: every byte is at or after it.
+        Ok(starts.partition_point(|&start| start <= byte) - 1)
     }
 
     fn line_range(&'a self, file: usize, line: usize) -> Result<std::ops::Range<usize>, files::Error> {
