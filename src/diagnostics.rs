@@ -259,7 +259,7 @@ pub struct Kept {
     texts: FxHashMap<Diagnostic, Arc<[u8]>>,
 }
 
-/// [`write`], taking the text of a diagnostic that `kept` holds when every
+/// [`fn@write`], taking the text of a diagnostic that `kept` holds when every
 /// file it shows is unchanged (a diagnostic's text depends on nothing else),
 /// and leaving this run's texts in `kept`.
 pub fn write_keeping(diagnostics: &[Diagnostic], sources: &Sources, color: bool, kept: &mut Kept, out: &mut dyn Write) -> io::Result<()> {

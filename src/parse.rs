@@ -1,7 +1,7 @@
 //! Text to syntax tree: the pest grammar in `grammar/np.pest`, run one logical
 //! line at a time so that every syntax error of a file is reported, and pest's
 //! rule names turned into words before they reach a user. The most frequent
-//! shapes of line are read by hand first ([`fast`]), to the same tree; the
+//! shapes of line are read by hand first (`fast`), to the same tree; the
 //! grammar stays the definition, and reads every other line.
 
 use crate::ast::*;

@@ -4,9 +4,12 @@
 //! [`run`] wires the file system (`notify` with `notify-debouncer-full`) and
 //! Ctrl-C to a channel of [`Event`]s; [`Session::serve`] is the loop, and
 //! works with any event source (the unit tests feed it by hand). Each run
-//! recompiles everything, prints one status line, and writes the folder with
-//! [`emit::write_policies`]: only changed files, atomically, stale owned files
-//! removed, foreign files untouched. With errors, the last good output stays.
+//! recompiles everything (keeping what did not change, [`crate::Cache`]),
+//! prints one status line, and writes the folder with
+//! [`emit::write_documents`]: only changed files, atomically, stale owned
+//! files removed, foreign files untouched. With errors, the last good output
+//! stays. On the file system, the compiling happens during the debounce
+//! window, and the writing when it ends (decision 0023).
 
 use crate::Compilation;
 use crate::emit::{self, Format};
@@ -21,8 +24,13 @@ pub const POLL: Duration = Duration::from_millis(500);
 /// What the watch loop reacts to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// These paths changed (created, written, removed or renamed).
+    /// These paths changed (created, written, removed or renamed), and have
+    /// been quiet for the debounce window since.
     Changed(Vec<PathBuf>),
+    /// These paths just changed: the event source reports each change as it
+    /// happens, then again in a [`Event::Changed`] once it has been quiet
+    /// (see [`Roots::reports_activity`]).
+    Activity(Vec<PathBuf>),
     /// Stop cleanly (Ctrl-C).
     Stop,
 }
@@ -57,6 +65,11 @@ pub trait Roots {
     fn watch(&mut self, root: &Path, recursive: bool) -> Result<(), String>;
     /// Stops watching `root` (it disappeared).
     fn unwatch(&mut self, root: &Path);
+    /// Whether the event source reports every change at once as
+    /// [`Event::Activity`], before its [`Event::Changed`].
+    fn reports_activity(&self) -> bool {
+        false
+    }
 }
 
 /// A [`Roots`] that does nothing, for event sources that are not the file system.
@@ -105,6 +118,28 @@ pub struct Session {
     /// What each output file was made of: unchanged files are not read again.
     written: emit::Written,
     out: Box<dyn Write>,
+    /// How many relevant [`Event::Activity`] reports the loop has seen: the
+    /// files are as a run read them while this number has not moved since.
+    activity: u64,
+    /// When the last relevant activity that no run has read yet was seen.
+    unread_since: Option<Instant>,
+    /// A compilation made during the debounce window, not yet reported,
+    /// with the count of [`Session::activity`] when it read the files.
+    ahead: Option<(u64, Result<Box<Compiled>, String>)>,
+    /// The count of [`Session::activity`] when the last reported run read the files.
+    reported: Option<u64>,
+}
+
+/// A run's compilation, before its status line is printed.
+struct Compiled {
+    config: crate::config::Config,
+    options: crate::Options,
+    loaded: Duration,
+    compilation: Compilation,
+    /// The result of writing the output folder, when written already.
+    written: Option<Result<(emit::FolderReport, usize), emit::FolderError>>,
+    /// From the start of the run to the end of compilation.
+    took: Duration,
 }
 
 /// A path made absolute and, where it exists, canonical, so that event paths compare.
@@ -139,6 +174,35 @@ pub fn is_scratch(name: &str) -> bool {
         || name.ends_with('~')
         || name == "4913"
         || [".swp", ".swx", ".swo", ".tmp", ".bak"].iter().any(|e| name.ends_with(e))
+}
+
+/// Whether a change to `path` calls for a new run of a session writing to
+/// `output` and watching `roots`.
+fn relevant(output: &Path, roots: &[Root], path: &Path) -> bool {
+    if path.as_os_str().is_empty() {
+        return true; // events were lost: rebuild to be safe
+    }
+    if path.starts_with(output) {
+        return false;
+    }
+    if roots.iter().any(|r| r.dir == path) {
+        return true;
+    }
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    if is_scratch(name) {
+        return false;
+    }
+    let in_folder_root = roots.iter().any(|r| r.recursive && path.starts_with(&r.dir));
+    if name == "netpolc.toml" {
+        return true;
+    }
+    if !in_folder_root {
+        return roots.iter().any(|r| r.files.iter().any(|f| f == path));
+    }
+    // A `.np` file, or a folder (new, renamed or removed: it may hold some).
+    path.extension().is_some_and(|e| e == "np") || path.is_dir() || path.extension().is_none()
 }
 
 impl Session {
@@ -179,35 +243,16 @@ impl Session {
             rendered: crate::diagnostics::Kept::default(),
             written: emit::Written::default(),
             out,
+            activity: 0,
+            unread_since: None,
+            ahead: None,
+            reported: None,
         }
     }
 
     /// Whether a change to `path` calls for a new run.
     pub fn relevant(&self, path: &Path) -> bool {
-        if path.as_os_str().is_empty() {
-            return true; // events were lost: rebuild to be safe
-        }
-        if path.starts_with(&self.output) {
-            return false;
-        }
-        if self.roots.iter().any(|r| r.dir == path) {
-            return true;
-        }
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            return false;
-        };
-        if is_scratch(name) {
-            return false;
-        }
-        let in_folder_root = self.roots.iter().any(|r| r.recursive && path.starts_with(&r.dir));
-        if name == "netpolc.toml" {
-            return true;
-        }
-        if !in_folder_root {
-            return self.roots.iter().any(|r| r.files.iter().any(|f| f == path));
-        }
-        // A `.np` file, or a folder (new, renamed or removed: it may hold some).
-        path.extension().is_some_and(|e| e == "np") || path.is_dir() || path.extension().is_none()
+        relevant(&self.output, &self.roots, path)
     }
 
     fn say(&mut self, text: &str) {
@@ -217,27 +262,22 @@ impl Session {
 
     /// Recompiles and rewrites the output folder; prints the status line.
     pub fn run_once(&mut self) -> Outcome {
-        if self.options.clear {
-            self.say("\x1b[2J\x1b[H");
-        }
+        let compiled = self.compile(None);
+        self.report(compiled, false)
+    }
+
+    /// Reads the project file and the `.np` files and compiles them. The
+    /// output folder is written as soon as it is final, while lint finishes
+    /// (`compile_then`, stage `output` of `--timings`); or, compiling ahead
+    /// (`verdict`: the events and where to keep those read), once the
+    /// debounced change arrives with no relevant change before it (see
+    /// [`wait_for_verdict`]). Otherwise [`Session::report`] writes it.
+    fn compile(&mut self, mut verdict: Option<(&Receiver<Event>, &mut Vec<Event>)>) -> Result<Box<Compiled>, String> {
         let started = Instant::now();
-        let config = match crate::project::configure(&self.options.paths, self.options.config.as_deref()) {
-            Ok(config) => config,
-            Err(e) => {
-                self.say(&format!("error: {e}\nerror: kept the last good output\n"));
-                return Outcome::Io;
-            }
-        };
-        let (sources, early) = match crate::source::load(&self.options.paths) {
-            Ok(loaded) => loaded,
-            Err(e) => {
-                self.say(&format!("error: {e}\nerror: kept the last good output\n"));
-                return Outcome::Io;
-            }
-        };
+        let config = crate::project::configure(&self.options.paths, self.options.config.as_deref()).map_err(|e| e.to_string())?;
+        let (sources, early) = crate::source::load(&self.options.paths).map_err(|e| e.to_string())?;
         if sources.files().is_empty() {
-            self.say("error: no `.np` files found\nerror: kept the last good output\n");
-            return Outcome::Io;
+            return Err("no `.np` files found".to_string());
         }
         // `--diff` compares the objects of two runs; otherwise only their text is kept.
         let options = crate::Options {
@@ -249,26 +289,65 @@ impl Session {
             },
         };
         let loaded = started.elapsed();
-        // The output is written as soon as it is final, while lint finishes
-        // (`compile_then`, stage `output` of `--timings`). Otherwise (the
-        // objects of `--diff`, the model of `expect`) it is written after.
         let (dir, kept) = (&self.options.output, &mut self.written);
-        let mut written = None;
+        let is_relevant = |path: &Path| relevant(&self.output, &self.roots, path);
+        let patience = 2 * self.options.debounce + POLL;
+        let (mut written, mut waited) = (None, Duration::ZERO);
         let mut write = |documents: &[crate::documents::Document]| {
+            if let Some((events, backlog)) = verdict.as_mut() {
+                let waiting = Instant::now();
+                let go = wait_for_verdict(events, backlog, is_relevant, waiting + patience);
+                waited = waiting.elapsed();
+                if !go {
+                    return;
+                }
+            }
             written = Some(emit::write_documents(dir, documents, Format::Yaml, kept));
         };
-        let mut compilation = crate::compile_then(sources, early, &config, Some(&mut self.cache), options, Some(&mut write));
+        let compilation = crate::compile_then(sources, early, &config, Some(&mut self.cache), options, Some(&mut write));
+        Ok(Box::new(Compiled {
+            config,
+            options,
+            loaded,
+            compilation,
+            written,
+            took: started.elapsed().saturating_sub(waited),
+        }))
+    }
+
+    /// Writes the output folder of a compilation (unless written already),
+    /// prints its diagnostics and status line, runs `--exec`. `ahead`: it
+    /// was compiled during the debounce window (see [`Session::serve`]).
+    fn report(&mut self, compiled: Result<Box<Compiled>, String>, ahead: bool) -> Outcome {
+        if self.options.clear {
+            self.say("\x1b[2J\x1b[H");
+        }
+        let compiled = match compiled {
+            Ok(compiled) => compiled,
+            Err(e) => {
+                self.say(&format!("error: {e}\nerror: kept the last good output\n"));
+                return Outcome::Io;
+            }
+        };
+        let Compiled {
+            config,
+            options,
+            loaded,
+            mut compilation,
+            mut written,
+            took,
+        } = *compiled;
+        let writing = Instant::now();
         if written.is_none() && !compilation.has_errors() {
-            let at = Instant::now();
             written = Some(match options.output {
                 crate::Output::Objects => emit::write_policies(&self.options.output, &compilation.policies, Format::Yaml),
                 crate::Output::Documents(_) => {
                     emit::write_documents(&self.options.output, &compilation.documents, Format::Yaml, &mut self.written)
                 }
             });
-            compilation.timings.stages.push(("write", at.elapsed()));
+            compilation.timings.stages.push(("write", writing.elapsed()));
         }
-        let elapsed = started.elapsed();
+        let elapsed = took + writing.elapsed();
         let wrote = Instant::now();
         if !compilation.diagnostics.is_empty() {
             let mut text = Vec::new();
@@ -293,7 +372,8 @@ impl Session {
             stages.extend(compilation.timings.stages.iter().copied());
             stages.push(("report", wrote.elapsed()));
             let ms: Vec<String> = stages.iter().map(|(s, d)| format!("{s} {:.1}", d.as_secs_f64() * 1000.0)).collect();
-            self.say(&format!("timings (ms): {}\n", ms.join(", ")));
+            let when = if ahead { ", compiled during the debounce window" } else { "" };
+            self.say(&format!("timings (ms{when}): {}\n", ms.join(", ")));
         }
         let mut namespaces: Vec<&str> = match options.output {
             crate::Output::Objects => compilation
@@ -375,6 +455,16 @@ impl Session {
     /// The loop: a first run, then a run after each relevant change, until
     /// [`Event::Stop`] or the end of the event source. Events that arrive
     /// during a run are gathered into at most one more run.
+    ///
+    /// With an event source that reports changes at once
+    /// ([`Roots::reports_activity`]), the loop compiles during the debounce
+    /// window (decision 0023): once the files have been quiet for a tenth
+    /// of the window, it compiles what they hold and keeps the result,
+    /// unwritten. When the debounced change arrives, that result is written
+    /// and reported if no relevant change was seen since it read the files;
+    /// otherwise it is dropped and the run happens then, as it would have.
+    /// Either way the output is written at the same moment, from the same
+    /// files; compiling ahead only moves the work into the window.
     pub fn serve(&mut self, events: &Receiver<Event>, roots: &mut dyn Roots) {
         for i in 0..self.roots.len() {
             if !self.roots[i].dir.is_dir() {
@@ -382,30 +472,105 @@ impl Session {
                 self.say(&format!("warning: `{dir}` does not exist; watching for it to appear\n"));
             }
         }
+        let reports_activity = roots.reports_activity();
+        let quiet = (self.options.debounce / 10).max(Duration::from_millis(1));
         self.check_roots(roots);
-        self.run_once();
+        self.run_now();
         loop {
+            let wait = match self.unread_since {
+                Some(at) if reports_activity => quiet.saturating_sub(at.elapsed()).min(POLL),
+                _ => POLL,
+            };
             let mut pending = false;
-            match events.recv_timeout(POLL) {
+            match events.recv_timeout(wait) {
                 Ok(Event::Stop) | Err(RecvTimeoutError::Disconnected) => return,
-                Ok(Event::Changed(paths)) => pending |= paths.iter().any(|p| self.relevant(p)),
+                Ok(event) => pending |= self.note(event),
                 Err(RecvTimeoutError::Timeout) => {}
             }
             // Gather whatever else is already queued.
             loop {
                 match events.try_recv() {
                     Ok(Event::Stop) => return,
-                    Ok(Event::Changed(paths)) => pending |= paths.iter().any(|p| self.relevant(p)),
+                    Ok(event) => pending |= self.note(event),
                     Err(std::sync::mpsc::TryRecvError::Empty) => break,
                     Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
                 }
             }
             // A root that disappeared is reported once; runs wait until it is back.
             let came_back = self.check_roots(roots);
-            if came_back || (pending && self.roots.iter().all(|r| r.present)) {
-                self.run_once();
+            let present = self.roots.iter().all(|r| r.present);
+            if came_back || (pending && present) {
+                self.run_for_change(came_back, reports_activity);
+            } else if reports_activity && present && self.unread_since.is_some_and(|at| at.elapsed() >= quiet) {
+                let read_at = self.activity;
+                self.unread_since = None;
+                let mut backlog = Vec::new();
+                let compiled = self.compile(Some((events, &mut backlog)));
+                let written = matches!(&compiled, Ok(c) if c.written.is_some());
+                // The events read while waiting count as if read here.
+                let (mut pending, mut stop) = (false, false);
+                for event in backlog {
+                    match event {
+                        Event::Stop => stop = true,
+                        event => pending |= self.note(event),
+                    }
+                }
+                if written {
+                    // Written on the debounced change, with no relevant change before it.
+                    self.report(compiled, true);
+                    self.reported = Some(read_at);
+                } else {
+                    if read_at == self.activity {
+                        self.ahead = Some((read_at, compiled));
+                    }
+                    if pending {
+                        self.run_for_change(false, reports_activity);
+                    }
+                }
+                if stop {
+                    return;
+                }
             }
         }
+    }
+
+    /// What the loop does on a relevant debounced change (or a root that came back).
+    fn run_for_change(&mut self, came_back: bool, reports_activity: bool) {
+        match self.ahead.take() {
+            Some((read_at, compiled)) if read_at == self.activity && !came_back => {
+                self.report(compiled, true);
+                self.reported = Some(read_at);
+            }
+            // The last run read the files as they are now (a change the
+            // debouncer passed on in two parts): nothing to do.
+            _ if reports_activity && !came_back && self.reported == Some(self.activity) => {}
+            _ => self.run_now(),
+        }
+    }
+
+    /// Takes note of an event other than [`Event::Stop`]; returns whether it calls for a run.
+    fn note(&mut self, event: Event) -> bool {
+        match event {
+            Event::Changed(paths) => paths.iter().any(|p| self.relevant(p)),
+            Event::Activity(paths) => {
+                if paths.iter().any(|p| self.relevant(p)) {
+                    self.activity += 1;
+                    self.unread_since = Some(Instant::now());
+                    // What it compiled may be stale now.
+                    self.ahead = None;
+                }
+                false
+            }
+            Event::Stop => false,
+        }
+    }
+
+    /// A run of the loop, now: it reads the files as the activity seen so far left them.
+    fn run_now(&mut self) {
+        self.ahead = None;
+        self.unread_since = None;
+        self.run_once();
+        self.reported = Some(self.activity);
     }
 }
 
@@ -415,8 +580,89 @@ fn is_read(kind: &notify::EventKind) -> bool {
     matches!(kind, EventKind::Access(access) if !matches!(access, AccessKind::Close(AccessMode::Write)))
 }
 
+/// Reads `events` into `backlog` until the debounced change that a
+/// compilation made ahead waits for: true when a relevant
+/// [`Event::Changed`] comes first, false when a relevant
+/// [`Event::Activity`] (the files changed after they were read),
+/// [`Event::Stop`], the end of the events or `deadline` does.
+fn wait_for_verdict(events: &Receiver<Event>, backlog: &mut Vec<Event>, relevant: impl Fn(&Path) -> bool, deadline: Instant) -> bool {
+    loop {
+        let Ok(event) = events.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
+            return false;
+        };
+        let verdict = match &event {
+            Event::Stop => Some(false),
+            Event::Activity(paths) if paths.iter().any(|p| relevant(p)) => Some(false),
+            Event::Changed(paths) if paths.iter().any(|p| relevant(p)) => Some(true),
+            Event::Activity(_) | Event::Changed(_) => None,
+        };
+        backlog.push(event);
+        if let Some(go) = verdict {
+            return go;
+        }
+    }
+}
+
+/// The paths of a raw event that may change what a run reads: none for
+/// reads, the empty path (rebuild to be safe) for lost events.
+fn changed_paths(event: &notify::Result<notify::Event>) -> Vec<PathBuf> {
+    match event {
+        Ok(e) if is_read(&e.kind) => Vec::new(),
+        Ok(e) if e.paths.is_empty() => vec![PathBuf::new()],
+        Ok(e) => e.paths.clone(),
+        Err(_) => vec![PathBuf::new()],
+    }
+}
+
+thread_local! {
+    /// Where the watcher that the debouncer is about to build reports each
+    /// change (set by [`run`] just before, on the same thread).
+    static TAP: std::cell::RefCell<Option<Sender<Event>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The platform's watcher, reporting each change to the loop as
+/// [`Event::Activity`] before handing it to the debouncer: one watch per
+/// folder serves both, and a change is always reported before the
+/// debouncer can pass it on.
+struct Tapped(notify::RecommendedWatcher);
+
+impl notify::Watcher for Tapped {
+    fn new<F: notify::EventHandler>(mut handler: F, config: notify::Config) -> notify::Result<Self> {
+        let tap = TAP.with_borrow_mut(Option::take);
+        let watcher = notify::RecommendedWatcher::new(
+            move |event: notify::Result<notify::Event>| {
+                if let Some(tap) = &tap {
+                    let paths = changed_paths(&event);
+                    if !paths.is_empty() {
+                        let _ = tap.send(Event::Activity(paths));
+                    }
+                }
+                handler.handle_event(event);
+            },
+            config,
+        )?;
+        Ok(Tapped(watcher))
+    }
+
+    fn watch(&mut self, path: &Path, recursive_mode: notify::RecursiveMode) -> notify::Result<()> {
+        self.0.watch(path, recursive_mode)
+    }
+
+    fn unwatch(&mut self, path: &Path) -> notify::Result<()> {
+        self.0.unwatch(path)
+    }
+
+    fn configure(&mut self, option: notify::Config) -> notify::Result<bool> {
+        self.0.configure(option)
+    }
+
+    fn kind() -> notify::WatcherKind {
+        notify::RecommendedWatcher::kind()
+    }
+}
+
 /// Adapts the debouncer to [`Roots`].
-struct FsRoots(notify_debouncer_full::Debouncer<notify::RecommendedWatcher, notify_debouncer_full::RecommendedCache>);
+struct FsRoots(notify_debouncer_full::Debouncer<Tapped, notify_debouncer_full::RecommendedCache>);
 
 impl Roots for FsRoots {
     fn watch(&mut self, root: &Path, recursive: bool) -> Result<(), String> {
@@ -431,6 +677,10 @@ impl Roots for FsRoots {
     fn unwatch(&mut self, root: &Path) {
         let _ = self.0.unwatch(root);
     }
+
+    fn reports_activity(&self) -> bool {
+        true
+    }
 }
 
 /// Runs watch mode on the real file system until Ctrl-C. Returns the exit
@@ -444,22 +694,19 @@ pub fn run(options: Options) -> u8 {
         eprintln!("error: cannot handle Ctrl-C: {e}");
         return 2;
     }
-    let changes = tx;
+    let changes = tx.clone();
+    TAP.set(Some(tx));
     // The debouncer looks for quiet files once per tick: a tenth of the window
     // (not its default quarter) adds at most 5 ms to a 50 ms window, for a
     // wake-up every 5 ms that costs microseconds.
     let tick = (options.debounce / 10).max(Duration::from_millis(1)).min(options.debounce);
-    let debouncer = notify_debouncer_full::new_debouncer(
+    let debouncer = notify_debouncer_full::new_debouncer_opt::<_, Tapped, _>(
         options.debounce,
         Some(tick),
         move |result: notify_debouncer_full::DebounceEventResult| {
             let paths: Vec<PathBuf> = match result {
                 // Reading a file is no change (and netpolc reads them all on each run).
-                Ok(events) => events
-                    .into_iter()
-                    .filter(|e| !is_read(&e.event.kind))
-                    .flat_map(|e| e.event.paths.clone())
-                    .collect(),
+                Ok(events) => events.into_iter().flat_map(|e| changed_paths(&Ok(e.event))).collect(),
                 // Lost events: rebuild to be safe.
                 Err(_) => vec![PathBuf::new()],
             };
@@ -467,7 +714,10 @@ pub fn run(options: Options) -> u8 {
                 let _ = changes.send(Event::Changed(paths));
             }
         },
+        notify_debouncer_full::RecommendedCache::new(),
+        notify::Config::default(),
     );
+    TAP.set(None);
     let debouncer = match debouncer {
         Ok(d) => d,
         Err(e) => {
@@ -598,6 +848,112 @@ mod tests {
         assert_eq!(text.matches("ok: 4 policies in 1 namespaces").count(), 2, "{text}");
         let out = std::fs::read_to_string(dir.join("out/a.yaml")).unwrap();
         assert!(out.contains("port: 81"), "{out}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// An event source like the file system's: each change reported at once, then debounced.
+    struct Reporting;
+
+    impl Roots for Reporting {
+        fn watch(&mut self, _: &Path, _: bool) -> Result<(), String> {
+            Ok(())
+        }
+        fn unwatch(&mut self, _: &Path) {}
+        fn reports_activity(&self) -> bool {
+            true
+        }
+    }
+
+    /// Runs a session with timings on `dir` (one file `pol/a.np` on port 80)
+    /// while `script` sends events; returns its log.
+    fn serve_reporting(dir: &Path, script: impl FnOnce(Sender<Event>, PathBuf) + Send + 'static) -> String {
+        let file = dir.join("pol/a.np");
+        std::fs::write(&file, "namespace a\nallow dns\nweb -> api:80\n").unwrap();
+        let log = Log::default();
+        let mut opts = options(dir);
+        opts.timings = true;
+        let mut session = Session::new(opts, Box::new(log.clone()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = dir.join("pol").canonicalize().unwrap().join("a.np");
+        let script = std::thread::spawn(move || script(tx, path));
+        session.serve(&rx, &mut Reporting);
+        script.join().unwrap();
+        log.text()
+    }
+
+    fn port_written(dir: &Path) -> String {
+        let out = std::fs::read_to_string(dir.join("out/a.yaml")).unwrap_or_default();
+        let port = out.lines().filter_map(|l| l.split_once("port: ")).find(|(_, p)| *p != "53");
+        port.map(|(_, p)| format!("port: {p}")).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_change_is_compiled_during_the_window_and_written_when_it_ends() {
+        let dir = temp("ahead");
+        let out = dir.clone();
+        let log = serve_reporting(&dir, move |tx, path| {
+            std::thread::sleep(Duration::from_millis(300));
+            assert_eq!(port_written(&out), "port: 80");
+            std::fs::write(&path, "namespace a\nallow dns\nweb -> api:81\n").unwrap();
+            tx.send(Event::Activity(vec![path.clone()])).unwrap();
+            // Long enough to compile; the output waits for the debounced change.
+            std::thread::sleep(Duration::from_millis(200));
+            assert_eq!(port_written(&out), "port: 80", "written before the debounce window ended");
+            tx.send(Event::Changed(vec![path.clone()])).unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+            assert_eq!(port_written(&out), "port: 81");
+            // The debouncer may pass one change on in two parts: no second run.
+            tx.send(Event::Changed(vec![path])).unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+            tx.send(Event::Stop).unwrap();
+        });
+        assert_eq!(log.matches("ok: 4 policies").count(), 2, "{log}");
+        assert_eq!(log.matches("compiled during the debounce window").count(), 1, "{log}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_change_after_the_files_were_read_is_compiled_again() {
+        let dir = temp("stale");
+        let out = dir.clone();
+        let log = serve_reporting(&dir, move |tx, path| {
+            std::thread::sleep(Duration::from_millis(300));
+            std::fs::write(&path, "namespace a\nallow dns\nweb -> api:81\n").unwrap();
+            tx.send(Event::Activity(vec![path.clone()])).unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+            // Changed again after the compilation read the file: what it
+            // compiled is stale, and must never be written.
+            std::fs::write(&path, "namespace a\nallow dns\nweb -> api:82\n").unwrap();
+            tx.send(Event::Activity(vec![path.clone()])).unwrap();
+            tx.send(Event::Changed(vec![path.clone()])).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            assert_eq!(port_written(&out), "port: 82");
+            tx.send(Event::Stop).unwrap();
+        });
+        assert_eq!(log.matches("ok: 4 policies").count(), 2, "{log}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_stale_compilation_made_ahead_is_dropped() {
+        // The same, with the debounced change arriving only after the
+        // compilation made ahead gave up waiting for it.
+        let dir = temp("patience");
+        let out = dir.clone();
+        let log = serve_reporting(&dir, move |tx, path| {
+            std::thread::sleep(Duration::from_millis(300));
+            std::fs::write(&path, "namespace a\nallow dns\nweb -> api:81\n").unwrap();
+            tx.send(Event::Activity(vec![path.clone()])).unwrap();
+            std::thread::sleep(Duration::from_millis(800));
+            assert_eq!(port_written(&out), "port: 80", "written before the debounce window ended");
+            std::fs::write(&path, "namespace a\nallow dns\nweb -> api:82\n").unwrap();
+            tx.send(Event::Activity(vec![path.clone()])).unwrap();
+            tx.send(Event::Changed(vec![path.clone()])).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            assert_eq!(port_written(&out), "port: 82");
+            tx.send(Event::Stop).unwrap();
+        });
+        assert_eq!(log.matches("ok: 4 policies").count(), 2, "{log}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
