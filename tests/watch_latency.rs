@@ -7,6 +7,9 @@
 //!
 //! `NETPOLC_BIN=PATH` measures another build of netpolc instead (to compare
 //! two binaries in one sitting: the machine's load varies from hour to hour).
+//! Each save writes the file in place (truncate, then write), as most
+//! editors do; `NETPOLC_SAVE=rename` writes a temporary file and renames it
+//! over the original instead, as Vim, Emacs and JetBrains IDEs do.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -68,13 +71,20 @@ fn save_to_output_latency_on_the_target_fleet() {
     wait_oks(1);
     let output = dir.join("out").join("zz-latency-probe.yaml");
 
+    let by_rename = std::env::var("NETPOLC_SAVE").is_ok_and(|v| v == "rename");
     let mut latencies = Vec::new();
     for i in 1..=RUNS {
         std::thread::sleep(Duration::from_millis(300));
         let port = 10_000 + i as u32;
         let wanted = format!("port: {port}\n");
         let saved = Instant::now();
-        std::fs::write(&probe_file, probe(port)).expect("save");
+        if by_rename {
+            let scratch = pol.join(".zz-latency-probe.np.tmp");
+            std::fs::write(&scratch, probe(port)).expect("save the temporary file");
+            std::fs::rename(&scratch, &probe_file).expect("rename it over the probe");
+        } else {
+            std::fs::write(&probe_file, probe(port)).expect("save");
+        }
         loop {
             if std::fs::read_to_string(&output).is_ok_and(|t| t.contains(&wanted)) {
                 break;
@@ -97,7 +107,8 @@ fn save_to_output_latency_on_the_target_fleet() {
     let runs: Vec<&String> = log.iter().filter(|l| l.starts_with("ok: ")).skip(1).collect();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "save-to-output latency over {RUNS} saves: p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms, min {:.0} ms",
+        "save-to-output latency over {RUNS} saves ({}): p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms, min {:.0} ms",
+        if by_rename { "temporary file renamed" } else { "written in place" },
         ms(at(0.50)),
         ms(at(0.95)),
         ms(latencies[latencies.len() - 1]),
