@@ -73,6 +73,9 @@ pub fn render(plan: &Plan, earlier: Option<&[Document]>, format: Format) -> Vec<
     crate::parallel::map_chunks(&indexes, |_, chunk| {
         // One validator per chunk: it remembers the keys and values it found valid.
         let mut validator = Validator::default();
+        // Most YAML documents are written straight from the plan; the others
+        // (and JSON) from the object, which validation then explains.
+        let mut texts = (format == Format::Yaml).then(|| lower::Texts::new(plan));
         let mut cursor = None;
         chunk
             .iter()
@@ -80,15 +83,21 @@ pub fn render(plan: &Plan, earlier: Option<&[Document]>, format: Format) -> Vec<
                 if let Some(reused) = earlier.and_then(|docs| reusable(plan, i, docs, format, &mut cursor)) {
                     return reused;
                 }
-                let object = plan.build(i);
-                let violations = validator.validate(&object).iter().map(ToString::to_string).collect();
+                let (text, violations) = match texts.as_mut().and_then(|texts| text_from_plan(texts, i)) {
+                    Some(text) => (text, Vec::new()),
+                    None => {
+                        let object = plan.build(i);
+                        let violations = validator.validate(&object).iter().map(ToString::to_string).collect();
+                        (text_of(&object, format), violations)
+                    }
+                };
                 let (namespace, name) = plan.name(i);
                 Document(Arc::new(Built {
                     namespace: namespace.to_string(),
                     name: name.to_string(),
                     format,
                     inputs: earlier.is_some().then(|| plan.inputs(i)),
-                    text: text_of(&object, format),
+                    text,
                     violations,
                 }))
             })
@@ -119,6 +128,15 @@ thread_local! {
     /// size: one buffer per thread, grown once to the largest document,
     /// instead of a new one grown (and reallocated) for each.
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Object `i`'s YAML document, when it is valid and `texts` can write it
+/// without building the object.
+fn text_from_plan(texts: &mut lower::Texts, i: usize) -> Option<String> {
+    SCRATCH.with_borrow_mut(|text| {
+        text.clear();
+        texts.document(i, text).then(|| crate::emit::text(text.clone()))
+    })
 }
 
 /// One object's text in `format`.
