@@ -53,6 +53,8 @@ pub(crate) struct Texts<'a, 'p> {
     selectors: FxHashMap<*const Peer, Option<usize>>,
     /// Items of `ports`.
     ports: FxHashMap<&'p PortSpec, Option<usize>>,
+    /// Those of the object being written.
+    port_items: Vec<usize>,
     /// The annotations of the object being written: keys, in `key_texts`,
     /// and where their values are in `values`.
     annotations: Vec<(&'a str, usize, Range<usize>)>,
@@ -78,6 +80,7 @@ impl<'a, 'p> Texts<'a, 'p> {
             peers: FxHashMap::default(),
             selectors: FxHashMap::default(),
             ports: FxHashMap::default(),
+            port_items: Vec::new(),
             annotations: Vec::new(),
             values: String::new(),
             metadata: Vec::new(),
@@ -132,19 +135,21 @@ impl<'a, 'p> Texts<'a, 'p> {
         } = &pair.policy;
         let peers = self.peers(peer, namespace)?;
         let selector = self.selector(local)?;
-        let ports = match self.plan.ports(pair) {
-            Some(ports) => Some(ports.iter().map(|port| self.port(port)).collect::<Option<Vec<usize>>>()?),
-            None => None,
-        };
+        let ports = self.plan.ports(pair);
+        self.port_items.clear();
+        for port in ports.into_iter().flatten() {
+            let item = self.port(port)?;
+            self.port_items.push(item);
+        }
         self.pair_annotations(pair)?;
         self.check_metadata(name, namespace)?;
-        let fragments = &self.fragments;
+        let (fragments, port_items) = (&self.fragments, &self.port_items);
         self.document_with(out, name, namespace, |spec| {
             let write_ports = |rule: &mut Map| {
-                if let Some(ports) = &ports {
+                if ports.is_some() {
                     let mut items = rule.field("ports").open_seq();
-                    for &port in ports {
-                        items.item().fragment(&fragments[port]);
+                    for &item in port_items {
+                        items.item().fragment(&fragments[item]);
                     }
                     items.finish();
                 }
