@@ -1,8 +1,10 @@
 //! The plan of lowering to text, one document per object, without ever
-//! holding every object: each object is built, checked against Kubernetes'
-//! validation, rendered, and dropped on the core that built it. The objects
-//! are most of a compilation's memory (a few kilobytes each, in maps);
-//! their text is a fraction of that. `build` (YAML or JSON) and `watch`
+//! holding every object: each YAML document is written straight from the
+//! plan when it can be told valid that way (`lower::Texts`); otherwise, and
+//! in JSON, the object is built, checked against Kubernetes' validation,
+//! rendered, and dropped on the core that built it. The objects are most of
+//! a compilation's memory (a few kilobytes each, in maps); their text is a
+//! fraction of that. `build` (YAML or JSON) and `watch`
 //! write these documents; the objects themselves are kept only where
 //! something reads them (Rego rules, `expect`, the self-check, `diff`).
 //!

@@ -11,10 +11,10 @@
 //! written by `yaml`'s own writer into a [`Fragment`], then copied.
 //!
 //! A document is written only when no rule of `validate` is broken; any
-//! doubt (a part that breaks a rule, an annotation key that is not a
-//! qualified name as it is, metadata that would replace the `source` or
-//! `intent` annotation, annotations over the size limit) and the object goes
-//! the reference way, which also says what is wrong.
+//! doubt (a name, namespace, annotation key or shared part that breaks a
+//! rule, metadata that would replace the `source` or `intent` annotation,
+//! annotations over the size limit) and the object goes the reference way,
+//! which also says what is wrong.
 
 use super::{Direction, Pair, Plan, Policy, Work, push_deny_source, push_joined, render_peers, render_port, selector};
 use crate::ir::{NamespaceInfo, Namespaces, Peer, PortSpec};
@@ -27,8 +27,8 @@ use rustc_hash::FxHashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-/// Depth of the keys of `spec` (`podSelector`, ...).
-const SPEC_DEPTH: usize = 1;
+/// Depth of the keys of `metadata` and `spec` (`labels`, `podSelector`, ...).
+const SECTION_DEPTH: usize = 1;
 /// Depth of the keys of a rule (`to`, `from`, `ports`) and of its items' dashes.
 const RULE_DEPTH: usize = 2;
 
@@ -70,7 +70,7 @@ impl<'a, 'p> Texts<'a, 'p> {
             plan,
             labels: validator
                 .labels_are_valid(&shared.labels)
-                .then(|| Fragment::value(SPEC_DEPTH, |node| yaml::string_map(node, &shared.labels))),
+                .then(|| Fragment::value(SECTION_DEPTH, |node| yaml::string_map(node, &shared.labels))),
             validator,
             fragments: Vec::new(),
             keys: FxHashMap::default(),
@@ -307,7 +307,7 @@ impl<'a, 'p> Texts<'a, 'p> {
         let known = self
             .validator
             .selector_is_valid(&pods)
-            .then(|| self.keep(Fragment::value(SPEC_DEPTH, |node| yaml::label_selector(node, &pods))));
+            .then(|| self.keep(Fragment::value(SECTION_DEPTH, |node| yaml::label_selector(node, &pods))));
         self.selectors.insert(key, known);
         known
     }
