@@ -1,8 +1,10 @@
 //! The plan of lowering to text, one document per object, without ever
-//! holding every object: each object is built, checked against Kubernetes'
-//! validation, rendered, and dropped on the core that built it. The objects
-//! are most of a compilation's memory (a few kilobytes each, in maps);
-//! their text is a fraction of that. `build` (YAML or JSON) and `watch`
+//! holding every object: each YAML document is written straight from the
+//! plan when it can be told valid that way (`lower::Texts`); otherwise, and
+//! in JSON, the object is built, checked against Kubernetes' validation,
+//! rendered, and dropped on the core that built it. The objects are most of
+//! a compilation's memory (a few kilobytes each, in maps); their text is a
+//! fraction of that. `build` (YAML or JSON) and `watch`
 //! write these documents; the objects themselves are kept only where
 //! something reads them (Rego rules, `expect`, the self-check, `diff`).
 //!
@@ -73,6 +75,9 @@ pub fn render(plan: &Plan, earlier: Option<&[Document]>, format: Format) -> Vec<
     crate::parallel::map_chunks(&indexes, |_, chunk| {
         // One validator per chunk: it remembers the keys and values it found valid.
         let mut validator = Validator::default();
+        // Most YAML documents are written straight from the plan; the others
+        // (and JSON) from the object, which validation then explains.
+        let mut texts = (format == Format::Yaml).then(|| lower::Texts::new(plan));
         let mut cursor = None;
         chunk
             .iter()
@@ -80,15 +85,21 @@ pub fn render(plan: &Plan, earlier: Option<&[Document]>, format: Format) -> Vec<
                 if let Some(reused) = earlier.and_then(|docs| reusable(plan, i, docs, format, &mut cursor)) {
                     return reused;
                 }
-                let object = plan.build(i);
-                let violations = validator.validate(&object).iter().map(ToString::to_string).collect();
+                let (text, violations) = match texts.as_mut().and_then(|texts| text_from_plan(texts, i)) {
+                    Some(text) => (text, Vec::new()),
+                    None => {
+                        let object = plan.build(i);
+                        let violations = validator.validate(&object).iter().map(ToString::to_string).collect();
+                        (text_of(&object, format), violations)
+                    }
+                };
                 let (namespace, name) = plan.name(i);
                 Document(Arc::new(Built {
                     namespace: namespace.to_string(),
                     name: name.to_string(),
                     format,
                     inputs: earlier.is_some().then(|| plan.inputs(i)),
-                    text: text_of(&object, format),
+                    text,
                     violations,
                 }))
             })
@@ -119,6 +130,15 @@ thread_local! {
     /// size: one buffer per thread, grown once to the largest document,
     /// instead of a new one grown (and reallocated) for each.
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Object `i`'s YAML document, when it is valid and `texts` can write it
+/// without building the object.
+fn text_from_plan(texts: &mut lower::Texts, i: usize) -> Option<String> {
+    SCRATCH.with_borrow_mut(|text| {
+        text.clear();
+        texts.document(i, text).then(|| crate::emit::text(text.clone()))
+    })
 }
 
 /// One object's text in `format`.

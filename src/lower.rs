@@ -16,6 +16,9 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 
+mod text;
+pub(crate) use text::Texts;
+
 /// The label every generated object carries.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "netpolc");
 
@@ -674,10 +677,8 @@ fn default_deny(ns: &str, info: &NamespaceInfo, sources: &Sources, shared: &Shar
     if info.isolation.egress() {
         types.push("Egress".to_string());
     }
-    let source = deny_locations(info, sources)
-        .map(|(f, l)| format!("{f}:{l}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let mut source = String::new();
+    push_deny_source(&mut source, info, sources);
     let annotations = BTreeMap::from([(shared.source_key.clone(), source)]);
     net::NetworkPolicy {
         metadata: object_meta(ns, DEFAULT_DENY.to_string(), annotations, shared),
@@ -686,6 +687,16 @@ fn default_deny(ns: &str, info: &NamespaceInfo, sources: &Sources, shared: &Shar
             policy_types: Some(types),
             ..Default::default()
         }),
+    }
+}
+
+/// The `source` annotation of a namespace's `default-deny`: where it is declared.
+fn push_deny_source(out: &mut String, info: &NamespaceInfo, sources: &Sources) {
+    use std::fmt::Write;
+    for (i, (file, line)) in deny_locations(info, sources).enumerate() {
+        let separator = if i == 0 { "" } else { ", " };
+        // Writing into a String cannot fail.
+        let _ = write!(out, "{separator}{file}:{line}");
     }
 }
 
@@ -745,11 +756,19 @@ fn build(pair: &Pair, ports: Option<&[&PortSpec]>, origins: &[usize], program: &
 
 /// The distinct `items`, in order, joined by `separator` (into a string of
 /// the exact length: it stays in the object).
-fn joined<'a>(mut items: impl Iterator<Item = &'a str>, separator: &str) -> String {
+fn joined<'a>(items: impl Iterator<Item = &'a str>, separator: &str) -> String {
+    let mut out = String::new();
+    push_joined(&mut out, items, separator);
+    out
+}
+
+/// [`joined`], appended to `out`; a string empty on entry ends at its exact length.
+fn push_joined<'a>(out: &mut String, mut items: impl Iterator<Item = &'a str>, separator: &str) {
     let first = items.next().unwrap_or_default();
     let Some(second) = items.next() else {
         // Most objects come from one intent: no list to deduplicate.
-        return first.to_string();
+        out.push_str(first);
+        return;
     };
     let mut distinct: Vec<&str> = vec![first];
     for item in std::iter::once(second).chain(items) {
@@ -757,7 +776,14 @@ fn joined<'a>(mut items: impl Iterator<Item = &'a str>, separator: &str) -> Stri
             distinct.push(item);
         }
     }
-    distinct.join(separator)
+    let length = distinct.iter().map(|item| item.len()).sum::<usize>() + separator.len() * (distinct.len() - 1);
+    out.reserve_exact(length);
+    for (i, item) in distinct.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str(separator);
+        }
+        out.push_str(item);
+    }
 }
 
 /// The peer as seen from a policy in `namespace`: one list item per peer,

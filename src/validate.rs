@@ -113,6 +113,46 @@ impl Validator {
         }
         std::mem::take(&mut self.out.violations)
     }
+
+    // Verdicts on parts of an object, for a writer that never builds the
+    // whole object (`lower`'s text): each says whether `validate` finds
+    // nothing wrong in that part, which no other part of the object changes.
+
+    /// Whether labels (`metadata.labels`, `matchLabels`) break no rule.
+    pub(crate) fn labels_are_valid(&mut self, labels: &BTreeMap<String, String>) -> bool {
+        self.verdict(|out| check_labels(labels, &Path::root(""), out))
+    }
+
+    /// Whether an annotation key breaks no rule.
+    pub(crate) fn annotation_key_is_valid(&mut self, key: &str) -> bool {
+        self.verdict(|out| out.check_annotation_key(key, &Path::root("")))
+    }
+
+    /// Whether a label selector (`podSelector`, `namespaceSelector`) breaks no rule.
+    pub(crate) fn selector_is_valid(&mut self, selector: &LabelSelector) -> bool {
+        self.verdict(|out| check_label_selector(selector, &Path::root(""), out))
+    }
+
+    /// Whether the peers of a rule (`from`, `to`) break no rule.
+    pub(crate) fn peers_are_valid(&mut self, peers: &[NetworkPolicyPeer]) -> bool {
+        self.verdict(|out| {
+            for peer in peers {
+                check_peer(peer, &Path::root(""), out);
+            }
+        })
+    }
+
+    /// Whether a port of a rule breaks no rule.
+    pub(crate) fn port_is_valid(&mut self, port: &NetworkPolicyPort) -> bool {
+        self.verdict(|out| check_port(port, &Path::root(""), out))
+    }
+
+    fn verdict(&mut self, check: impl FnOnce(&mut Out)) -> bool {
+        check(&mut self.out);
+        let valid = self.out.violations.is_empty();
+        self.out.violations.clear();
+        valid
+    }
 }
 
 /// Every rule that a label selector breaks, with `path` (e.g.

@@ -799,13 +799,33 @@ impl Pos {
 }
 
 /// Serializer for one node.
-struct Node<'a> {
+pub(crate) struct Node<'a> {
     out: &'a mut Vec<u8>,
     pos: Pos,
     depth: usize,
 }
 
 impl<'a> Node<'a> {
+    /// The root node of a document, written at the end of `out`.
+    pub(crate) fn root(out: &'a mut Vec<u8>) -> Self {
+        Node {
+            out,
+            pos: Pos::Root,
+            depth: 0,
+        }
+    }
+
+    /// Writes `fragment`, which must have been written for a node at this
+    /// very position and depth.
+    #[inline]
+    pub(crate) fn fragment(self, fragment: &Fragment) {
+        debug_assert!(
+            self.pos == fragment.pos && self.depth == fragment.depth,
+            "a fragment written elsewhere"
+        );
+        self.out.extend_from_slice(&fragment.text);
+    }
+
     #[inline]
     fn scalar(self, text: &[u8]) -> Result<(), Error> {
         if self.pos.spaced() {
@@ -817,7 +837,7 @@ impl<'a> Node<'a> {
     }
 
     #[inline]
-    fn int(self, v: i64) {
+    pub(crate) fn int(self, v: i64) {
         if self.pos.spaced() {
             self.out.push(b' ');
         }
@@ -836,14 +856,14 @@ impl<'a> Node<'a> {
     }
 
     #[inline]
-    fn str(self, s: &str) {
+    pub(crate) fn str(self, s: &str) {
         push_str_node(self.out, s, self.pos, self.depth);
     }
 
     /// A constant known to be written plain on one line (the same bytes as
     /// [`Node::str`], without checking it each time).
     #[inline]
-    fn literal(self, s: &'static str) {
+    pub(crate) fn literal(self, s: &'static str) {
         debug_assert!(is_plain(s, false) && s.len() <= FOLD_WIDTH, "{s:?}");
         let _ = self.scalar(s.as_bytes());
     }
@@ -858,7 +878,7 @@ impl<'a> Node<'a> {
     }
 
     #[inline]
-    fn open_seq(self) -> Seq<'a> {
+    pub(crate) fn open_seq(self) -> Seq<'a> {
         // Items of a sequence nested in a sequence sit one level past the outer dash;
         // a sequence under a key keeps its dashes at the key's column.
         let depth = match self.pos {
@@ -874,7 +894,7 @@ impl<'a> Node<'a> {
     }
 
     #[inline]
-    fn open_map(self) -> Map<'a> {
+    pub(crate) fn open_map(self) -> Map<'a> {
         let depth = match self.pos {
             Pos::Root => 0,
             _ => self.depth + 1,
@@ -885,6 +905,68 @@ impl<'a> Node<'a> {
             depth,
             first: true,
             explicit: false,
+        }
+    }
+}
+
+/// A node written once, to be copied wherever the same node goes at the
+/// same position and depth: what the writer writes for a node depends on
+/// nothing else (not on what precedes it), so the copy is the very text.
+pub(crate) struct Fragment {
+    pos: Pos,
+    depth: usize,
+    text: Box<[u8]>,
+}
+
+impl Fragment {
+    /// The node that `write` writes as the value of a key at `depth`.
+    pub(crate) fn value(depth: usize, write: impl FnOnce(Node<'_>)) -> Self {
+        Self::at(Pos::Value, depth, write)
+    }
+
+    /// The node that `write` writes as an item of a sequence whose dashes are at `depth`.
+    pub(crate) fn item(depth: usize, write: impl FnOnce(Node<'_>)) -> Self {
+        Self::at(Pos::Item, depth, write)
+    }
+
+    fn at(pos: Pos, depth: usize, write: impl FnOnce(Node<'_>)) -> Self {
+        let mut text = Vec::new();
+        write(Node {
+            out: &mut text,
+            pos,
+            depth,
+        });
+        Fragment {
+            pos,
+            depth,
+            text: text.into(),
+        }
+    }
+}
+
+/// A mapping key written once, to be written again as a key of any block
+/// mapping ([`Map::key`]): its text depends on the key alone.
+pub(crate) struct KeyText {
+    text: Box<[u8]>,
+    explicit: bool,
+}
+
+impl KeyText {
+    pub(crate) fn new(key: &str) -> Self {
+        let mut text = Vec::new();
+        // A later key of a mapping at the margin: nothing precedes the key itself.
+        let mut map = Map {
+            out: &mut text,
+            pos: Pos::Root,
+            depth: 0,
+            first: false,
+            explicit: false,
+        };
+        map.str_key(key);
+        let explicit = map.explicit;
+        KeyText {
+            text: text.into(),
+            explicit,
         }
     }
 }
@@ -1035,7 +1117,7 @@ impl<'a> ser::Serializer for Node<'a> {
 }
 
 /// Block sequence in progress.
-struct Seq<'a> {
+pub(crate) struct Seq<'a> {
     out: &'a mut Vec<u8>,
     pos: Pos,
     /// Depth of the dashes.
@@ -1047,7 +1129,7 @@ impl Seq<'_> {
     /// Writes what precedes an item (a line break, indentation, `- `) and
     /// returns the node for the item itself.
     #[inline]
-    fn item(&mut self) -> Node<'_> {
+    pub(crate) fn item(&mut self) -> Node<'_> {
         if !self.first {
             push_indent(self.out, self.depth);
         } else {
@@ -1076,7 +1158,7 @@ impl Seq<'_> {
     }
 
     #[inline]
-    fn finish(self) {
+    pub(crate) fn finish(self) {
         if self.first {
             if self.pos.spaced() {
                 self.out.push(b' ');
@@ -1123,7 +1205,7 @@ impl ser::SerializeTupleStruct for Seq<'_> {
 }
 
 /// Block mapping in progress.
-struct Map<'a> {
+pub(crate) struct Map<'a> {
     out: &'a mut Vec<u8>,
     pos: Pos,
     /// Depth of the keys.
@@ -1168,7 +1250,7 @@ impl Map<'_> {
     }
 
     #[inline]
-    fn str_key(&mut self, key: &str) {
+    pub(crate) fn str_key(&mut self, key: &str) {
         self.key_prefix();
         let start = self.out.len();
         if is_plain(key, true) {
@@ -1179,10 +1261,18 @@ impl Map<'_> {
         self.key_suffix(start);
     }
 
+    /// Writes a key written before into a [`KeyText`].
+    #[inline]
+    pub(crate) fn key(&mut self, key: &KeyText) {
+        self.key_prefix();
+        self.out.extend_from_slice(&key.text);
+        self.explicit = key.explicit;
+    }
+
     /// Writes a key known to be plain and short (a struct field name of the
     /// Kubernetes types) and returns the node for its value.
     #[inline]
-    fn field(&mut self, key: &'static str) -> Node<'_> {
+    pub(crate) fn field(&mut self, key: &'static str) -> Node<'_> {
         debug_assert!(is_plain(key, true) && key.len() <= MAX_SIMPLE_KEY, "{key:?}");
         self.key_prefix();
         self.out.extend_from_slice(key.as_bytes());
@@ -1196,7 +1286,7 @@ impl Map<'_> {
 
     /// Returns the node for the value of the key just written.
     #[inline]
-    fn value_node(&mut self) -> Node<'_> {
+    pub(crate) fn value_node(&mut self) -> Node<'_> {
         let pos = if self.explicit {
             self.explicit = false;
             push_indent(self.out, self.depth);
@@ -1218,7 +1308,7 @@ impl Map<'_> {
     }
 
     #[inline]
-    fn finish(self) {
+    pub(crate) fn finish(self) {
         if self.first {
             if self.pos.spaced() {
                 self.out.push(b' ');
@@ -1483,7 +1573,7 @@ fn object_meta(node: Node<'_>, meta: &ObjectMeta) {
     m.finish();
 }
 
-fn string_map(node: Node<'_>, map: &BTreeMap<String, String>) {
+pub(crate) fn string_map(node: Node<'_>, map: &BTreeMap<String, String>) {
     let mut m = node.open_map();
     for (key, value) in map {
         m.str_key(key);
@@ -1545,7 +1635,7 @@ fn policy_spec(node: Node<'_>, spec: &NetworkPolicySpec) {
     m.finish();
 }
 
-fn peers(node: Node<'_>, peers: &[NetworkPolicyPeer]) {
+pub(crate) fn peers(node: Node<'_>, peers: &[NetworkPolicyPeer]) {
     let mut q = node.open_seq();
     for NetworkPolicyPeer {
         ip_block,
@@ -1573,7 +1663,7 @@ fn peers(node: Node<'_>, peers: &[NetworkPolicyPeer]) {
     q.finish();
 }
 
-fn label_selector(node: Node<'_>, selector: &LabelSelector) {
+pub(crate) fn label_selector(node: Node<'_>, selector: &LabelSelector) {
     let LabelSelector {
         match_expressions,
         match_labels,
@@ -1600,22 +1690,27 @@ fn label_selector(node: Node<'_>, selector: &LabelSelector) {
 
 fn policy_ports(node: Node<'_>, ports: &[NetworkPolicyPort]) {
     let mut q = node.open_seq();
-    for NetworkPolicyPort { end_port, port, protocol } in ports {
-        let mut m = q.item().open_map();
-        if let Some(end) = end_port {
-            m.field("endPort").int((*end).into());
-        }
-        match port {
-            Some(IntOrString::Int(n)) => m.field("port").int((*n).into()),
-            Some(IntOrString::String(name)) => m.field("port").str(name),
-            None => {}
-        }
-        if let Some(protocol) = protocol {
-            m.field("protocol").str(protocol);
-        }
-        m.finish();
+    for port in ports {
+        policy_port(q.item(), port);
     }
     q.finish();
+}
+
+pub(crate) fn policy_port(node: Node<'_>, port: &NetworkPolicyPort) {
+    let NetworkPolicyPort { end_port, port, protocol } = port;
+    let mut m = node.open_map();
+    if let Some(end) = end_port {
+        m.field("endPort").int((*end).into());
+    }
+    match port {
+        Some(IntOrString::Int(n)) => m.field("port").int((*n).into()),
+        Some(IntOrString::String(name)) => m.field("port").str(name),
+        None => {}
+    }
+    if let Some(protocol) = protocol {
+        m.field("protocol").str(protocol);
+    }
+    m.finish();
 }
 
 #[cfg(test)]

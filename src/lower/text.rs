@@ -1,0 +1,769 @@
+//! Each object's YAML document written straight from the plan, without
+//! building its `k8s-openapi` object, validating it field by field and
+//! dropping it again: most of the cost of rendering was in those maps and
+//! strings, not in the text.
+//!
+//! The text is the reference's by construction: the same writer
+//! (`yaml`'s nodes, in the order of `yaml::network_policy`) writes the
+//! same values (those `build` would put in the object). What objects share
+//! (a peer list, a pod selector, a port, the labels) is built once per
+//! chunk as the reference builds it, checked by `validate`'s own rules and
+//! written by `yaml`'s own writer into a [`Fragment`], then copied.
+//!
+//! A document is written only when no rule of `validate` is broken; any
+//! doubt (a name, namespace, annotation key or shared part that breaks a
+//! rule, metadata that would replace the `source` or `intent` annotation,
+//! annotations over the size limit) and the object goes the reference way,
+//! which also says what is wrong.
+
+use super::{Direction, Pair, Plan, Policy, Work, push_deny_source, push_joined, render_peers, render_port, selector};
+use crate::ir::{NamespaceInfo, Namespaces, Peer, PortSpec};
+use crate::validate::{self, Validator};
+use crate::yaml::{self, Fragment, KeyText, Map, Node};
+use k8s_openapi::Resource;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
+use rustc_hash::FxHashMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// Depth of the keys of `metadata` and `spec` (`labels`, `podSelector`, ...).
+const SECTION_DEPTH: usize = 1;
+/// Depth of the keys of a rule (`to`, `from`, `ports`) and of its items' dashes.
+const RULE_DEPTH: usize = 2;
+
+/// Writes documents of one plan, remembering what its objects share: one
+/// per chunk of objects (it is not shared between threads).
+pub(crate) struct Texts<'a, 'p> {
+    plan: &'a Plan<'p>,
+    /// It remembers the keys and values it found valid.
+    validator: Validator,
+    /// `metadata.labels`, or `None` when they break a rule.
+    labels: Option<Fragment>,
+    fragments: Vec<Fragment>,
+    /// Annotation keys, in `key_texts` (`None`: the key breaks a rule).
+    keys: FxHashMap<&'a str, Option<usize>>,
+    key_texts: Vec<KeyText>,
+    /// The keys of the `source` and `intent` annotations.
+    source_key: Option<usize>,
+    intent_key: Option<usize>,
+    /// Peer lists by peer and whether it is in the policy's namespace (`None`: they break a rule).
+    peers: FxHashMap<(*const Peer, bool), Option<usize>>,
+    /// Pod selectors of the policies, by local peer.
+    selectors: FxHashMap<*const Peer, Option<usize>>,
+    /// Items of `ports`.
+    ports: FxHashMap<&'p PortSpec, Option<usize>>,
+    /// Those of the object being written.
+    port_items: Vec<usize>,
+    /// The annotations of the object being written: keys, in `key_texts`,
+    /// and where their values are in `values`.
+    annotations: Vec<(&'a str, usize, Range<usize>)>,
+    values: String,
+    metadata: Vec<(&'p str, &'p str)>,
+}
+
+impl<'a, 'p> Texts<'a, 'p> {
+    pub(crate) fn new(plan: &'a Plan<'p>) -> Self {
+        let shared = &plan.shared;
+        let mut validator = Validator::default();
+        let mut texts = Texts {
+            plan,
+            labels: validator
+                .labels_are_valid(&shared.labels)
+                .then(|| Fragment::value(SECTION_DEPTH, |node| yaml::string_map(node, &shared.labels))),
+            validator,
+            fragments: Vec::new(),
+            keys: FxHashMap::default(),
+            key_texts: Vec::new(),
+            source_key: None,
+            intent_key: None,
+            peers: FxHashMap::default(),
+            selectors: FxHashMap::default(),
+            ports: FxHashMap::default(),
+            port_items: Vec::new(),
+            annotations: Vec::new(),
+            values: String::new(),
+            metadata: Vec::new(),
+        };
+        texts.source_key = texts.key(&shared.source_key);
+        texts.intent_key = texts.key(&shared.intent_key);
+        texts
+    }
+
+    /// Appends to `out` what `emit::yaml_document` writes for object `i`
+    /// of the plan, when the object breaks no rule of `validate` and this
+    /// can be told without building it; otherwise leaves `out` as it was.
+    pub(crate) fn document(&mut self, i: usize, out: &mut Vec<u8>) -> bool {
+        let start = out.len();
+        let written = match &self.plan.work[i] {
+            Work::DefaultDeny(ns, info) => self.default_deny(ns, info, out),
+            Work::Pair(pair) => self.pair(pair, out),
+        };
+        if written.is_none() {
+            out.truncate(start);
+        }
+        written.is_some()
+    }
+
+    fn default_deny(&mut self, namespace: &str, info: &NamespaceInfo, out: &mut Vec<u8>) -> Option<()> {
+        self.annotations.clear();
+        self.values.clear();
+        push_deny_source(&mut self.values, info, self.plan.sources);
+        self.annotations
+            .push((&self.plan.shared.source_key, self.source_key?, 0..self.values.len()));
+        self.check_metadata(super::DEFAULT_DENY, namespace)?;
+        self.document_with(out, super::DEFAULT_DENY, namespace, |spec| {
+            yaml::label_selector(spec.field("podSelector"), &meta::LabelSelector::default());
+            let mut types = spec.field("policyTypes").open_seq();
+            if info.isolation.ingress() {
+                types.item().literal("Ingress");
+            }
+            if info.isolation.egress() {
+                types.item().literal("Egress");
+            }
+            types.finish();
+        })
+    }
+
+    fn pair(&mut self, pair: &Pair<'p>, out: &mut Vec<u8>) -> Option<()> {
+        let Policy {
+            namespace,
+            name,
+            direction,
+            local,
+            peer,
+        } = &pair.policy;
+        let peers = self.peers(peer, namespace)?;
+        let selector = self.selector(local)?;
+        let ports = self.plan.ports(pair);
+        self.port_items.clear();
+        for port in ports.into_iter().flatten() {
+            let item = self.port(port)?;
+            self.port_items.push(item);
+        }
+        self.pair_annotations(pair)?;
+        self.check_metadata(name, namespace)?;
+        let (fragments, port_items) = (&self.fragments, &self.port_items);
+        self.document_with(out, name, namespace, |spec| {
+            let write_ports = |rule: &mut Map| {
+                if ports.is_some() {
+                    let mut items = rule.field("ports").open_seq();
+                    for &item in port_items {
+                        items.item().fragment(&fragments[item]);
+                    }
+                    items.finish();
+                }
+            };
+            let (field, peers_field) = match direction {
+                Direction::Egress => ("egress", "to"),
+                Direction::Ingress => ("ingress", "from"),
+            };
+            let mut rules = spec.field(field).open_seq();
+            let mut rule = rules.item().open_map();
+            if *direction == Direction::Egress {
+                write_ports(&mut rule);
+            }
+            rule.field(peers_field).fragment(&fragments[peers]);
+            if *direction == Direction::Ingress {
+                write_ports(&mut rule);
+            }
+            rule.finish();
+            rules.finish();
+            spec.field("podSelector").fragment(&fragments[selector]);
+            let mut types = spec.field("policyTypes").open_seq();
+            types.item().literal(match direction {
+                Direction::Egress => "Egress",
+                Direction::Ingress => "Ingress",
+            });
+            types.finish();
+        })
+    }
+
+    /// The annotations `build` gives a pair, into `annotations` and `values`:
+    /// `None` when metadata would replace the `source` or `intent` annotation.
+    fn pair_annotations(&mut self, pair: &Pair<'p>) -> Option<()> {
+        let (plan, shared) = (self.plan, &self.plan.shared);
+        let origins = || plan.origins(pair).iter().map(|&i| &*plan.program.origins[i]);
+        self.annotations.clear();
+        self.values.clear();
+        let (source, intent) = (self.source_key?, self.intent_key?);
+        self.push_annotation(&shared.source_key, source, origins().map(|o| o.location.as_str()), ", ");
+        self.push_annotation(&shared.intent_key, intent, origins().map(|o| o.text.as_str()), "\n");
+        let mut metadata = std::mem::take(&mut self.metadata);
+        metadata.clear();
+        metadata.extend(origins().flat_map(|o| o.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str()))));
+        // Stable, as in `build`: each key's values stay in the order of the origins.
+        metadata.sort_by_key(|&(k, _)| k);
+        let mut all_known = true;
+        for values in metadata.chunk_by(|a, b| a.0 == b.0) {
+            let key = values[0].0;
+            let text = self.key(key).filter(|_| key != shared.source_key && key != shared.intent_key);
+            let Some(text) = text else {
+                all_known = false;
+                break;
+            };
+            self.push_annotation(key, text, values.iter().map(|&(_, v)| v), ", ");
+        }
+        self.metadata = metadata;
+        // The keys are distinct: their order is the object's map's.
+        self.annotations.sort_unstable_by_key(|&(key, _, _)| key);
+        all_known.then_some(())
+    }
+
+    fn push_annotation(&mut self, key: &'a str, text: usize, items: impl Iterator<Item = &'p str>, separator: &str) {
+        let start = self.values.len();
+        push_joined(&mut self.values, items, separator);
+        self.annotations.push((key, text, start..self.values.len()));
+    }
+
+    /// Whether the metadata of an object named `name` in `namespace`, with
+    /// the annotations in `annotations`, breaks no rule.
+    fn check_metadata(&self, name: &str, namespace: &str) -> Option<()> {
+        if !(self.labels.is_some() && validate::is_dns1123_subdomain(name).is_ok() && validate::is_dns1123_label(namespace).is_ok()) {
+            return None;
+        }
+        // Their keys were checked as they were met.
+        let mut total: usize = 0;
+        for (key, _, value) in &self.annotations {
+            total = total.saturating_add(key.len()).saturating_add(value.len());
+        }
+        (total <= validate::TOTAL_ANNOTATION_SIZE_LIMIT).then_some(())
+    }
+
+    /// Writes the document of an object named `name` in `namespace`, with
+    /// the annotations in `annotations`, and `spec`'s fields.
+    fn document_with(&self, out: &mut Vec<u8>, name: &str, namespace: &str, spec: impl FnOnce(&mut Map)) -> Option<()> {
+        let labels = self.labels.as_ref()?;
+        out.extend_from_slice(b"---\n");
+        let mut root = Node::root(out).open_map();
+        root.field("apiVersion").literal(<NetworkPolicy as Resource>::API_VERSION);
+        root.field("kind").literal(<NetworkPolicy as Resource>::KIND);
+        let mut metadata = root.field("metadata").open_map();
+        if !self.annotations.is_empty() {
+            let mut annotations = metadata.field("annotations").open_map();
+            for (_, key, value) in &self.annotations {
+                annotations.key(&self.key_texts[*key]);
+                annotations.value_node().str(&self.values[value.clone()]);
+            }
+            annotations.finish();
+        }
+        metadata.field("labels").fragment(labels);
+        metadata.field("name").str(name);
+        metadata.field("namespace").str(namespace);
+        metadata.finish();
+        let mut fields = root.field("spec").open_map();
+        spec(&mut fields);
+        fields.finish();
+        root.finish();
+        Some(())
+    }
+
+    fn keep(&mut self, fragment: Fragment) -> usize {
+        self.fragments.push(fragment);
+        self.fragments.len() - 1
+    }
+
+    /// An annotation key.
+    fn key(&mut self, key: &'a str) -> Option<usize> {
+        if let Some(&known) = self.keys.get(key) {
+            return known;
+        }
+        let known = self.validator.annotation_key_is_valid(key).then(|| {
+            self.key_texts.push(KeyText::new(key));
+            self.key_texts.len() - 1
+        });
+        self.keys.insert(key, known);
+        known
+    }
+
+    /// The `to` or `from` list of a policy in `namespace` towards `peer`.
+    fn peers(&mut self, peer: &'p Arc<Peer>, namespace: &'p str) -> Option<usize> {
+        // The list names the peer's namespace unless it is the policy's: this
+        // is all it takes of `namespace`.
+        let here = matches!(&**peer, Peer::Pods { namespaces: Namespaces::Named(ns), .. } if ns == namespace);
+        let key = (Arc::as_ptr(peer), here);
+        if let Some(&known) = self.peers.get(&key) {
+            return known;
+        }
+        let peers = render_peers(peer, namespace);
+        let known = self
+            .validator
+            .peers_are_valid(&peers)
+            .then(|| self.keep(Fragment::value(RULE_DEPTH, |node| yaml::peers(node, &peers))));
+        self.peers.insert(key, known);
+        known
+    }
+
+    /// The `podSelector` of a policy for the pods of `local`.
+    fn selector(&mut self, local: &'p Arc<Peer>) -> Option<usize> {
+        let key = Arc::as_ptr(local);
+        if let Some(&known) = self.selectors.get(&key) {
+            return known;
+        }
+        let pods = match &**local {
+            Peer::Pods { pods, .. } => selector(pods),
+            Peer::Ips { .. } => meta::LabelSelector::default(),
+        };
+        let known = self
+            .validator
+            .selector_is_valid(&pods)
+            .then(|| self.keep(Fragment::value(SECTION_DEPTH, |node| yaml::label_selector(node, &pods))));
+        self.selectors.insert(key, known);
+        known
+    }
+
+    /// An item of `ports`.
+    fn port(&mut self, port: &'p PortSpec) -> Option<usize> {
+        if let Some(&known) = self.ports.get(port) {
+            return known;
+        }
+        let item = render_port(port);
+        let known = self
+            .validator
+            .port_is_valid(&item)
+            .then(|| self.keep(Fragment::item(RULE_DEPTH, |node| yaml::policy_port(node, &item))));
+        self.ports.insert(port, known);
+        known
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::fleet::{FleetSpec, generate};
+    use crate::ir::{Expression, IpBlock, LabelSelector, Operator, Origin, PeerName, PortNumber, Program, Protocol};
+    use crate::source::Sources;
+    use std::collections::HashMap;
+
+    /// What the fast path did with the objects of a plan.
+    #[derive(Debug, Default, Clone, Copy)]
+    struct Share {
+        objects: usize,
+        written: usize,
+        /// Objects that validation rejects.
+        invalid: usize,
+    }
+
+    impl std::ops::AddAssign for Share {
+        fn add_assign(&mut self, other: Share) {
+            self.objects += other.objects;
+            self.written += other.written;
+            self.invalid += other.invalid;
+        }
+    }
+
+    /// Every object of `plan` both ways: whenever the fast path writes a
+    /// document, it is the reference's text byte for byte and the object
+    /// breaks no rule; when it does not, it leaves its buffer as it was.
+    /// Twice: in order, and backwards with new caches (what is met first
+    /// is what gets cached).
+    fn compare(plan: &Plan, what: &str) -> Share {
+        let mut share = Share::default();
+        let order: Vec<usize> = (0..plan.len()).collect();
+        for (pass, order) in [order.clone(), order.into_iter().rev().collect()].into_iter().enumerate() {
+            let mut texts = Texts::new(plan);
+            for i in order {
+                let object = plan.build(i);
+                let mut reference = Vec::new();
+                crate::emit::yaml_document(&mut reference, &object);
+                let violations = validate::validate_network_policy(&object);
+                let mut fast = b"before".to_vec();
+                let written = texts.document(i, &mut fast);
+                let name = plan.name(i);
+                if written {
+                    assert!(
+                        violations.is_empty(),
+                        "{what}: {name:?} written by the fast path, yet invalid: {violations:?}"
+                    );
+                    assert_eq!(
+                        String::from_utf8_lossy(&fast[b"before".len()..]),
+                        String::from_utf8_lossy(&reference),
+                        "{what}: {name:?}"
+                    );
+                } else {
+                    assert_eq!(fast, b"before", "{what}: {name:?} left a partial text");
+                }
+                if pass == 0 {
+                    share.objects += 1;
+                    share.written += usize::from(written);
+                    share.invalid += usize::from(!violations.is_empty());
+                }
+            }
+        }
+        share
+    }
+
+    fn sources(files: &[(String, String)]) -> Sources {
+        let mut sources = Sources::new();
+        for (name, text) in files {
+            sources.add(name.as_str(), text.as_str());
+        }
+        sources
+    }
+
+    /// The checked program of `sources`, whatever its diagnostics.
+    fn program(sources: &Sources, config: &Config) -> Program {
+        let files: Vec<crate::ast::File> = (sources.files().iter().enumerate())
+            .map(|(i, file)| crate::parse::parse(i, &file.text).0)
+            .collect();
+        crate::check::check(&files, sources, config).0
+    }
+
+    fn configs() -> [Config; 3] {
+        let prefixed = |prefix: &str| Config {
+            annotation_prefix: prefix.to_string(),
+            ..Config::default()
+        };
+        // An upper-case prefix is valid (annotation keys are checked in lower
+        // case); one with a space is not.
+        [Config::default(), prefixed("Example.COM"), prefixed("not a prefix")]
+    }
+
+    #[test]
+    fn every_example_is_written_as_the_reference_writes_it() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+        let mut files = Vec::new();
+        for dir in [root.to_string(), format!("{root}/errors"), format!("{root}/governance")] {
+            for entry in std::fs::read_dir(&dir).expect("examples") {
+                let path = entry.expect("entry").path();
+                if path.extension().is_some_and(|e| e == "np") {
+                    files.push(path);
+                }
+            }
+        }
+        files.sort();
+        let mut share = Share::default();
+        for path in &files {
+            // Examples that are not text (E0002, E0003) have no program.
+            let Ok(text) = std::fs::read_to_string(path) else { continue };
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+            let sources = sources(&[(name.clone(), text)]);
+            for config in configs() {
+                let program = program(&sources, &config);
+                let (plan, _) = super::super::plan(&program, &sources, &config);
+                share += compare(&plan, &format!("{name} ({})", config.annotation_prefix));
+            }
+        }
+        assert!(share.objects > 300 && share.invalid > 0, "{share:?}");
+        // Only E0402's objects and those of the invalid prefix are invalid; the fast path takes every other.
+        assert_eq!(share.written + share.invalid, share.objects, "{share:?}");
+    }
+
+    const FLEETS: [FleetSpec; 3] = [
+        FleetSpec {
+            namespaces: 6,
+            workloads: 40,
+            intents: 150,
+            seed: 1,
+        },
+        FleetSpec {
+            namespaces: 12,
+            workloads: 90,
+            intents: 300,
+            seed: 0x006e_6574_706f_6c63,
+        },
+        FleetSpec {
+            namespaces: 3,
+            workloads: 25,
+            intents: 120,
+            seed: 99,
+        },
+    ];
+
+    #[test]
+    fn generated_fleets_are_written_as_the_reference_writes_them_and_all_on_the_fast_path() {
+        let config = Config::default();
+        for spec in FLEETS {
+            let sources = sources(&generate(&spec));
+            let program = program(&sources, &config);
+            let (plan, _) = super::super::plan(&program, &sources, &config);
+            let share = compare(&plan, &format!("{spec:?}"));
+            assert!(share.objects > 50, "{spec:?}: {share:?}");
+            assert_eq!((share.written, share.invalid), (share.objects, 0), "{spec:?}");
+        }
+    }
+
+    /// SplitMix64, to shape the mutations.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            ((z ^ (z >> 31)) % n as u64) as usize
+        }
+
+        fn chance(&mut self, percent: usize) -> bool {
+            self.below(100) < percent
+        }
+
+        /// A string that is valid where names and labels go, or one that
+        /// needs quoting, folding, a block scalar or an explicit key, is not
+        /// ASCII, or breaks a rule of validation.
+        fn string(&mut self) -> String {
+            const TRICKY: &[&str] = &[
+                "",
+                "null",
+                "Null",
+                "~",
+                "true",
+                "no",
+                "y",
+                "on",
+                "1e3",
+                "0x1F",
+                "0o17",
+                "1_000",
+                "12:30",
+                "2001-12-14",
+                ".inf",
+                "-",
+                ".",
+                "#",
+                "- x",
+                "? x",
+                "-x",
+                "a: b",
+                "a:b",
+                "a:",
+                "a #b",
+                "a#b",
+                "#x",
+                " lead",
+                "trail ",
+                "tab\tx",
+                "line\nbreak",
+                "line\n",
+                "\nlead",
+                " \n",
+                "é",
+                "日本語",
+                "\u{85}nel",
+                "x\u{2028}y",
+                "\u{feff}bom",
+                "ctl\u{1}",
+                "del\u{7f}",
+                "quote\"",
+                "back\\slash",
+                "'single'",
+                "[flow]",
+                "{map}",
+                "a,b",
+                "@at",
+                "`tick",
+                "%pct",
+                "!tag",
+                "&anchor",
+                "*alias",
+                "|pipe",
+                ">fold",
+                "...",
+                "---",
+                "--- x",
+                "UPPER",
+                "Upper-Case",
+                "with space",
+                "a/b",
+                "a/b/c",
+                "-lead",
+                "trail-",
+                "a..b",
+                "a_b",
+                "ok",
+                "web-1",
+                "x.y.z",
+                "123",
+                "0",
+            ];
+            match self.below(10) {
+                0 => "word ".repeat(10 + self.below(30)),
+                1 => "x".repeat(60 + self.below(10)),
+                2 => format!("{}   ", "ab ".repeat(30)),
+                3 => "k".repeat(1020 + self.below(10)),
+                4 => "n".repeat(250 + self.below(8)),
+                _ => TRICKY[self.below(TRICKY.len())].to_string(),
+            }
+        }
+
+        /// Mostly valid label-like text, sometimes tricky.
+        fn value(&mut self) -> String {
+            const PLAIN: &[&str] = &["web", "api", "db", "team-a", "a.b", "A_b", "v1", "x9"];
+            if self.chance(50) {
+                PLAIN[self.below(PLAIN.len())].to_string()
+            } else {
+                self.string()
+            }
+        }
+    }
+
+    fn mutate_selector(sel: &mut LabelSelector, rng: &mut Rng) {
+        if rng.chance(40) {
+            sel.labels.insert(rng.value(), rng.value());
+        }
+        if rng.chance(20) {
+            let operator = [Operator::In, Operator::NotIn, Operator::Exists, Operator::DoesNotExist][rng.below(4)];
+            let mut values: Vec<String> = (0..rng.below(3)).map(|_| rng.value()).collect();
+            values.sort();
+            values.dedup();
+            sel.expressions.push(Expression {
+                key: rng.value(),
+                operator,
+                values,
+            });
+        }
+    }
+
+    fn mutate_peer(peer: &Peer, rng: &mut Rng) -> Peer {
+        let mut peer = peer.clone();
+        match &mut peer {
+            Peer::Pods { namespaces, pods, name } => {
+                mutate_selector(pods, rng);
+                match namespaces {
+                    Namespaces::Named(ns) if rng.chance(15) => *ns = rng.value(),
+                    Namespaces::Selected(sel) => mutate_selector(sel, rng),
+                    _ => {}
+                }
+                if rng.chance(20) {
+                    *name = PeerName::Workload(rng.value());
+                }
+            }
+            Peer::Ips { blocks, .. } => {
+                const CIDRS: &[&str] = &[
+                    "10.0.0.0/8",
+                    "10.0.0.1/8",
+                    "",
+                    "10.1.0.0/16",
+                    "192.168.0.0/16",
+                    "fd00::/8",
+                    "300.0.0.0/8",
+                    "x",
+                ];
+                if rng.chance(50) {
+                    blocks.push(IpBlock {
+                        cidr: CIDRS[rng.below(CIDRS.len())].to_string(),
+                        except: (0..rng.below(3)).map(|_| CIDRS[rng.below(CIDRS.len())].to_string()).collect(),
+                    });
+                }
+                if rng.chance(10) {
+                    blocks.clear();
+                }
+            }
+        }
+        peer
+    }
+
+    fn mutate_port(port: &PortSpec, rng: &mut Rng) -> PortSpec {
+        const NAMES: &[&str] = &["http", "HTTP", "a--b", "80", "toolongportname1", "-web", "metrics", "null", ""];
+        let protocol = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp][rng.below(3)];
+        let port = match rng.below(5) {
+            0 => PortNumber::Single(0),
+            1 => PortNumber::Range(9000, 8000),
+            2 => PortNumber::Range(1, 65535),
+            3 => PortNumber::Named(NAMES[rng.below(NAMES.len())].to_string()),
+            _ => port.port.clone(),
+        };
+        PortSpec { protocol, port }
+    }
+
+    fn mutate_origin(origin: &Origin, program_keys: &[&str], rng: &mut Rng) -> Origin {
+        let mut origin = origin.clone();
+        if rng.chance(30) {
+            origin.text = rng.string();
+        }
+        if rng.chance(20) {
+            origin.location = rng.string();
+        }
+        for _ in 0..rng.below(3) {
+            let key = match rng.below(4) {
+                0 => program_keys[rng.below(program_keys.len())].to_string(),
+                1 => rng.string(),
+                _ => format!("netpolc.io/{}", rng.value()),
+            };
+            origin.metadata.push((key, rng.string()));
+        }
+        if rng.chance(2) {
+            origin.metadata.push(("netpolc.io/huge".to_string(), "h".repeat(256 * 1024)));
+        }
+        origin
+    }
+
+    /// `program` with some of its names, labels, ports, peers, intents and
+    /// metadata replaced by tricky or invalid values; a mutated peer stays
+    /// shared by the flows that shared it.
+    fn mutate(program: &Program, rng: &mut Rng) -> Program {
+        let mut program = program.clone();
+        let keys = ["netpolc.io/source", "netpolc.io/intent", "netpolc.io/owner", "Example.COM/x"];
+        let mut peers: HashMap<*const Peer, Arc<Peer>> = HashMap::new();
+        let mut mutated = |peer: &Arc<Peer>, rng: &mut Rng| {
+            Arc::clone(peers.entry(Arc::as_ptr(peer)).or_insert_with(|| {
+                if rng.chance(30) {
+                    Arc::new(mutate_peer(peer, rng))
+                } else {
+                    Arc::clone(peer)
+                }
+            }))
+        };
+        for flow in &mut program.flows {
+            flow.source = mutated(&flow.source, rng);
+            flow.target = mutated(&flow.target, rng);
+            if rng.chance(15) {
+                flow.ports.0 = flow.ports.0.iter().map(|p| mutate_port(p, rng)).collect();
+            }
+        }
+        for origin in &mut program.origins {
+            if rng.chance(30) {
+                *origin = Arc::new(mutate_origin(origin, &keys, rng));
+            }
+        }
+        if rng.chance(30) {
+            let info = crate::ir::NamespaceInfo {
+                declared: true,
+                isolation: crate::ast::Isolation::Both,
+                declarations: program
+                    .namespaces
+                    .values()
+                    .next()
+                    .map(|i| i.declarations.clone())
+                    .unwrap_or_default(),
+            };
+            program.namespaces.insert(rng.value(), info);
+        }
+        program
+    }
+
+    #[test]
+    fn mutated_programs_are_written_as_the_reference_writes_them_or_not_at_all() {
+        let mut files = generate(&FLEETS[0]);
+        for example in [
+            "10-metadata.np",
+            "09-selectors.np",
+            "11-ports.np",
+            "13-world-internet.np",
+            "15-namespace-selectors.np",
+        ] {
+            let text = std::fs::read_to_string(format!("{}/examples/{example}", env!("CARGO_MANIFEST_DIR"))).expect("example");
+            files.push((example.to_string(), text));
+        }
+        let mut share = Share::default();
+        let mut rng = Rng(7);
+        for (name, text) in files.iter().skip(files.len() - 8) {
+            let sources = sources(&[(name.clone(), text.clone())]);
+            for config in configs() {
+                let original = program(&sources, &config);
+                for round in 0..12 {
+                    let program = mutate(&original, &mut rng);
+                    let (plan, _) = super::super::plan(&program, &sources, &config);
+                    share += compare(&plan, &format!("{name} round {round}"));
+                }
+            }
+        }
+        // Both ways are taken, many times: the mutations make invalid objects and valid ones.
+        assert!(
+            share.written > 500 && share.invalid > 500 && share.objects > share.written + share.invalid,
+            "{share:?}"
+        );
+    }
+}
