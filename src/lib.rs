@@ -418,6 +418,10 @@ fn keep_trees(
                 (!unreadable.contains(&i)).then_some(CachedParse { text, tree, problems })
             })
             .collect();
+    } else {
+        // Freeing a fleet's trees takes a few milliseconds of the one
+        // thread that lowering is waiting on: another thread does it.
+        std::thread::spawn(move || drop(files));
     }
 }
 
