@@ -912,17 +912,17 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    #[test]
-    fn a_change_after_the_files_were_read_is_compiled_again() {
-        let dir = temp("stale");
+    /// A change made `wait` after the one that the loop compiled ahead:
+    /// what it compiled is stale, and must never be written.
+    fn a_change_after_the_read(tag: &str, wait: Duration) {
+        let dir = temp(tag);
         let out = dir.clone();
         let log = serve_reporting(&dir, move |tx, path| {
             std::thread::sleep(Duration::from_millis(300));
             std::fs::write(&path, "namespace a\nallow dns\nweb -> api:81\n").unwrap();
             tx.send(Event::Activity(vec![path.clone()])).unwrap();
-            std::thread::sleep(Duration::from_millis(200));
-            // Changed again after the compilation read the file: what it
-            // compiled is stale, and must never be written.
+            std::thread::sleep(wait);
+            assert_eq!(port_written(&out), "port: 80", "written before the debounce window ended");
             std::fs::write(&path, "namespace a\nallow dns\nweb -> api:82\n").unwrap();
             tx.send(Event::Activity(vec![path.clone()])).unwrap();
             tx.send(Event::Changed(vec![path.clone()])).unwrap();
@@ -935,26 +935,15 @@ mod tests {
     }
 
     #[test]
+    fn a_change_after_the_files_were_read_is_compiled_again() {
+        // While the compilation made ahead waits for the debounced change.
+        a_change_after_the_read("stale", Duration::from_millis(200));
+    }
+
+    #[test]
     fn a_stale_compilation_made_ahead_is_dropped() {
-        // The same, with the debounced change arriving only after the
-        // compilation made ahead gave up waiting for it.
-        let dir = temp("patience");
-        let out = dir.clone();
-        let log = serve_reporting(&dir, move |tx, path| {
-            std::thread::sleep(Duration::from_millis(300));
-            std::fs::write(&path, "namespace a\nallow dns\nweb -> api:81\n").unwrap();
-            tx.send(Event::Activity(vec![path.clone()])).unwrap();
-            std::thread::sleep(Duration::from_millis(800));
-            assert_eq!(port_written(&out), "port: 80", "written before the debounce window ended");
-            std::fs::write(&path, "namespace a\nallow dns\nweb -> api:82\n").unwrap();
-            tx.send(Event::Activity(vec![path.clone()])).unwrap();
-            tx.send(Event::Changed(vec![path.clone()])).unwrap();
-            std::thread::sleep(Duration::from_millis(300));
-            assert_eq!(port_written(&out), "port: 82");
-            tx.send(Event::Stop).unwrap();
-        });
-        assert_eq!(log.matches("ok: 4 policies").count(), 2, "{log}");
-        let _ = std::fs::remove_dir_all(&dir);
+        // After it gave up waiting (two windows and 500 ms).
+        a_change_after_the_read("patience", Duration::from_millis(800));
     }
 
     #[test]
