@@ -149,6 +149,16 @@ pub fn to_writer_multiple<T: Serialize>(out: &mut Vec<u8>, values: &[T]) -> Resu
 
 #[inline]
 fn push_spaces(out: &mut Vec<u8>, mut n: usize) {
+    // Indentation is short: copying sixteen spaces (a fixed size, two
+    // stores) and dropping the extra ones is cheaper than a call to
+    // `memset` for a few bytes, and every key and item is indented.
+    const SHORT: usize = 16;
+    if n <= SHORT {
+        let len = out.len();
+        out.extend_from_slice(&SPACES[..SHORT]);
+        out.truncate(len + n);
+        return;
+    }
     while n > SPACES.len() {
         out.extend_from_slice(SPACES);
         n -= SPACES.len();
@@ -930,7 +940,9 @@ impl Fragment {
     }
 
     fn at(pos: Pos, depth: usize, write: impl FnOnce(Node<'_>)) -> Self {
-        let mut text = Vec::new();
+        // Most fragments (a peer list, a selector) are a few hundred bytes:
+        // room for them at once, not grown from nothing.
+        let mut text = Vec::with_capacity(256);
         write(Node {
             out: &mut text,
             pos,

@@ -60,6 +60,9 @@ pub(crate) struct Texts<'a, 'p> {
     annotations: Vec<(&'a str, usize, Range<usize>)>,
     values: String,
     metadata: Vec<(&'p str, &'p str)>,
+    /// The namespace of the last object and the text of its value (`None`:
+    /// it breaks a rule): a chunk's objects come by namespace.
+    namespace: Option<(String, Option<Fragment>)>,
 }
 
 impl<'a, 'p> Texts<'a, 'p> {
@@ -84,6 +87,7 @@ impl<'a, 'p> Texts<'a, 'p> {
             annotations: Vec::new(),
             values: String::new(),
             metadata: Vec::new(),
+            namespace: None,
         };
         texts.source_key = texts.key(&shared.source_key);
         texts.intent_key = texts.key(&shared.intent_key);
@@ -218,8 +222,12 @@ impl<'a, 'p> Texts<'a, 'p> {
 
     /// Whether the metadata of an object named `name` in `namespace`, with
     /// the annotations in `annotations`, breaks no rule.
-    fn check_metadata(&self, name: &str, namespace: &str) -> Option<()> {
-        if !(self.labels.is_some() && validate::is_dns1123_subdomain(name).is_ok() && validate::is_dns1123_label(namespace).is_ok()) {
+    fn check_metadata(&mut self, name: &str, namespace: &str) -> Option<()> {
+        if self.namespace.as_ref().is_none_or(|(last, _)| last != namespace) {
+            let text = (validate::is_dns1123_label(namespace).is_ok()).then(|| Fragment::value(SECTION_DEPTH, |node| node.str(namespace)));
+            self.namespace = Some((namespace.to_string(), text));
+        }
+        if !(self.labels.is_some() && self.namespace_text(namespace).is_some() && validate::is_dns1123_subdomain(name).is_ok()) {
             return None;
         }
         // Their keys were checked as they were met.
@@ -230,10 +238,18 @@ impl<'a, 'p> Texts<'a, 'p> {
         (total <= validate::TOTAL_ANNOTATION_SIZE_LIMIT).then_some(())
     }
 
+    /// The text of `namespace` as a value of `metadata`, when it is the
+    /// namespace last checked and valid.
+    fn namespace_text(&self, namespace: &str) -> Option<&Fragment> {
+        let (last, text) = self.namespace.as_ref()?;
+        text.as_ref().filter(|_| last == namespace)
+    }
+
     /// Writes the document of an object named `name` in `namespace`, with
     /// the annotations in `annotations`, and `spec`'s fields.
     fn document_with(&self, out: &mut Vec<u8>, name: &str, namespace: &str, spec: impl FnOnce(&mut Map)) -> Option<()> {
         let labels = self.labels.as_ref()?;
+        let namespace = self.namespace_text(namespace)?;
         out.extend_from_slice(b"---\n");
         let mut root = Node::root(out).open_map();
         root.field("apiVersion").literal(<NetworkPolicy as Resource>::API_VERSION);
@@ -249,7 +265,7 @@ impl<'a, 'p> Texts<'a, 'p> {
         }
         metadata.field("labels").fragment(labels);
         metadata.field("name").str(name);
-        metadata.field("namespace").str(namespace);
+        metadata.field("namespace").fragment(namespace);
         metadata.finish();
         let mut fields = root.field("spec").open_map();
         spec(&mut fields);
