@@ -32,6 +32,12 @@ const SECTION_DEPTH: usize = 1;
 /// Depth of the keys of a rule (`to`, `from`, `ports`) and of its items' dashes.
 const RULE_DEPTH: usize = 2;
 
+/// The value of an annotation: one item, or items joined in `Texts::values`.
+enum Value<'p> {
+    Item(&'p str),
+    Joined(Range<usize>),
+}
+
 /// Writes documents of one plan, remembering what its objects share: one
 /// per chunk of objects (it is not shared between threads).
 pub(crate) struct Texts<'a, 'p> {
@@ -56,8 +62,9 @@ pub(crate) struct Texts<'a, 'p> {
     /// Those of the object being written.
     port_items: Vec<usize>,
     /// The annotations of the object being written: keys, in `key_texts`,
-    /// and where their values are in `values`.
-    annotations: Vec<(&'a str, usize, Range<usize>)>,
+    /// and values.
+    annotations: Vec<(&'a str, usize, Value<'p>)>,
+    /// The values joined from several items.
     values: String,
     metadata: Vec<(&'p str, &'p str)>,
     /// The namespace of the last object and the text of its value (`None`:
@@ -113,8 +120,8 @@ impl<'a, 'p> Texts<'a, 'p> {
         self.annotations.clear();
         self.values.clear();
         push_deny_source(&mut self.values, info, self.plan.sources);
-        self.annotations
-            .push((&self.plan.shared.source_key, self.source_key?, 0..self.values.len()));
+        let value = Value::Joined(0..self.values.len());
+        self.annotations.push((&self.plan.shared.source_key, self.source_key?, value));
         self.check_metadata(super::DEFAULT_DENY, namespace)?;
         self.document_with(out, super::DEFAULT_DENY, namespace, |spec| {
             yaml::label_selector(spec.field("podSelector"), &meta::LabelSelector::default());
@@ -214,10 +221,24 @@ impl<'a, 'p> Texts<'a, 'p> {
         all_known.then_some(())
     }
 
-    fn push_annotation(&mut self, key: &'a str, text: usize, items: impl Iterator<Item = &'p str>, separator: &str) {
-        let start = self.values.len();
-        push_joined(&mut self.values, items, separator);
-        self.annotations.push((key, text, start..self.values.len()));
+    fn push_annotation(&mut self, key: &'a str, text: usize, mut items: impl Iterator<Item = &'p str>, separator: &str) {
+        let value = match (items.next(), items.next()) {
+            // Most objects come from one intent: its text is the value.
+            (Some(only), None) => Value::Item(only),
+            (first, second) => {
+                let start = self.values.len();
+                push_joined(&mut self.values, first.into_iter().chain(second).chain(items), separator);
+                Value::Joined(start..self.values.len())
+            }
+        };
+        self.annotations.push((key, text, value));
+    }
+
+    fn value(&self, value: &Value<'p>) -> &str {
+        match value {
+            Value::Item(item) => item,
+            Value::Joined(range) => &self.values[range.clone()],
+        }
     }
 
     /// Whether the metadata of an object named `name` in `namespace`, with
@@ -233,7 +254,7 @@ impl<'a, 'p> Texts<'a, 'p> {
         // Their keys were checked as they were met.
         let mut total: usize = 0;
         for (key, _, value) in &self.annotations {
-            total = total.saturating_add(key.len()).saturating_add(value.len());
+            total = total.saturating_add(key.len()).saturating_add(self.value(value).len());
         }
         (total <= validate::TOTAL_ANNOTATION_SIZE_LIMIT).then_some(())
     }
@@ -259,7 +280,7 @@ impl<'a, 'p> Texts<'a, 'p> {
             let mut annotations = metadata.field("annotations").open_map();
             for (_, key, value) in &self.annotations {
                 annotations.key(&self.key_texts[*key]);
-                annotations.value_node().str(&self.values[value.clone()]);
+                annotations.value_node().str(self.value(value));
             }
             annotations.finish();
         }
