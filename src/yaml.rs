@@ -515,7 +515,11 @@ fn is_plain(s: &str, key: bool) -> bool {
     }
     // `: ` and ` #` need a space next to the indicator, and any non-ASCII
     // character needs decoding; every other string is decided by its classes.
-    if (found & C_HIGH != 0 || (found & C_SPACE != 0 && found & (C_COLON | C_HASH) != 0)) && !positions_are_plain(s, key) {
+    if found & C_HIGH != 0 {
+        if !positions_are_plain(s, key) {
+            return false;
+        }
+    } else if found & C_SPACE != 0 && found & (C_COLON | C_HASH) != 0 && has_indicator_pair(b) {
         return false;
     }
     if found & C_COLON != 0 && (last == b':' || (found & C_HIGH != 0 && s.trim_end().ends_with(':'))) {
@@ -527,6 +531,17 @@ fn is_plain(s: &str, key: bool) -> bool {
     // Only these can spell a number, null, boolean, timestamp or merge key.
     let candidate = b.len() <= 5 || matches!(first, b'0'..=b'9' | b'+' | b'-' | b'.' | b'_' | b'~' | b'<' | b'=');
     !(candidate && (is_ambiguous(s, false) || (key && is_ambiguous(s, true))))
+}
+
+/// Whether ASCII text holds `: ` or ` #`: [`positions_are_plain`] for
+/// text without controls or other characters, as one pass with no branch
+/// (which the compiler can turn into vector code: intents hold spaces
+/// and colons, and every object carries its intents' text).
+fn has_indicator_pair(b: &[u8]) -> bool {
+    let pairs = b.iter().zip(b.iter().skip(1));
+    pairs.fold(false, |found, (&x, &y)| {
+        found | ((x == b':') & (y == b' ')) | ((x == b' ') & (y == b'#'))
+    })
 }
 
 /// The checks of [`is_plain`] that depend on neighbours: no `: `, no `#`
