@@ -17,6 +17,7 @@ use crate::emit::Format;
 use crate::lower::{self, Plan};
 use crate::validate::Validator;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -33,7 +34,10 @@ struct Built {
     format: Format,
     /// Kept only when the document may be reused (watch mode).
     inputs: Option<lower::Inputs>,
-    text: String,
+    /// UTF-8 by construction (every writer writes `&str`s and ASCII), kept
+    /// as bytes: they are only ever written out, so they are not checked
+    /// again when the document is made.
+    text: Box<[u8]>,
     /// What Kubernetes' validation says about the object (empty: valid).
     violations: Vec<String>,
 }
@@ -50,8 +54,8 @@ impl Document {
     }
 
     /// The text (see [`Document`]).
-    pub fn text(&self) -> &str {
-        &self.0.text
+    pub fn text(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.0.text)
     }
 
     /// The rules of Kubernetes' validation that the object breaks.
@@ -134,15 +138,15 @@ thread_local! {
 
 /// Object `i`'s YAML document, when it is valid and `texts` can write it
 /// without building the object.
-fn text_from_plan(texts: &mut lower::Texts, i: usize) -> Option<String> {
+fn text_from_plan(texts: &mut lower::Texts, i: usize) -> Option<Box<[u8]>> {
     SCRATCH.with_borrow_mut(|text| {
         text.clear();
-        texts.document(i, text).then(|| crate::emit::text(text.clone()))
+        texts.document(i, text).then(|| text.as_slice().into())
     })
 }
 
 /// One object's text in `format`.
-fn text_of(object: &NetworkPolicy, format: Format) -> String {
+fn text_of(object: &NetworkPolicy, format: Format) -> Box<[u8]> {
     SCRATCH.with_borrow_mut(|text| {
         text.clear();
         match format {
@@ -163,7 +167,7 @@ fn text_of(object: &NetworkPolicy, format: Format) -> String {
                 }
             }
         }
-        crate::emit::text(text.clone())
+        text.as_slice().into()
     })
 }
 
@@ -187,7 +191,7 @@ pub fn write<'a>(documents: impl IntoIterator<Item = &'a Document>, format: Form
     match format {
         Format::Yaml => {
             for doc in documents {
-                out.write_all(doc.text().as_bytes())?;
+                out.write_all(&doc.0.text)?;
             }
         }
         Format::Json => {
@@ -195,7 +199,7 @@ pub fn write<'a>(documents: impl IntoIterator<Item = &'a Document>, format: Form
             let mut separator: &[u8] = b"\n";
             for doc in documents {
                 out.write_all(separator)?;
-                out.write_all(doc.text().as_bytes())?;
+                out.write_all(&doc.0.text)?;
                 separator = b",\n";
             }
             let empty = separator == b"\n";

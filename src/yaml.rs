@@ -149,6 +149,16 @@ pub fn to_writer_multiple<T: Serialize>(out: &mut Vec<u8>, values: &[T]) -> Resu
 
 #[inline]
 fn push_spaces(out: &mut Vec<u8>, mut n: usize) {
+    // Indentation is short: copying sixteen spaces (a fixed size, two
+    // stores) and dropping the extra ones is cheaper than a call to
+    // `memset` for a few bytes, and every key and item is indented.
+    const SHORT: usize = 16;
+    if n <= SHORT {
+        let len = out.len();
+        out.extend_from_slice(&SPACES[..SHORT]);
+        out.truncate(len + n);
+        return;
+    }
     while n > SPACES.len() {
         out.extend_from_slice(SPACES);
         n -= SPACES.len();
@@ -505,7 +515,11 @@ fn is_plain(s: &str, key: bool) -> bool {
     }
     // `: ` and ` #` need a space next to the indicator, and any non-ASCII
     // character needs decoding; every other string is decided by its classes.
-    if (found & C_HIGH != 0 || (found & C_SPACE != 0 && found & (C_COLON | C_HASH) != 0)) && !positions_are_plain(s, key) {
+    if found & C_HIGH != 0 {
+        if !positions_are_plain(s, key) {
+            return false;
+        }
+    } else if found & C_SPACE != 0 && found & (C_COLON | C_HASH) != 0 && has_indicator_pair(b) {
         return false;
     }
     if found & C_COLON != 0 && (last == b':' || (found & C_HIGH != 0 && s.trim_end().ends_with(':'))) {
@@ -517,6 +531,17 @@ fn is_plain(s: &str, key: bool) -> bool {
     // Only these can spell a number, null, boolean, timestamp or merge key.
     let candidate = b.len() <= 5 || matches!(first, b'0'..=b'9' | b'+' | b'-' | b'.' | b'_' | b'~' | b'<' | b'=');
     !(candidate && (is_ambiguous(s, false) || (key && is_ambiguous(s, true))))
+}
+
+/// Whether ASCII text holds `: ` or ` #`: [`positions_are_plain`] for
+/// text without controls or other characters, as one pass with no branch
+/// (which the compiler can turn into vector code: intents hold spaces
+/// and colons, and every object carries its intents' text).
+fn has_indicator_pair(b: &[u8]) -> bool {
+    let pairs = b.iter().zip(b.iter().skip(1));
+    pairs.fold(false, |found, (&x, &y)| {
+        found | ((x == b':') & (y == b' ')) | ((x == b' ') & (y == b'#'))
+    })
 }
 
 /// The checks of [`is_plain`] that depend on neighbours: no `: `, no `#`
@@ -930,7 +955,9 @@ impl Fragment {
     }
 
     fn at(pos: Pos, depth: usize, write: impl FnOnce(Node<'_>)) -> Self {
-        let mut text = Vec::new();
+        // Most fragments (a peer list, a selector) are a few hundred bytes:
+        // room for them at once, not grown from nothing.
+        let mut text = Vec::with_capacity(256);
         write(Node {
             out: &mut text,
             pos,

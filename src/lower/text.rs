@@ -32,6 +32,12 @@ const SECTION_DEPTH: usize = 1;
 /// Depth of the keys of a rule (`to`, `from`, `ports`) and of its items' dashes.
 const RULE_DEPTH: usize = 2;
 
+/// The value of an annotation: one item, or items joined in `Texts::values`.
+enum Value<'p> {
+    Item(&'p str),
+    Joined(Range<usize>),
+}
+
 /// Writes documents of one plan, remembering what its objects share: one
 /// per chunk of objects (it is not shared between threads).
 pub(crate) struct Texts<'a, 'p> {
@@ -56,10 +62,14 @@ pub(crate) struct Texts<'a, 'p> {
     /// Those of the object being written.
     port_items: Vec<usize>,
     /// The annotations of the object being written: keys, in `key_texts`,
-    /// and where their values are in `values`.
-    annotations: Vec<(&'a str, usize, Range<usize>)>,
+    /// and values.
+    annotations: Vec<(&'a str, usize, Value<'p>)>,
+    /// The values joined from several items.
     values: String,
     metadata: Vec<(&'p str, &'p str)>,
+    /// The namespace of the last object and the text of its value (`None`:
+    /// it breaks a rule): a chunk's objects come by namespace.
+    namespace: Option<(String, Option<Fragment>)>,
 }
 
 impl<'a, 'p> Texts<'a, 'p> {
@@ -84,6 +94,7 @@ impl<'a, 'p> Texts<'a, 'p> {
             annotations: Vec::new(),
             values: String::new(),
             metadata: Vec::new(),
+            namespace: None,
         };
         texts.source_key = texts.key(&shared.source_key);
         texts.intent_key = texts.key(&shared.intent_key);
@@ -109,8 +120,8 @@ impl<'a, 'p> Texts<'a, 'p> {
         self.annotations.clear();
         self.values.clear();
         push_deny_source(&mut self.values, info, self.plan.sources);
-        self.annotations
-            .push((&self.plan.shared.source_key, self.source_key?, 0..self.values.len()));
+        let value = Value::Joined(0..self.values.len());
+        self.annotations.push((&self.plan.shared.source_key, self.source_key?, value));
         self.check_metadata(super::DEFAULT_DENY, namespace)?;
         self.document_with(out, super::DEFAULT_DENY, namespace, |spec| {
             yaml::label_selector(spec.field("podSelector"), &meta::LabelSelector::default());
@@ -210,30 +221,56 @@ impl<'a, 'p> Texts<'a, 'p> {
         all_known.then_some(())
     }
 
-    fn push_annotation(&mut self, key: &'a str, text: usize, items: impl Iterator<Item = &'p str>, separator: &str) {
-        let start = self.values.len();
-        push_joined(&mut self.values, items, separator);
-        self.annotations.push((key, text, start..self.values.len()));
+    fn push_annotation(&mut self, key: &'a str, text: usize, mut items: impl Iterator<Item = &'p str>, separator: &str) {
+        let value = match (items.next(), items.next()) {
+            // Most objects come from one intent: its text is the value.
+            (Some(only), None) => Value::Item(only),
+            (first, second) => {
+                let start = self.values.len();
+                push_joined(&mut self.values, first.into_iter().chain(second).chain(items), separator);
+                Value::Joined(start..self.values.len())
+            }
+        };
+        self.annotations.push((key, text, value));
+    }
+
+    fn value(&self, value: &Value<'p>) -> &str {
+        match value {
+            Value::Item(item) => item,
+            Value::Joined(range) => &self.values[range.clone()],
+        }
     }
 
     /// Whether the metadata of an object named `name` in `namespace`, with
     /// the annotations in `annotations`, breaks no rule.
-    fn check_metadata(&self, name: &str, namespace: &str) -> Option<()> {
-        if !(self.labels.is_some() && validate::is_dns1123_subdomain(name).is_ok() && validate::is_dns1123_label(namespace).is_ok()) {
+    fn check_metadata(&mut self, name: &str, namespace: &str) -> Option<()> {
+        if self.namespace.as_ref().is_none_or(|(last, _)| last != namespace) {
+            let text = (validate::is_dns1123_label(namespace).is_ok()).then(|| Fragment::value(SECTION_DEPTH, |node| node.str(namespace)));
+            self.namespace = Some((namespace.to_string(), text));
+        }
+        if !(self.labels.is_some() && self.namespace_text(namespace).is_some() && validate::is_dns1123_subdomain(name).is_ok()) {
             return None;
         }
         // Their keys were checked as they were met.
         let mut total: usize = 0;
         for (key, _, value) in &self.annotations {
-            total = total.saturating_add(key.len()).saturating_add(value.len());
+            total = total.saturating_add(key.len()).saturating_add(self.value(value).len());
         }
         (total <= validate::TOTAL_ANNOTATION_SIZE_LIMIT).then_some(())
+    }
+
+    /// The text of `namespace` as a value of `metadata`, when it is the
+    /// namespace last checked and valid.
+    fn namespace_text(&self, namespace: &str) -> Option<&Fragment> {
+        let (last, text) = self.namespace.as_ref()?;
+        text.as_ref().filter(|_| last == namespace)
     }
 
     /// Writes the document of an object named `name` in `namespace`, with
     /// the annotations in `annotations`, and `spec`'s fields.
     fn document_with(&self, out: &mut Vec<u8>, name: &str, namespace: &str, spec: impl FnOnce(&mut Map)) -> Option<()> {
         let labels = self.labels.as_ref()?;
+        let namespace = self.namespace_text(namespace)?;
         out.extend_from_slice(b"---\n");
         let mut root = Node::root(out).open_map();
         root.field("apiVersion").literal(<NetworkPolicy as Resource>::API_VERSION);
@@ -243,13 +280,13 @@ impl<'a, 'p> Texts<'a, 'p> {
             let mut annotations = metadata.field("annotations").open_map();
             for (_, key, value) in &self.annotations {
                 annotations.key(&self.key_texts[*key]);
-                annotations.value_node().str(&self.values[value.clone()]);
+                annotations.value_node().str(self.value(value));
             }
             annotations.finish();
         }
         metadata.field("labels").fragment(labels);
         metadata.field("name").str(name);
-        metadata.field("namespace").str(namespace);
+        metadata.field("namespace").fragment(namespace);
         metadata.finish();
         let mut fields = root.field("spec").open_map();
         spec(&mut fields);
