@@ -141,7 +141,7 @@ thread_local! {
 fn text_from_plan(texts: &mut lower::Texts, i: usize) -> Option<Box<[u8]>> {
     SCRATCH.with_borrow_mut(|text| {
         text.clear();
-        texts.document(i, text).then(|| text.as_slice().into())
+        texts.document(i, text).then(|| utf8_bytes(text))
     })
 }
 
@@ -167,8 +167,15 @@ fn text_of(object: &NetworkPolicy, format: Format) -> Box<[u8]> {
                 }
             }
         }
-        text.as_slice().into()
+        utf8_bytes(text)
     })
+}
+
+/// A document's text, kept as bytes: every writer writes `&str`s and ASCII,
+/// so it is UTF-8 by construction (checked in debug builds, as the tests run).
+fn utf8_bytes(text: &[u8]) -> Box<[u8]> {
+    debug_assert!(std::str::from_utf8(text).is_ok(), "a document that is not UTF-8");
+    text.into()
 }
 
 /// Renders objects that were built already (for the runs that keep them).

@@ -88,7 +88,7 @@ pub(crate) fn yaml_document(out: &mut Vec<u8>, policy: &NetworkPolicy) {
 }
 
 /// Only `&str` slices are ever written, so the text is UTF-8.
-pub(crate) fn text(bytes: Vec<u8>) -> String {
+fn text(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
