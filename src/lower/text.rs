@@ -295,11 +295,6 @@ impl<'a, 'p> Texts<'a, 'p> {
         Some(())
     }
 
-    fn keep(&mut self, fragment: Fragment) -> usize {
-        self.fragments.push(fragment);
-        self.fragments.len() - 1
-    }
-
     /// An annotation key.
     fn key(&mut self, key: &'a str) -> Option<usize> {
         if let Some(&known) = self.keys.get(key) {
@@ -318,50 +313,52 @@ impl<'a, 'p> Texts<'a, 'p> {
         // The list names the peer's namespace unless it is the policy's: this
         // is all it takes of `namespace`.
         let here = matches!(&**peer, Peer::Pods { namespaces: Namespaces::Named(ns), .. } if ns == namespace);
-        let key = (Arc::as_ptr(peer), here);
-        if let Some(&known) = self.peers.get(&key) {
-            return known;
-        }
-        let peers = render_peers(peer, namespace);
-        let known = self
-            .validator
-            .peers_are_valid(&peers)
-            .then(|| self.keep(Fragment::value(RULE_DEPTH, |node| yaml::peers(node, &peers))));
-        self.peers.insert(key, known);
-        known
+        let validator = &mut self.validator;
+        cached(&mut self.peers, &mut self.fragments, (Arc::as_ptr(peer), here), || {
+            let peers = render_peers(peer, namespace);
+            (validator.peers_are_valid(&peers)).then(|| Fragment::value(RULE_DEPTH, |node| yaml::peers(node, &peers)))
+        })
     }
 
     /// The `podSelector` of a policy for the pods of `local`.
     fn selector(&mut self, local: &'p Arc<Peer>) -> Option<usize> {
-        let key = Arc::as_ptr(local);
-        if let Some(&known) = self.selectors.get(&key) {
-            return known;
-        }
-        let pods = match &**local {
-            Peer::Pods { pods, .. } => selector(pods),
-            Peer::Ips { .. } => meta::LabelSelector::default(),
-        };
-        let known = self
-            .validator
-            .selector_is_valid(&pods)
-            .then(|| self.keep(Fragment::value(SECTION_DEPTH, |node| yaml::label_selector(node, &pods))));
-        self.selectors.insert(key, known);
-        known
+        let validator = &mut self.validator;
+        cached(&mut self.selectors, &mut self.fragments, Arc::as_ptr(local), || {
+            let pods = match &**local {
+                Peer::Pods { pods, .. } => selector(pods),
+                Peer::Ips { .. } => meta::LabelSelector::default(),
+            };
+            (validator.selector_is_valid(&pods)).then(|| Fragment::value(SECTION_DEPTH, |node| yaml::label_selector(node, &pods)))
+        })
     }
 
     /// An item of `ports`.
     fn port(&mut self, port: &'p PortSpec) -> Option<usize> {
-        if let Some(&known) = self.ports.get(port) {
-            return known;
-        }
-        let item = render_port(port);
-        let known = self
-            .validator
-            .port_is_valid(&item)
-            .then(|| self.keep(Fragment::item(RULE_DEPTH, |node| yaml::policy_port(node, &item))));
-        self.ports.insert(port, known);
-        known
+        let validator = &mut self.validator;
+        cached(&mut self.ports, &mut self.fragments, port, || {
+            let item = render_port(port);
+            (validator.port_is_valid(&item)).then(|| Fragment::item(RULE_DEPTH, |node| yaml::policy_port(node, &item)))
+        })
     }
+}
+
+/// Where in `fragments` the fragment for `key` is, made by `make` (and kept)
+/// the first time it is asked for; `None` when it breaks a rule.
+fn cached<K: std::hash::Hash + Eq>(
+    cache: &mut FxHashMap<K, Option<usize>>,
+    fragments: &mut Vec<Fragment>,
+    key: K,
+    make: impl FnOnce() -> Option<Fragment>,
+) -> Option<usize> {
+    if let Some(&known) = cache.get(&key) {
+        return known;
+    }
+    let known = make().map(|fragment| {
+        fragments.push(fragment);
+        fragments.len() - 1
+    });
+    cache.insert(key, known);
+    known
 }
 
 #[cfg(test)]
