@@ -713,29 +713,17 @@ fn deny_locations<'a>(info: &NamespaceInfo, sources: &'a Sources) -> impl Iterat
 }
 
 fn build(pair: &Pair, ports: Option<&[&PortSpec]>, origins: &[usize], program: &Program, shared: &Shared) -> net::NetworkPolicy {
-    let origins = || origins.iter().map(|&i| &*program.origins[i]);
     let mut annotations: BTreeMap<String, String> = BTreeMap::new();
-    annotations.insert(shared.source_key.clone(), joined(origins().map(|o| o.location.as_str()), ", "));
-    annotations.insert(shared.intent_key.clone(), joined(origins().map(|o| o.text.as_str()), "\n"));
-    // Every origin's metadata, grouped by key by a stable sort: each key's
-    // values stay in the order of the origins.
-    let mut metadata: Vec<(&str, &str)> = origins()
-        .flat_map(|o| o.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .collect();
-    metadata.sort_by_key(|&(k, _)| k);
-    for values in metadata.chunk_by(|a, b| a.0 == b.0) {
-        annotations.insert(values[0].0.to_string(), joined(values.iter().map(|&(_, v)| v), ", "));
-    }
+    let origins = || origins.iter().map(|&i| &*program.origins[i]);
+    each_annotation(origins, shared, &mut Vec::new(), |key, items, separator| {
+        annotations.insert(key.to_string(), joined(items, separator));
+    });
 
     let ns = pair.policy.namespace;
     let peers = render_peers(pair.policy.peer, ns);
     let ports = ports.map(|ports| ports.iter().copied().map(render_port).collect());
-    let pod_selector = match &**pair.policy.local {
-        Peer::Pods { pods, .. } => selector(pods),
-        Peer::Ips { .. } => meta::LabelSelector::default(),
-    };
     let mut spec = net::NetworkPolicySpec {
-        pod_selector: Some(pod_selector),
+        pod_selector: Some(pod_selector(pair.policy.local)),
         ..Default::default()
     };
     match pair.policy.direction {
@@ -751,6 +739,35 @@ fn build(pair: &Pair, ports: Option<&[&PortSpec]>, origins: &[usize], program: &
     net::NetworkPolicy {
         metadata: object_meta(ns, pair.policy.name.to_string(), annotations, shared),
         spec: Some(spec),
+    }
+}
+
+/// The annotations of a pair made of `origins`, in the order `build`
+/// inserts them (a later one with the key of an earlier replaces it): each
+/// key, the items its value joins and their separator. Each metadata key's
+/// values stay in the order of the origins (grouped by a stable sort, in
+/// `metadata`).
+fn each_annotation<'s, 'p: 's, I: Iterator<Item = &'p Origin>>(
+    origins: impl Fn() -> I,
+    shared: &'s Shared,
+    metadata: &mut Vec<(&'p str, &'p str)>,
+    mut each: impl FnMut(&'s str, &mut dyn Iterator<Item = &'p str>, &'static str),
+) {
+    each(&shared.source_key, &mut origins().map(|o| o.location.as_str()), ", ");
+    each(&shared.intent_key, &mut origins().map(|o| o.text.as_str()), "\n");
+    metadata.clear();
+    metadata.extend(origins().flat_map(|o| o.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str()))));
+    metadata.sort_by_key(|&(k, _)| k);
+    for values in metadata.chunk_by(|a, b| a.0 == b.0) {
+        each(values[0].0, &mut values.iter().map(|&(_, v)| v), ", ");
+    }
+}
+
+/// The `podSelector` of a policy for the pods of `local`.
+fn pod_selector(local: &Peer) -> meta::LabelSelector {
+    match local {
+        Peer::Pods { pods, .. } => selector(pods),
+        Peer::Ips { .. } => meta::LabelSelector::default(),
     }
 }
 

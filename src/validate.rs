@@ -635,17 +635,24 @@ fn check_labels(labels: &BTreeMap<String, String>, path: &Path, out: &mut Out) {
 }
 
 fn check_annotations(annotations: &BTreeMap<String, String>, path: &Path, out: &mut Out) {
-    let mut total: usize = 0;
-    for (key, value) in annotations {
+    for key in annotations.keys() {
         out.check_annotation_key(key, path);
-        total = total.saturating_add(key.len()).saturating_add(value.len());
     }
+    let total = annotations_size(annotations.iter().map(|(key, value)| (key.as_str(), value.as_str())));
     if total > TOTAL_ANNOTATION_SIZE_LIMIT {
         out.push(
             path,
             format!("too long: annotation keys and values total {total} bytes, more than the limit of {TOTAL_ANNOTATION_SIZE_LIMIT}"),
         );
     }
+}
+
+/// The size of annotations as the API server counts it against
+/// [`TOTAL_ANNOTATION_SIZE_LIMIT`]: the bytes of every key and value.
+pub(crate) fn annotations_size<'s>(annotations: impl Iterator<Item = (&'s str, &'s str)>) -> usize {
+    annotations.fold(0, |total: usize, (key, value)| {
+        total.saturating_add(key.len()).saturating_add(value.len())
+    })
 }
 
 fn check_owner_references(refs: &[OwnerReference], path: &Path, out: &mut Out) {

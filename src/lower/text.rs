@@ -16,7 +16,7 @@
 //! annotations over the size limit) and the object goes the reference way,
 //! which also says what is wrong.
 
-use super::{Direction, Pair, Plan, Policy, Work, push_deny_source, push_joined, render_peers, render_port, selector};
+use super::{Direction, Pair, Plan, Policy, Work, pod_selector, push_deny_source, push_joined, render_peers, render_port};
 use crate::ir::{NamespaceInfo, Namespaces, Peer, PortSpec};
 use crate::validate::{self, Validator};
 use crate::yaml::{self, Fragment, KeyText, Map, Node};
@@ -50,9 +50,6 @@ pub(crate) struct Texts<'a, 'p> {
     /// Annotation keys, in `key_texts` (`None`: the key breaks a rule).
     keys: FxHashMap<&'a str, Option<usize>>,
     key_texts: Vec<KeyText>,
-    /// The keys of the `source` and `intent` annotations.
-    source_key: Option<usize>,
-    intent_key: Option<usize>,
     /// Peer lists by peer and whether it is in the policy's namespace (`None`: they break a rule).
     peers: FxHashMap<(*const Peer, bool), Option<usize>>,
     /// Pod selectors of the policies, by local peer.
@@ -76,7 +73,7 @@ impl<'a, 'p> Texts<'a, 'p> {
     pub(crate) fn new(plan: &'a Plan<'p>) -> Self {
         let shared = &plan.shared;
         let mut validator = Validator::default();
-        let mut texts = Texts {
+        Texts {
             plan,
             labels: validator
                 .labels_are_valid(&shared.labels)
@@ -85,8 +82,6 @@ impl<'a, 'p> Texts<'a, 'p> {
             fragments: Vec::new(),
             keys: FxHashMap::default(),
             key_texts: Vec::new(),
-            source_key: None,
-            intent_key: None,
             peers: FxHashMap::default(),
             selectors: FxHashMap::default(),
             ports: FxHashMap::default(),
@@ -95,10 +90,7 @@ impl<'a, 'p> Texts<'a, 'p> {
             values: String::new(),
             metadata: Vec::new(),
             namespace: None,
-        };
-        texts.source_key = texts.key(&shared.source_key);
-        texts.intent_key = texts.key(&shared.intent_key);
-        texts
+        }
     }
 
     /// Appends to `out` what `emit::yaml_document` writes for object `i`
@@ -121,7 +113,9 @@ impl<'a, 'p> Texts<'a, 'p> {
         self.values.clear();
         push_deny_source(&mut self.values, info, self.plan.sources);
         let value = Value::Joined(0..self.values.len());
-        self.annotations.push((&self.plan.shared.source_key, self.source_key?, value));
+        let key = &self.plan.shared.source_key;
+        let text = self.key(key)?;
+        self.annotations.push((key, text, value));
         self.check_metadata(super::DEFAULT_DENY, namespace)?;
         self.document_with(out, super::DEFAULT_DENY, namespace, |spec| {
             yaml::label_selector(spec.field("podSelector"), &meta::LabelSelector::default());
@@ -193,32 +187,23 @@ impl<'a, 'p> Texts<'a, 'p> {
     /// The annotations `build` gives a pair, into `annotations` and `values`:
     /// `None` when metadata would replace the `source` or `intent` annotation.
     fn pair_annotations(&mut self, pair: &Pair<'p>) -> Option<()> {
-        let (plan, shared) = (self.plan, &self.plan.shared);
+        let plan = self.plan;
+        let shared = &plan.shared;
         let origins = || plan.origins(pair).iter().map(|&i| &*plan.program.origins[i]);
         self.annotations.clear();
         self.values.clear();
-        let (source, intent) = (self.source_key?, self.intent_key?);
-        self.push_annotation(&shared.source_key, source, origins().map(|o| o.location.as_str()), ", ");
-        self.push_annotation(&shared.intent_key, intent, origins().map(|o| o.text.as_str()), "\n");
         let mut metadata = std::mem::take(&mut self.metadata);
-        metadata.clear();
-        metadata.extend(origins().flat_map(|o| o.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str()))));
-        // Stable, as in `build`: each key's values stay in the order of the origins.
-        metadata.sort_by_key(|&(k, _)| k);
         let mut all_known = true;
-        for values in metadata.chunk_by(|a, b| a.0 == b.0) {
-            let key = values[0].0;
-            let text = self.key(key).filter(|_| key != shared.source_key && key != shared.intent_key);
-            let Some(text) = text else {
-                all_known = false;
-                break;
-            };
-            self.push_annotation(key, text, values.iter().map(|&(_, v)| v), ", ");
-        }
+        super::each_annotation(origins, shared, &mut metadata, |key, items, separator| match self.key(key) {
+            Some(text) if all_known => self.push_annotation(key, text, items, separator),
+            _ => all_known = false,
+        });
         self.metadata = metadata;
-        // The keys are distinct: their order is the object's map's.
+        // In the object's map's order; a key set twice (metadata naming the
+        // `source` or `intent` annotation) would replace a value there.
         self.annotations.sort_unstable_by_key(|&(key, _, _)| key);
-        all_known.then_some(())
+        let distinct = self.annotations.windows(2).all(|pair| pair[0].0 != pair[1].0);
+        (all_known && distinct).then_some(())
     }
 
     fn push_annotation(&mut self, key: &'a str, text: usize, mut items: impl Iterator<Item = &'p str>, separator: &str) {
@@ -252,11 +237,8 @@ impl<'a, 'p> Texts<'a, 'p> {
             return None;
         }
         // Their keys were checked as they were met.
-        let mut total: usize = 0;
-        for (key, _, value) in &self.annotations {
-            total = total.saturating_add(key.len()).saturating_add(self.value(value).len());
-        }
-        (total <= validate::TOTAL_ANNOTATION_SIZE_LIMIT).then_some(())
+        let size = validate::annotations_size(self.annotations.iter().map(|(key, _, value)| (*key, self.value(value))));
+        (size <= validate::TOTAL_ANNOTATION_SIZE_LIMIT).then_some(())
     }
 
     /// The text of `namespace` as a value of `metadata`, when it is the
@@ -324,10 +306,7 @@ impl<'a, 'p> Texts<'a, 'p> {
     fn selector(&mut self, local: &'p Arc<Peer>) -> Option<usize> {
         let validator = &mut self.validator;
         cached(&mut self.selectors, &mut self.fragments, Arc::as_ptr(local), || {
-            let pods = match &**local {
-                Peer::Pods { pods, .. } => selector(pods),
-                Peer::Ips { .. } => meta::LabelSelector::default(),
-            };
+            let pods = pod_selector(local);
             (validator.selector_is_valid(&pods)).then(|| Fragment::value(SECTION_DEPTH, |node| yaml::label_selector(node, &pods)))
         })
     }
