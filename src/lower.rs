@@ -715,8 +715,13 @@ fn deny_locations<'a>(info: &NamespaceInfo, sources: &'a Sources) -> impl Iterat
 fn build(pair: &Pair, ports: Option<&[&PortSpec]>, origins: &[usize], program: &Program, shared: &Shared) -> net::NetworkPolicy {
     let mut annotations: BTreeMap<String, String> = BTreeMap::new();
     let origins = || origins.iter().map(|&i| &*program.origins[i]);
-    each_annotation(origins, shared, &mut Vec::new(), |key, items, separator| {
-        annotations.insert(key.to_string(), joined(items, separator));
+    each_annotation(origins, &mut Vec::new(), |annotation, items, separator| {
+        let key = match annotation {
+            Annotation::Source => shared.source_key.clone(),
+            Annotation::Intent => shared.intent_key.clone(),
+            Annotation::Metadata(key) => key.to_string(),
+        };
+        annotations.insert(key, joined(items, separator));
     });
 
     let ns = pair.policy.namespace;
@@ -742,24 +747,31 @@ fn build(pair: &Pair, ports: Option<&[&PortSpec]>, origins: &[usize], program: &
     }
 }
 
+/// An annotation of a pair: where an intent is written, the intent, or a
+/// metadata key.
+enum Annotation<'p> {
+    Source,
+    Intent,
+    Metadata(&'p str),
+}
+
 /// The annotations of a pair made of `origins`, in the order `build`
 /// inserts them (a later one with the key of an earlier replaces it): each
-/// key, the items its value joins and their separator. Each metadata key's
-/// values stay in the order of the origins (grouped by a stable sort, in
-/// `metadata`).
-fn each_annotation<'s, 'p: 's, I: Iterator<Item = &'p Origin>>(
+/// annotation, the items its value joins and their separator. Each
+/// metadata key's values stay in the order of the origins (grouped by a
+/// stable sort, in `metadata`).
+fn each_annotation<'p, I: Iterator<Item = &'p Origin>>(
     origins: impl Fn() -> I,
-    shared: &'s Shared,
     metadata: &mut Vec<(&'p str, &'p str)>,
-    mut each: impl FnMut(&'s str, &mut dyn Iterator<Item = &'p str>, &'static str),
+    mut each: impl FnMut(Annotation<'p>, &mut dyn Iterator<Item = &'p str>, &'static str),
 ) {
-    each(&shared.source_key, &mut origins().map(|o| o.location.as_str()), ", ");
-    each(&shared.intent_key, &mut origins().map(|o| o.text.as_str()), "\n");
+    each(Annotation::Source, &mut origins().map(|o| o.location.as_str()), ", ");
+    each(Annotation::Intent, &mut origins().map(|o| o.text.as_str()), "\n");
     metadata.clear();
     metadata.extend(origins().flat_map(|o| o.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str()))));
     metadata.sort_by_key(|&(k, _)| k);
     for values in metadata.chunk_by(|a, b| a.0 == b.0) {
-        each(values[0].0, &mut values.iter().map(|&(_, v)| v), ", ");
+        each(Annotation::Metadata(values[0].0), &mut values.iter().map(|&(_, v)| v), ", ");
     }
 }
 

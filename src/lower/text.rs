@@ -16,7 +16,7 @@
 //! annotations over the size limit) and the object goes the reference way,
 //! which also says what is wrong.
 
-use super::{Direction, Pair, Plan, Policy, Work, pod_selector, push_deny_source, push_joined, render_peers, render_port};
+use super::{Annotation, Direction, Pair, Plan, Policy, Work, pod_selector, push_deny_source, push_joined, render_peers, render_port};
 use crate::ir::{NamespaceInfo, Namespaces, Peer, PortSpec};
 use crate::validate::{self, Validator};
 use crate::yaml::{self, Fragment, KeyText, Map, Node};
@@ -50,6 +50,9 @@ pub(crate) struct Texts<'a, 'p> {
     /// Annotation keys, in `key_texts` (`None`: the key breaks a rule).
     keys: FxHashMap<&'a str, Option<usize>>,
     key_texts: Vec<KeyText>,
+    /// The keys of the `source` and `intent` annotations.
+    source_key: Option<usize>,
+    intent_key: Option<usize>,
     /// Peer lists by peer and whether it is in the policy's namespace (`None`: they break a rule).
     peers: FxHashMap<(*const Peer, bool), Option<usize>>,
     /// Pod selectors of the policies, by local peer.
@@ -73,7 +76,7 @@ impl<'a, 'p> Texts<'a, 'p> {
     pub(crate) fn new(plan: &'a Plan<'p>) -> Self {
         let shared = &plan.shared;
         let mut validator = Validator::default();
-        Texts {
+        let mut texts = Texts {
             plan,
             labels: validator
                 .labels_are_valid(&shared.labels)
@@ -82,6 +85,8 @@ impl<'a, 'p> Texts<'a, 'p> {
             fragments: Vec::new(),
             keys: FxHashMap::default(),
             key_texts: Vec::new(),
+            source_key: None,
+            intent_key: None,
             peers: FxHashMap::default(),
             selectors: FxHashMap::default(),
             ports: FxHashMap::default(),
@@ -90,7 +95,10 @@ impl<'a, 'p> Texts<'a, 'p> {
             values: String::new(),
             metadata: Vec::new(),
             namespace: None,
-        }
+        };
+        texts.source_key = texts.key(&shared.source_key);
+        texts.intent_key = texts.key(&shared.intent_key);
+        texts
     }
 
     /// Appends to `out` what `emit::yaml_document` writes for object `i`
@@ -113,9 +121,7 @@ impl<'a, 'p> Texts<'a, 'p> {
         self.values.clear();
         push_deny_source(&mut self.values, info, self.plan.sources);
         let value = Value::Joined(0..self.values.len());
-        let key = &self.plan.shared.source_key;
-        let text = self.key(key)?;
-        self.annotations.push((key, text, value));
+        self.annotations.push((&self.plan.shared.source_key, self.source_key?, value));
         self.check_metadata(super::DEFAULT_DENY, namespace)?;
         self.document_with(out, super::DEFAULT_DENY, namespace, |spec| {
             yaml::label_selector(spec.field("podSelector"), &meta::LabelSelector::default());
@@ -192,11 +198,19 @@ impl<'a, 'p> Texts<'a, 'p> {
         let origins = || plan.origins(pair).iter().map(|&i| &*plan.program.origins[i]);
         self.annotations.clear();
         self.values.clear();
+        let (source, intent) = (self.source_key?, self.intent_key?);
         let mut metadata = std::mem::take(&mut self.metadata);
         let mut all_known = true;
-        super::each_annotation(origins, shared, &mut metadata, |key, items, separator| match self.key(key) {
-            Some(text) if all_known => self.push_annotation(key, text, items, separator),
-            _ => all_known = false,
+        super::each_annotation(origins, &mut metadata, |annotation, items, separator| {
+            let (key, text): (&'a str, _) = match annotation {
+                Annotation::Source => (&shared.source_key, Some(source)),
+                Annotation::Intent => (&shared.intent_key, Some(intent)),
+                Annotation::Metadata(key) => (key, self.key(key)),
+            };
+            match text {
+                Some(text) if all_known => self.push_annotation(key, text, items, separator),
+                _ => all_known = false,
+            }
         });
         self.metadata = metadata;
         // In the object's map's order; a key set twice (metadata naming the
