@@ -250,8 +250,9 @@ pub fn write(diagnostics: &[Diagnostic], sources: &Sources, color: bool, out: &m
     write_with(diagnostics, sources, color, None, out)
 }
 
-/// The rendered diagnostics of one run, kept for the next (watch mode).
-#[derive(Debug, Default)]
+/// The rendered diagnostics of one run, kept for the next (watch mode), or
+/// rendered ahead of writing (see [`render_ahead`]).
+#[derive(Debug, Default, Clone)]
 pub struct Kept {
     color: bool,
     /// The files of that run, by index.
@@ -264,6 +265,22 @@ pub struct Kept {
 /// and leaving this run's texts in `kept`.
 pub fn write_keeping(diagnostics: &[Diagnostic], sources: &Sources, color: bool, kept: &mut Kept, out: &mut dyn Write) -> io::Result<()> {
     write_with(diagnostics, sources, color, Some(kept), out)
+}
+
+/// `diagnostics` rendered now, one after another on this thread, for
+/// [`write_keeping`] to take when it writes them: a compilation renders
+/// those it has found on a thread of its own while it lowers (see
+/// [`crate::Options::render_early`]).
+pub fn render_ahead<'d>(diagnostics: impl IntoIterator<Item = &'d Diagnostic>, sources: &Sources, color: bool) -> Kept {
+    let config = term::Config::default();
+    let texts = (diagnostics.into_iter())
+        .map(|d| (d.clone(), render_one(d, sources, &config, color)))
+        .collect();
+    Kept {
+        color,
+        files: sources.files().to_vec(),
+        texts,
+    }
 }
 
 fn write_with(

@@ -614,3 +614,56 @@ fn a_bad_project_file_is_shown_like_a_bad_input() {
     );
     assert!(text.contains("did you mean `metadata`?"), "{text}");
 }
+
+/// What `build` and `check` write on stderr is the library's rendering of
+/// the compilation's diagnostics, byte for byte, in colour and not. The
+/// binary renders most of them ahead, on a thread of their own while
+/// lowering runs; a stale, foreign or damaged text must show here. Every
+/// diagnostic example is run, and a medium fleet with hundreds of warnings.
+#[test]
+fn stderr_is_exactly_the_rendered_diagnostics() {
+    let fleet = TempDir::new("stderr-fleet");
+    for (name, text) in netpolc::fleet::generate(&netpolc::fleet::FleetSpec::MEDIUM) {
+        std::fs::write(fleet.join(&name), text).expect("write fleet file");
+    }
+    let mut inputs: Vec<String> = std::fs::read_dir(root().join("examples/errors"))
+        .expect("examples/errors")
+        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".np"))
+        .map(|name| format!("examples/errors/{name}"))
+        .collect();
+    inputs.sort();
+    inputs.push(fleet.path().to_string_lossy().into_owned());
+    let build = netpolc::Options {
+        verification: netpolc::Verification::Expectations,
+        output: netpolc::Output::Documents(netpolc::emit::Format::Yaml),
+        render_early: None,
+    };
+    let mut fleet_warnings = 0;
+    for input in &inputs {
+        for (command, options) in [("build", build), ("check", netpolc::Options::FULL)] {
+            // Tests run in the package root, as the binary does here: the files get the same names.
+            let (sources, early) = netpolc::source::load(&[PathBuf::from(input)]).expect("load");
+            let compiled = netpolc::compile_with(sources, early, &netpolc::Config::default(), None, options);
+            if compiled.diagnostics.is_empty() {
+                continue;
+            }
+            if !input.starts_with("examples/") {
+                fleet_warnings += compiled
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.severity() == netpolc::Severity::Warning)
+                    .count();
+            }
+            for color in [false, true] {
+                let out = run(&[command, input, "--color", if color { "always" } else { "never" }]);
+                let expected = netpolc::diagnostics::render(&compiled.diagnostics, &compiled.sources, color);
+                assert!(stderr(&out) == expected, "{command} {input} (colour {color}):\n{}", stderr(&out));
+            }
+        }
+    }
+    assert!(
+        fleet_warnings > 400,
+        "the fleet should bring hundreds of warnings, not {fleet_warnings}"
+    );
+}
