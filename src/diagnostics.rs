@@ -247,7 +247,7 @@ const BATCH: usize = 512;
 
 /// Writes what [`render`] returns to `out`, without holding the whole text.
 pub fn write(diagnostics: &[Diagnostic], sources: &Sources, color: bool, out: &mut dyn Write) -> io::Result<()> {
-    write_with(diagnostics, sources, color, None, out)
+    write_with(diagnostics, sources, color, None, false, out)
 }
 
 /// The rendered diagnostics of one run, kept for the next (watch mode), or
@@ -264,7 +264,18 @@ pub struct Kept {
 /// file it shows is unchanged (a diagnostic's text depends on nothing else),
 /// and leaving this run's texts in `kept`.
 pub fn write_keeping(diagnostics: &[Diagnostic], sources: &Sources, color: bool, kept: &mut Kept, out: &mut dyn Write) -> io::Result<()> {
-    write_with(diagnostics, sources, color, Some(kept), out)
+    write_with(diagnostics, sources, color, Some(kept), true, out)
+}
+
+/// [`fn@write`], taking the texts that `rendered` holds (see [`render_ahead`]).
+pub fn write_rendered(
+    diagnostics: &[Diagnostic],
+    sources: &Sources,
+    color: bool,
+    mut rendered: Kept,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    write_with(diagnostics, sources, color, Some(&mut rendered), false, out)
 }
 
 /// `diagnostics` rendered now, one after another on this thread, for
@@ -288,6 +299,7 @@ fn write_with(
     sources: &Sources,
     color: bool,
     mut kept: Option<&mut Kept>,
+    keep: bool,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let config = term::Config::default();
@@ -311,13 +323,13 @@ fn write_with(
         });
         for ((diagnostic, text), found) in batch.iter().zip(texts).zip(found) {
             out.write_all(&text)?;
-            if let Some(kept) = kept.as_deref_mut() {
+            if let Some(kept) = kept.as_deref_mut().filter(|_| keep) {
                 let key = found.map_or_else(|| diagnostic.clone(), |(key, _)| key);
                 kept.texts.insert(key, text);
             }
         }
     }
-    if let Some(kept) = kept {
+    if let Some(kept) = kept.filter(|_| keep) {
         kept.color = color;
         kept.files = sources.files().to_vec();
     }

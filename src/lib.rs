@@ -363,10 +363,10 @@ pub fn compile_then(
     let ((mut policies, mut documents, mut problems), rendered) = std::thread::scope(|scope| {
         // The diagnostics so far are most of them: rendered on a thread of
         // their own, they are ready when the objects are.
-        let (so_far, lints) = (&diagnostics, &lints);
+        let (so_far, lints, sources, silencing) = (&diagnostics, &lints, &sources, &silencing);
         let rendering = render_early.map(|color| {
-            let sources = &sources;
-            scope.spawn(move || diagnostics::render_ahead(so_far.iter().chain(lints), sources, color))
+            let shown = so_far.iter().chain(lints).filter(|d| silencing.keeps(d, sources, config));
+            scope.spawn(move || diagnostics::render_ahead(shown, sources, color))
         });
         let made = lowering.lower(earlier, errors_before, on_output.as_mut(), &mut timings);
         // A panic in the other thread is a bug; re-raise it here as it is.

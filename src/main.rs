@@ -494,8 +494,8 @@ fn compile_as(
         // unwritable stderr does not stop the build.
         let mut stderr = std::io::BufWriter::with_capacity(1 << 16, std::io::stderr().lock());
         let (diagnostics, sources) = (&compilation.diagnostics, &compilation.sources);
-        let written = match compilation.rendered.as_mut() {
-            Some(rendered) => netpolc::diagnostics::write_keeping(diagnostics, sources, color, rendered, &mut stderr),
+        let written = match compilation.rendered.take() {
+            Some(rendered) => netpolc::diagnostics::write_rendered(diagnostics, sources, color, rendered, &mut stderr),
             None => netpolc::diagnostics::write(diagnostics, sources, color, &mut stderr),
         };
         let _ = written.and_then(|()| stderr.flush());
