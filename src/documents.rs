@@ -29,7 +29,8 @@ pub struct Document(Arc<Built>);
 
 #[derive(Debug)]
 struct Built {
-    namespace: String,
+    /// Shared by the documents of a namespace (a chunk's come by namespace).
+    namespace: Arc<str>,
     name: String,
     format: Format,
     /// Kept only when the document may be reused (watch mode).
@@ -83,6 +84,7 @@ pub fn render(plan: &Plan, earlier: Option<&[Document]>, format: Format) -> Vec<
         // (and JSON) from the object, which validation then explains.
         let mut texts = (format == Format::Yaml).then(|| lower::Texts::new(plan));
         let mut cursor = None;
+        let mut last_namespace: Option<Arc<str>> = None;
         chunk
             .iter()
             .map(|&i| {
@@ -97,9 +99,13 @@ pub fn render(plan: &Plan, earlier: Option<&[Document]>, format: Format) -> Vec<
                         (text_of(&object, format), violations)
                     }
                 };
-                let (namespace, name) = plan.name(i);
+                let (object_namespace, name) = plan.name(i);
+                let namespace = match &last_namespace {
+                    Some(last) if **last == *object_namespace => Arc::clone(last),
+                    _ => Arc::clone(last_namespace.insert(Arc::from(object_namespace))),
+                };
                 Document(Arc::new(Built {
-                    namespace: namespace.to_string(),
+                    namespace,
                     name: name.to_string(),
                     format,
                     inputs: earlier.is_some().then(|| plan.inputs(i)),
@@ -182,7 +188,7 @@ fn utf8_bytes(text: &[u8]) -> Box<[u8]> {
 pub fn of_objects(policies: &[NetworkPolicy], format: Format) -> Vec<Document> {
     crate::parallel::map(policies, |_, object| {
         Document(Arc::new(Built {
-            namespace: object.metadata.namespace.clone().unwrap_or_default(),
+            namespace: Arc::from(object.metadata.namespace.as_deref().unwrap_or_default()),
             name: object.metadata.name.clone().unwrap_or_default(),
             format,
             inputs: None,

@@ -940,7 +940,9 @@ impl<'a> Node<'a> {
 pub(crate) struct Fragment {
     pos: Pos,
     depth: usize,
-    text: Box<[u8]>,
+    /// Not shrunk to its length: that would copy it again, and fragments
+    /// live only as long as their chunk.
+    text: Vec<u8>,
 }
 
 impl Fragment {
@@ -963,11 +965,7 @@ impl Fragment {
             pos,
             depth,
         });
-        Fragment {
-            pos,
-            depth,
-            text: text.into(),
-        }
+        Fragment { pos, depth, text }
     }
 }
 

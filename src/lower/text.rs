@@ -17,7 +17,7 @@
 //! which also says what is wrong.
 
 use super::{Annotation, Direction, Pair, Plan, Policy, Work, pod_selector, push_deny_source, push_joined, render_peers, render_port};
-use crate::ir::{NamespaceInfo, Namespaces, Peer, PortSpec};
+use crate::ir::{IpBlock, LabelSelector, NamespaceInfo, Namespaces, Peer, PortSpec};
 use crate::validate::{self, Validator};
 use crate::yaml::{self, Fragment, KeyText, Map, Node};
 use k8s_openapi::Resource;
@@ -55,8 +55,14 @@ pub(crate) struct Texts<'a, 'p> {
     intent_key: Option<usize>,
     /// Peer lists by peer and whether it is in the policy's namespace (`None`: they break a rule).
     peers: FxHashMap<(*const Peer, bool), Option<usize>>,
-    /// Pod selectors of the policies, by local peer.
+    /// The same lists by what they are written from, asked when the peer is
+    /// new: distinct peers often have the same list (the same pods in other
+    /// namespaces, each seen from its own; peers named otherwise), and a
+    /// pointer is cheaper to hash than a peer.
+    peer_shapes: FxHashMap<PeerShape<'p>, Option<usize>>,
+    /// Pod selectors of the policies, by local peer, then by selector.
     selectors: FxHashMap<*const Peer, Option<usize>>,
+    selector_shapes: FxHashMap<Option<Selector<'p>>, Option<usize>>,
     /// Items of `ports`.
     ports: FxHashMap<&'p PortSpec, Option<usize>>,
     /// Those of the object being written.
@@ -88,7 +94,9 @@ impl<'a, 'p> Texts<'a, 'p> {
             source_key: None,
             intent_key: None,
             peers: FxHashMap::default(),
+            peer_shapes: FxHashMap::default(),
             selectors: FxHashMap::default(),
+            selector_shapes: FxHashMap::default(),
             ports: FxHashMap::default(),
             port_items: Vec::new(),
             annotations: Vec::new(),
@@ -215,7 +223,7 @@ impl<'a, 'p> Texts<'a, 'p> {
         self.metadata = metadata;
         // In the object's map's order; a key set twice (metadata naming the
         // `source` or `intent` annotation) would replace a value there.
-        self.annotations.sort_unstable_by_key(|&(key, _, _)| key);
+        self.annotations.sort_unstable_by_key(|&(key, ..)| key);
         let distinct = self.annotations.windows(2).all(|pair| pair[0].0 != pair[1].0);
         (all_known && distinct).then_some(())
     }
@@ -309,19 +317,28 @@ impl<'a, 'p> Texts<'a, 'p> {
         // The list names the peer's namespace unless it is the policy's: this
         // is all it takes of `namespace`.
         let here = matches!(&**peer, Peer::Pods { namespaces: Namespaces::Named(ns), .. } if ns == namespace);
-        let validator = &mut self.validator;
-        cached(&mut self.peers, &mut self.fragments, (Arc::as_ptr(peer), here), || {
-            let peers = render_peers(peer, namespace);
-            (validator.peers_are_valid(&peers)).then(|| Fragment::value(RULE_DEPTH, |node| yaml::peers(node, &peers)))
+        let (validator, shapes, fragments) = (&mut self.validator, &mut self.peer_shapes, &mut self.fragments);
+        remembered(&mut self.peers, (Arc::as_ptr(peer), here), || {
+            cached(shapes, fragments, PeerShape::of(peer, here), || {
+                let peers = render_peers(peer, namespace);
+                (validator.peers_are_valid(&peers)).then(|| Fragment::value(RULE_DEPTH, |node| yaml::peers(node, &peers)))
+            })
         })
     }
 
     /// The `podSelector` of a policy for the pods of `local`.
     fn selector(&mut self, local: &'p Arc<Peer>) -> Option<usize> {
-        let validator = &mut self.validator;
-        cached(&mut self.selectors, &mut self.fragments, Arc::as_ptr(local), || {
-            let pods = pod_selector(local);
-            (validator.selector_is_valid(&pods)).then(|| Fragment::value(SECTION_DEPTH, |node| yaml::label_selector(node, &pods)))
+        let (validator, shapes, fragments) = (&mut self.validator, &mut self.selector_shapes, &mut self.fragments);
+        // What `pod_selector` reads.
+        let pods = match &**local {
+            Peer::Pods { pods, .. } => Some(Selector(pods)),
+            Peer::Ips { .. } => None,
+        };
+        remembered(&mut self.selectors, Arc::as_ptr(local), || {
+            cached(shapes, fragments, pods, || {
+                let pods = pod_selector(local);
+                (validator.selector_is_valid(&pods)).then(|| Fragment::value(SECTION_DEPTH, |node| yaml::label_selector(node, &pods)))
+            })
         })
     }
 
@@ -335,6 +352,52 @@ impl<'a, 'p> Texts<'a, 'p> {
     }
 }
 
+/// What a peer list is written from: all that `render_peers` reads of the
+/// peer and of the policy's namespace (whether the peer is in it).
+#[derive(PartialEq, Eq, Hash)]
+enum PeerShape<'p> {
+    Pods {
+        /// `None` in the policy's own namespace.
+        namespaces: Option<Namespace<'p>>,
+        pods: Selector<'p>,
+    },
+    Ips(&'p [IpBlock]),
+}
+
+impl<'p> PeerShape<'p> {
+    fn of(peer: &'p Peer, here: bool) -> Self {
+        match peer {
+            Peer::Pods { namespaces, pods, .. } => PeerShape::Pods {
+                namespaces: (!here).then_some(match namespaces {
+                    Namespaces::Named(name) => Namespace::Named(name),
+                    Namespaces::Selected(selector) => Namespace::Selected(Selector(selector)),
+                }),
+                pods: Selector(pods),
+            },
+            Peer::Ips { blocks, .. } => PeerShape::Ips(blocks),
+        }
+    }
+}
+
+#[derive(PartialEq, Eq, Hash)]
+enum Namespace<'p> {
+    Named(&'p str),
+    Selected(Selector<'p>),
+}
+
+/// A label selector, compared whole but hashed by its sizes and first
+/// label only: hashing every label of every new peer's selectors cost
+/// about as much as the lists it found. Equal selectors hash alike.
+#[derive(PartialEq, Eq)]
+struct Selector<'p>(&'p LabelSelector);
+
+impl std::hash::Hash for Selector<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let LabelSelector { labels, expressions } = self.0;
+        (labels.len(), expressions.len(), labels.first_key_value()).hash(state);
+    }
+}
+
 /// Where in `fragments` the fragment for `key` is, made by `make` (and kept)
 /// the first time it is asked for; `None` when it breaks a rule.
 fn cached<K: std::hash::Hash + Eq>(
@@ -343,13 +406,24 @@ fn cached<K: std::hash::Hash + Eq>(
     key: K,
     make: impl FnOnce() -> Option<Fragment>,
 ) -> Option<usize> {
+    remembered(cache, key, || {
+        make().map(|fragment| {
+            fragments.push(fragment);
+            fragments.len() - 1
+        })
+    })
+}
+
+/// What `find` says for `key`, asked only the first time.
+fn remembered<K: std::hash::Hash + Eq>(
+    cache: &mut FxHashMap<K, Option<usize>>,
+    key: K,
+    find: impl FnOnce() -> Option<usize>,
+) -> Option<usize> {
     if let Some(&known) = cache.get(&key) {
         return known;
     }
-    let known = make().map(|fragment| {
-        fragments.push(fragment);
-        fragments.len() - 1
-    });
+    let known = find();
     cache.insert(key, known);
     known
 }
@@ -733,9 +807,11 @@ mod tests {
                 }
             }))
         };
+        // Equal peers behind distinct pointers, as when flows do not share them.
+        let copied = |peer: Arc<Peer>, rng: &mut Rng| if rng.chance(20) { Arc::new((*peer).clone()) } else { peer };
         for flow in &mut program.flows {
-            flow.source = mutated(&flow.source, rng);
-            flow.target = mutated(&flow.target, rng);
+            flow.source = copied(mutated(&flow.source, rng), rng);
+            flow.target = copied(mutated(&flow.target, rng), rng);
             if rng.chance(15) {
                 flow.ports.0 = flow.ports.0.iter().map(|p| mutate_port(p, rng)).collect();
             }
