@@ -13,7 +13,6 @@ use rustc_hash::FxHashMap;
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::collections::hash_map::Entry;
-use std::fmt::Write;
 use std::sync::Arc;
 
 /// The non-public IPv4 ranges that `internet` leaves out.
@@ -595,6 +594,7 @@ impl<'a> Checker<'a> {
             }
             !std::mem::replace(&mut touched[id], true)
         };
+        let mut uses = NamespaceUses::default();
         // Every peer in it belongs to `outcomes`, borrowed for as long as it lives.
         let mut by_address = FxHashMap::default();
         for outcome in outcomes {
@@ -642,6 +642,7 @@ impl<'a> Checker<'a> {
                             if !flow.is_dns {
                                 self.selector_side_warning(&peer, flow.endpoint_span, "target");
                             }
+                            uses.record((source_id, &source), (target_id, &peer), &flow.origin, &program.namespaces);
                             let origin = program.origins.len();
                             program.origins.push(Arc::clone(&flow.origin));
                             program.flows.push(Flow {
@@ -661,10 +662,8 @@ impl<'a> Checker<'a> {
             for info in program.namespaces.values_mut().filter(|i| !i.declared) {
                 info.isolation = Isolation::None;
             }
-        } else {
-            self.undeclared_namespace_warnings(&program);
         }
-        self.missing_dns_warnings(&program);
+        self.namespace_warnings(uses, &program);
         program
     }
 }
@@ -1081,7 +1080,13 @@ impl<'a, D> Checker<'a, D> {
         let name = self.sources.name(span.file);
         let mut location = String::with_capacity(name.len() + 6);
         location.push_str(name);
-        let _ = write!(location, ":{}", self.sources.line_of(span));
+        location.push(':');
+        // Every flow has one: the digits are written without the formatting machinery.
+        let line = self.sources.line_of(span);
+        let digits = line.checked_ilog10().unwrap_or(0) + 1;
+        for place in (0..digits).rev() {
+            location.push(char::from(b'0' + (line / 10usize.pow(place) % 10) as u8));
+        }
         location
     }
 
@@ -1274,11 +1279,11 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
         let (ports, written_ports) = self.ports(&target.node.ports, target_is_ips, is_dns)?;
         let text = match head {
             Ok(source_text) => {
-                let target_text = normalise(self.sources.slice(target.span));
+                let target_text = self.sources.slice(target.span);
                 let mut text = String::with_capacity(source_text.len() + 4 + target_text.len());
                 text.push_str(source_text);
                 text.push_str(" -> ");
-                text.push_str(&target_text);
+                push_normalised(&mut text, target_text);
                 text
             }
             Err(statement) => normalise(self.sources.slice(*statement)),
@@ -1386,80 +1391,45 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
         }
     }
 
-    fn undeclared_namespace_warnings<'p>(&mut self, program: &'p Program) {
-        // Per undeclared namespace: the directions its pods get rules in, and the first intent doing it.
-        let mut found: FxHashMap<&str, (Vec<&str>, Span)> = FxHashMap::default();
-        let declared = declared_namespaces(program);
-        let undeclared = |peer: &'p Peer| match peer {
-            Peer::Pods {
-                namespaces: Namespaces::Named(ns),
-                ..
-            } if !declared.contains(ns.as_str()) => Some(ns.as_str()),
-            _ => None,
-        };
-        for flow in &program.flows {
-            let origin = &program.origins[flow.origin];
-            let dns_target = matches!(flow.target.name(), PeerName::Dns);
-            let sides = [
-                (undeclared(&flow.source), "egress", origin.source_span),
-                (undeclared(&flow.target).filter(|_| !dns_target), "ingress", origin.span),
-            ];
-            for (ns, direction, span) in sides {
-                if let Some(ns) = ns {
-                    let entry = found.entry(ns).or_insert((Vec::new(), span));
-                    if !entry.0.contains(&direction) {
-                        entry.0.push(direction);
-                    }
-                }
-            }
-        }
-        let mut found: Vec<_> = found.into_iter().collect();
-        found.sort_unstable_by_key(|(ns, _)| *ns);
-        for (ns, (mut directions, at)) in found {
-            directions.sort();
-            let directions = directions.join(" and ");
+    /// The warnings about namespaces as the flows kept use them (see
+    /// [`NamespaceUses`]): undeclared namespaces whose pods get rules, then
+    /// namespaces that isolate egress but reach no DNS, each by name.
+    fn namespace_warnings(&mut self, uses: NamespaceUses, program: &Program) {
+        let mut namespaces = uses.namespaces;
+        namespaces.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        for ns in namespaces.iter().filter(|_| !self.config.declared_only) {
+            let (Some(at), name) = (ns.first_rule, &ns.name) else { continue };
+            let directions = match (ns.egress, ns.ingress) {
+                (true, true) => "egress and ingress",
+                (true, false) => "egress",
+                _ => "ingress",
+            };
             self.error(
                 Diagnostic::new(
                     Code::UndeclaredNamespace,
                     at,
-                    format!("namespace `{ns}` is not declared, but its pods get {directions} rules"),
+                    format!("namespace `{name}` is not declared, but its pods get {directions} rules"),
                 )
-                .with_label(format!("makes pods of `{ns}` isolated for {directions}"))
+                .with_label(format!("makes pods of `{name}` isolated for {directions}"))
                 .with_note("a pod selected by any policy loses every connection in that direction that no policy allows")
                 .with_help(format!(
-                    "declare `namespace {ns}` in the file of the team that owns it and list its flows there"
+                    "declare `namespace {name}` in the file of the team that owns it and list its flows there"
                 )),
             );
         }
-    }
-
-    fn missing_dns_warnings(&mut self, program: &Program) {
-        // Per namespace: whether some flow from it reaches DNS, and its first egress intent.
-        let mut seen: FxHashMap<&str, (bool, Span)> = FxHashMap::default();
-        for flow in &program.flows {
-            if let Peer::Pods {
-                namespaces: Namespaces::Named(ns),
-                ..
-            } = &*flow.source
-            {
-                let entry = seen.entry(ns.as_str()).or_insert((false, program.origins[flow.origin].span));
-                entry.0 |= matches!(flow.target.name(), PeerName::Dns);
-            }
-        }
-        let mut seen: Vec<_> = seen.into_iter().collect();
-        seen.sort_unstable_by_key(|(ns, _)| *ns);
-        for (ns, (has_dns, at)) in seen {
-            let isolates_egress = program.namespaces.get(ns).is_some_and(|i| i.declared && i.isolation.egress());
-            if isolates_egress && !has_dns {
+        for ns in &namespaces {
+            let (Some(at), name) = (ns.first_egress, &ns.name) else { continue };
+            let isolates_egress = program.namespaces.get(name).is_some_and(|i| i.declared && i.isolation.egress());
+            if isolates_egress && !ns.reaches_dns {
                 self.error(
                     Diagnostic::new(
                         Code::MissingDns,
                         at,
-                        format!("namespace `{ns}` isolates egress but nothing in it may resolve names"),
+                        format!("namespace `{name}` isolates egress but nothing in it may resolve names"),
                     )
                     .with_label("egress intent without DNS")
                     .with_help(format!(
-                        "add `, allow dns` to this intent, or a line `allow dns` under `namespace {ns}`"
+                        "add `, allow dns` to this intent, or a line `allow dns` under `namespace {name}`"
                     )),
                 );
             }
@@ -1721,14 +1691,94 @@ fn touch_namespace(program: &mut Program, peer: &Peer) {
     }
 }
 
-/// The names of the declared namespaces, to look them up by hashing.
-fn declared_namespaces(program: &Program) -> rustc_hash::FxHashSet<&str> {
-    program
-        .namespaces
-        .iter()
-        .filter(|(_, info)| info.declared)
-        .map(|(ns, _)| ns.as_str())
-        .collect()
+/// What the namespace warnings need to know of the flows kept, gathered
+/// as merging keeps them: a peer's namespace is looked up once per peer
+/// number, not once per flow.
+#[derive(Default)]
+struct NamespaceUses {
+    /// By peer number: the place in `namespaces` of the namespace of a peer
+    /// that is pods of one named namespace; `None` until the peer is seen.
+    by_peer: Vec<Option<Option<usize>>>,
+    places: FxHashMap<String, usize>,
+    /// In the order first seen.
+    namespaces: Vec<NamespaceUse>,
+}
+
+/// How the flows kept use one namespace's pods.
+struct NamespaceUse {
+    name: String,
+    declared: bool,
+    /// Undeclared only: whether its pods get egress or ingress rules, and the first flow that gives them one.
+    egress: bool,
+    ingress: bool,
+    first_rule: Option<Span>,
+    /// The first flow out of it, and whether some flow out of it reaches DNS.
+    first_egress: Option<Span>,
+    reaches_dns: bool,
+}
+
+impl NamespaceUses {
+    /// Records a flow kept, from `source` to `target` (with their peer numbers).
+    fn record(
+        &mut self,
+        (source_id, source): (usize, &Peer),
+        (target_id, target): (usize, &Peer),
+        origin: &Origin,
+        known: &BTreeMap<String, NamespaceInfo>,
+    ) {
+        let dns_target = matches!(target.name(), PeerName::Dns);
+        if let Some(place) = self.place(source_id, source, known) {
+            let ns = &mut self.namespaces[place];
+            if !ns.declared {
+                ns.egress = true;
+                ns.first_rule.get_or_insert(origin.source_span);
+            }
+            ns.first_egress.get_or_insert(origin.span);
+            ns.reaches_dns |= dns_target;
+        }
+        // DNS pods count only in a declared namespace.
+        if !dns_target && let Some(place) = self.place(target_id, target, known) {
+            let ns = &mut self.namespaces[place];
+            if !ns.declared {
+                ns.ingress = true;
+                ns.first_rule.get_or_insert(origin.span);
+            }
+        }
+    }
+
+    fn place(&mut self, id: usize, peer: &Peer, known: &BTreeMap<String, NamespaceInfo>) -> Option<usize> {
+        if id >= self.by_peer.len() {
+            self.by_peer.resize(id + 1, None);
+        }
+        if let Some(place) = self.by_peer[id] {
+            return place;
+        }
+        let place = match peer {
+            Peer::Pods {
+                namespaces: Namespaces::Named(name),
+                ..
+            } => Some(match self.places.get(name.as_str()) {
+                Some(&place) => place,
+                None => {
+                    let place = self.namespaces.len();
+                    self.places.insert(name.clone(), place);
+                    self.namespaces.push(NamespaceUse {
+                        name: name.clone(),
+                        declared: known.get(name).is_some_and(|info| info.declared),
+                        egress: false,
+                        ingress: false,
+                        first_rule: None,
+                        first_egress: None,
+                        reaches_dns: false,
+                    });
+                    place
+                }
+            }),
+            _ => None,
+        };
+        self.by_peer[id] = Some(place);
+        place
+    }
 }
 
 /// The metadata in force while reading a file: its `meta` lines so far, each
@@ -1804,31 +1854,48 @@ fn collect_metadata(source: &MetadataSource) -> IntentMetadata {
 
 /// Collapses white space (line continuations included) to single spaces and drops comments.
 pub fn normalise(text: &str) -> String {
+    let mut out = String::new();
+    push_normalised(&mut out, text);
+    out
+}
+
+/// Appends `text` normalised (see [`normalise`]) to `out`, which need not be empty.
+fn push_normalised(out: &mut String, text: &str) {
     // Most intents are written on one line with single spaces: they stay as they are.
     if is_normal(text) {
-        return text.to_string();
+        out.push_str(text);
+        return;
     }
-    let mut out = String::with_capacity(text.len());
+    let start = out.len();
+    out.reserve(text.len());
     for line in text.lines() {
         let code = line.split('#').next().unwrap_or("");
         for word in code.split_whitespace() {
-            if !out.is_empty() && !out.ends_with('(') && !word.starts_with(')') {
+            if out.len() > start && !out.ends_with('(') && !word.starts_with(')') {
                 out.push(' ');
             }
             out.push_str(word);
         }
     }
-    out
 }
 
 /// Whether [`normalise`] leaves `text` as it is: printable ASCII words
 /// separated by single spaces, no comment, no space just inside parentheses.
 fn is_normal(text: &str) -> bool {
     let bytes = text.as_bytes();
-    bytes.first() != Some(&b' ')
-        && bytes.last() != Some(&b' ')
-        && bytes.iter().all(|&b| b == b' ' || (b.is_ascii_graphic() && b != b'#'))
-        && bytes.windows(2).all(|pair| !matches!(pair, [b' ', b' ' | b')'] | [b'(', b' ']))
+    if bytes.first() == Some(&b' ') || bytes.last() == Some(&b' ') {
+        return false;
+    }
+    // One pass over the bytes, each with the one before it.
+    let mut before = 0;
+    for &b in bytes {
+        let printable = b == b' ' || (b.is_ascii_graphic() && b != b'#');
+        if !printable || matches!((before, b), (b' ', b' ' | b')') | (b'(', b' ')) {
+            return false;
+        }
+        before = b;
+    }
+    true
 }
 
 /// A short, stable hash (FNV-1a, 64 bits) as 8 base-36-free hex digits.
@@ -1997,9 +2064,17 @@ mod tests {
             "web\t-> api",
             "web ->\u{a0}api",
             "a (b )c",
+            ")x -> y(",
+            "x -> (y )",
+            "x -> ( y",
+            "x ->  y",
+            "x -> #",
         ] {
             assert_eq!(normalise(text), slow(text), "{text:?}");
             assert_eq!(is_normal(text), normalise(text) == text, "{text:?}");
+            let mut appended = String::from("web -> ");
+            push_normalised(&mut appended, text);
+            assert_eq!(appended, format!("web -> {}", slow(text)), "{text:?}");
         }
     }
 }
