@@ -249,50 +249,77 @@ struct Checker<'a, D = Declarations> {
     typo_cache: FxHashMap<String, FxHashMap<String, Closest>>,
     /// The peers of the intents of the file being resolved, numbered.
     peers: PeerTable,
-    /// The peer each endpoint resolved to without a diagnostic: most intents
-    /// name the same few workloads.
-    resolved: FxHashMap<EndpointKey<'a>, Arc<Peer>>,
+    /// The peer each endpoint resolved to without a diagnostic, with its
+    /// hash: most intents name the same few workloads.
+    resolved: FxHashMap<EndpointKey<'a>, (u64, Arc<Peer>)>,
     /// The same, numbered in the file being resolved.
     resolved_here: FxHashMap<EndpointKey<'a>, usize>,
 }
 
-/// Every distinct peer of the intents, numbered, so that flows compare by number.
+/// Every distinct peer of the intents, numbered, so that flows compare by
+/// number. A peer is hashed once (see [`peer_hash`]): its hash goes with it
+/// from a file's table to the merged one.
 #[derive(Default)]
 struct PeerTable {
     peers: Vec<Arc<Peer>>,
-    ids: FxHashMap<Arc<Peer>, usize>,
+    /// By peer number.
+    hashes: Vec<u64>,
+    /// The first peer of each hash; the rare peers whose hash an earlier
+    /// one has are found by value in `colliding`.
+    by_hash: FxHashMap<u64, usize>,
+    colliding: FxHashMap<Arc<Peer>, usize>,
 }
 
 impl PeerTable {
     fn intern(&mut self, peer: Peer) -> usize {
-        match self.ids.get(&peer) {
-            Some(&id) => id,
-            None => self.insert(Arc::new(peer)),
+        self.intern_hashed(peer_hash(&peer), peer)
+    }
+
+    fn intern_hashed(&mut self, hash: u64, peer: Peer) -> usize {
+        match self.find(hash, &peer) {
+            Some(id) => id,
+            None => self.insert(hash, Arc::new(peer)),
         }
     }
 
-    fn intern_shared(&mut self, peer: &Arc<Peer>) -> usize {
-        match self.ids.get(&**peer) {
-            Some(&id) => id,
-            None => self.insert(Arc::clone(peer)),
+    fn intern_shared(&mut self, hash: u64, peer: &Arc<Peer>) -> usize {
+        match self.find(hash, peer) {
+            Some(id) => id,
+            None => self.insert(hash, Arc::clone(peer)),
         }
     }
 
-    fn insert(&mut self, peer: Arc<Peer>) -> usize {
+    fn find(&self, hash: u64, peer: &Peer) -> Option<usize> {
+        match self.by_hash.get(&hash) {
+            Some(&id) if *self.peers[id] == *peer => Some(id),
+            Some(_) => self.colliding.get(peer).copied(),
+            None => None,
+        }
+    }
+
+    fn insert(&mut self, hash: u64, peer: Arc<Peer>) -> usize {
         let id = self.peers.len();
-        self.ids.insert(Arc::clone(&peer), id);
+        match self.by_hash.entry(hash) {
+            Entry::Vacant(first) => {
+                first.insert(id);
+            }
+            Entry::Occupied(_) => {
+                self.colliding.insert(Arc::clone(&peer), id);
+            }
+        }
         self.peers.push(peer);
+        self.hashes.push(hash);
         id
     }
 
     /// This table's number for peer `id` of a file's table `theirs`; `ids`
     /// remembers those found (by the file's numbers), and `by_address` the
     /// peers found in any file so far: the files a worker resolves share
-    /// them, so most are found without hashing their value. Its keys must
-    /// stay alive as long as it does.
+    /// them, so most are found without comparing their value. Its keys
+    /// must stay alive as long as it does.
     fn adopt(
         &mut self,
-        theirs: &[Arc<Peer>],
+        theirs: &FileOutcome,
         ids: &mut [Option<usize>],
         id: usize,
         by_address: &mut FxHashMap<*const Peer, usize>,
@@ -300,23 +327,27 @@ impl PeerTable {
         if let Some(mine) = ids[id] {
             return mine;
         }
-        let peer = &theirs[id];
+        let (peer, hash) = (&theirs.peers[id], theirs.hashes[id]);
         let mine = match by_address.entry(Arc::as_ptr(peer)) {
             Entry::Occupied(known) => *known.get(),
-            Entry::Vacant(new) => *new.insert(match self.ids.get(&**peer) {
-                Some(&mine) => mine,
-                None => self.insert(Arc::clone(peer)),
-            }),
+            Entry::Vacant(new) => *new.insert(self.intern_shared(hash, peer)),
         };
         ids[id] = Some(mine);
         mine
     }
 }
 
+/// The hash a [`PeerTable`] finds a peer by.
+fn peer_hash(peer: &Peer) -> u64 {
+    std::hash::BuildHasher::hash_one(&rustc_hash::FxBuildHasher, peer)
+}
+
 /// What pass two found for the intents of one file: their outcomes in
 /// order, and the peers they name, numbered in the file.
 struct FileOutcome {
     peers: Vec<Arc<Peer>>,
+    /// The peers' hashes, by number.
+    hashes: Vec<u64>,
     intents: Vec<IntentOutcome>,
 }
 
@@ -602,13 +633,9 @@ impl<'a> Checker<'a> {
             let mut ids = vec![None; outcome.peers.len()];
             for intent in &outcome.intents {
                 self.diagnostics.extend(intent.diagnostics.iter().cloned());
-                let source = intent
-                    .source
-                    .map(|id| self.peers.adopt(&outcome.peers, &mut ids, id, &mut by_address));
+                let source = intent.source.map(|id| self.peers.adopt(outcome, &mut ids, id, &mut by_address));
                 for target in &intent.targets {
-                    let target_id = target
-                        .peer
-                        .map(|id| self.peers.adopt(&outcome.peers, &mut ids, id, &mut by_address));
+                    let target_id = target.peer.map(|id| self.peers.adopt(outcome, &mut ids, id, &mut by_address));
                     self.diagnostics.extend(target.diagnostics.iter().cloned());
                     let (Some(flow), Some(source_id), Some(target_id)) = (&target.flow, source, target_id) else {
                         continue;
@@ -1205,11 +1232,12 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
 
     /// A worker's part of pass two: the intents of one file (see [`Checker::resolve_files`]).
     fn resolve_file(&mut self, intents: &[PendingIntent<'a>]) -> FileOutcome {
-        self.peers = PeerTable::default();
         self.resolved_here.clear();
         let intents = intents.iter().map(|intent| self.resolve_intent(intent)).collect();
+        let table = std::mem::take(&mut self.peers);
         FileOutcome {
-            peers: std::mem::take(&mut self.peers.peers),
+            peers: table.peers,
+            hashes: table.hashes,
             intents,
         }
     }
@@ -1443,8 +1471,8 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
             if let Some(&id) = self.resolved_here.get(&key) {
                 return Some(id);
             }
-            if let Some(peer) = self.resolved.get(&key) {
-                let id = self.peers.intern_shared(peer);
+            if let Some((hash, peer)) = self.resolved.get(&key) {
+                let id = self.peers.intern_shared(*hash, peer);
                 self.resolved_here.insert(key, id);
                 return Some(id);
             }
@@ -1456,7 +1484,8 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
         if let Some(key) = key
             && self.diagnostics.len() == reported
         {
-            self.resolved.insert(key, Arc::clone(&self.peers.peers[id]));
+            self.resolved
+                .insert(key, (self.peers.hashes[id], Arc::clone(&self.peers.peers[id])));
             self.resolved_here.insert(key, id);
         }
         Some(id)
@@ -2035,6 +2064,36 @@ mod tests {
                 assert!(bound <= exact, "{a:?} {b:?}: bound {bound} over distance {exact}");
             }
         }
+    }
+
+    #[test]
+    fn peers_of_one_hash_keep_numbers_of_their_own() {
+        let pods = |name: &str| Peer::Pods {
+            namespaces: Namespaces::Named("shop".into()),
+            pods: LabelSelector::label("app", name),
+            name: PeerName::Workload(name.into()),
+        };
+        // Every peer given the same hash, as if they all collided.
+        let mut file = PeerTable::default();
+        let ids: Vec<usize> = ["web", "api", "db", "api", "web"]
+            .iter()
+            .map(|n| file.intern_hashed(7, pods(n)))
+            .collect();
+        assert_eq!(ids, [0, 1, 2, 1, 0]);
+        assert_eq!(file.find(7, &pods("cache")), None);
+        // A merged table that knows one of them under another number.
+        let mut merged = PeerTable::default();
+        merged.intern_hashed(7, pods("db"));
+        let theirs = FileOutcome {
+            peers: file.peers,
+            hashes: file.hashes,
+            intents: Vec::new(),
+        };
+        let (mut seen, mut by_address) = (vec![None; 3], FxHashMap::default());
+        let adopted: Vec<usize> = (0..3).map(|id| merged.adopt(&theirs, &mut seen, id, &mut by_address)).collect();
+        assert_eq!(adopted, [1, 2, 0]);
+        let names: Vec<String> = merged.peers.iter().map(|p| p.name().to_string()).collect();
+        assert_eq!(names, ["db", "web", "api"]);
     }
 
     #[test]
