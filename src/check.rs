@@ -10,7 +10,7 @@ use crate::parallel;
 use crate::source::Sources;
 use crate::validate;
 use rustc_hash::FxHashMap;
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
 use std::collections::BTreeMap;
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
@@ -107,8 +107,8 @@ pub fn check_with(
     for (&i, scan) in reread.iter().zip(rescans) {
         intents[i] = scan.intents;
     }
-    let outcomes = checker.resolve_files(&intents, outcomes);
-    let mut program = checker.merge(&outcomes);
+    let mut outcomes = checker.resolve_files(&intents, outcomes);
+    let mut program = checker.merge(&mut outcomes, memo.is_some());
     for e in expectations {
         if let Some(resolved) = checker.expectation(&e) {
             program.expectations.push(resolved);
@@ -337,6 +337,15 @@ impl PeerTable {
     }
 }
 
+/// `part` of an outcome, moved out of it if `take` and nothing else holds
+/// the outcome; `None` when it is to be cloned.
+fn moved<T: Default>(outcome: &mut Arc<FileOutcome>, take: bool, part: impl FnOnce(&mut FileOutcome) -> &mut T) -> Option<T> {
+    if !take {
+        return None;
+    }
+    Arc::get_mut(outcome).map(|o| std::mem::take(part(o)))
+}
+
 /// The hash a [`PeerTable`] finds a peer by.
 fn peer_hash(peer: &Peer) -> u64 {
     std::hash::BuildHasher::hash_one(&rustc_hash::FxBuildHasher, peer)
@@ -371,6 +380,7 @@ struct TargetOutcome {
 }
 
 /// A flow found by a worker, kept unless it duplicates an earlier one.
+#[derive(Clone)]
 struct PendingFlow {
     ports: PortSet,
     is_dns: bool,
@@ -588,8 +598,11 @@ impl<'a> Checker<'a> {
     }
 
     /// Merging the files' outcomes in order numbers the peers, drops
-    /// duplicates and orders the diagnostics as one pass over all intents would.
-    fn merge<'o>(&mut self, outcomes: &'o [Arc<FileOutcome>]) -> Program {
+    /// duplicates and orders the diagnostics as one pass over all intents
+    /// would. Unless `keep` (watch mode keeps the outcomes for its next
+    /// run), what they hold is moved out of them rather than cloned: they
+    /// are dropped next.
+    fn merge(&mut self, outcomes: &mut [Arc<FileOutcome>], keep: bool) -> Program {
         let targets = outcomes.iter().flat_map(|o| &o.intents).map(|i| i.targets.len()).sum();
         let mut program = Program {
             namespaces: self.decls.namespaces.clone(),
@@ -597,26 +610,32 @@ impl<'a> Checker<'a> {
             origins: Vec::with_capacity(targets),
             ..Default::default()
         };
-        // Flows by what they allow, peers by number: finding a duplicate clones nothing.
-        // The first ports of each pair of peers, and the pairs' other ports
-        // (rare): most flows hash two numbers, not their ports.
-        let mut seen: FxHashMap<(usize, usize), (&PortSet, Span)> = FxHashMap::with_capacity_and_hasher(targets, Default::default());
-        let mut seen_more: FxHashMap<(usize, usize, &PortSet), Span> = FxHashMap::default();
-        // Where the flow was first declared if it is a duplicate; otherwise it is recorded.
-        let mut first_declared = |source: usize, target: usize, ports: &'o PortSet, span: Span| match seen.entry((source, target)) {
-            Entry::Vacant(new) => {
-                new.insert((ports, span));
-                None
-            }
-            Entry::Occupied(first) if first.get().0 == ports => Some(first.get().1),
-            Entry::Occupied(_) => match seen_more.entry((source, target, ports)) {
+        // Flows by what they allow, peers by number: the first flow of each
+        // pair of peers (its place in `program.flows`), and the pairs' other
+        // ports (rare): most flows hash two numbers, not their ports.
+        let mut seen: FxHashMap<(usize, usize), usize> = FxHashMap::with_capacity_and_hasher(targets, Default::default());
+        let mut seen_more: FxHashMap<(usize, usize, PortSet), Span> = FxHashMap::default();
+        // Where the flow was first declared if it is a duplicate; otherwise it is recorded, to be kept next.
+        let mut first_declared =
+            |(source, target): (usize, usize), ports: &PortSet, span: Span, program: &Program| match seen.entry((source, target)) {
                 Entry::Vacant(new) => {
-                    new.insert(span);
+                    new.insert(program.flows.len());
                     None
                 }
-                Entry::Occupied(first) => Some(*first.get()),
-            },
-        };
+                Entry::Occupied(first) => {
+                    let first = &program.flows[*first.get()];
+                    if first.ports == *ports {
+                        return Some(program.origins[first.origin].span);
+                    }
+                    match seen_more.entry((source, target, ports.clone())) {
+                        Entry::Vacant(new) => {
+                            new.insert(span);
+                            None
+                        }
+                        Entry::Occupied(first) => Some(*first.get()),
+                    }
+                }
+            };
         // By peer number: whether its namespace is recorded already.
         let mut touched: Vec<bool> = Vec::new();
         let mut first_touch = |id: usize| {
@@ -628,19 +647,36 @@ impl<'a> Checker<'a> {
         let mut uses = NamespaceUses::default();
         // Every peer in it belongs to `outcomes`, borrowed for as long as it lives.
         let mut by_address = FxHashMap::default();
-        for outcome in outcomes {
+        for outcome in outcomes.iter_mut() {
             // Each of the file's peers is numbered at its first use, as one pass numbers them.
             let mut ids = vec![None; outcome.peers.len()];
-            for intent in &outcome.intents {
-                self.diagnostics.extend(intent.diagnostics.iter().cloned());
-                let source = intent.source.map(|id| self.peers.adopt(outcome, &mut ids, id, &mut by_address));
-                for target in &intent.targets {
-                    let target_id = target.peer.map(|id| self.peers.adopt(outcome, &mut ids, id, &mut by_address));
-                    self.diagnostics.extend(target.diagnostics.iter().cloned());
-                    let (Some(flow), Some(source_id), Some(target_id)) = (&target.flow, source, target_id) else {
+            for i in 0..outcome.intents.len() {
+                match moved(outcome, !keep, |o| &mut o.intents[i].diagnostics) {
+                    Some(diagnostics) => self.diagnostics.extend(diagnostics),
+                    None => self.diagnostics.extend(outcome.intents[i].diagnostics.iter().cloned()),
+                }
+                let source = outcome.intents[i]
+                    .source
+                    .map(|id| self.peers.adopt(outcome, &mut ids, id, &mut by_address));
+                for j in 0..outcome.intents[i].targets.len() {
+                    let target_id = outcome.intents[i].targets[j]
+                        .peer
+                        .map(|id| self.peers.adopt(outcome, &mut ids, id, &mut by_address));
+                    match moved(outcome, !keep, |o| &mut o.intents[i].targets[j].diagnostics) {
+                        Some(diagnostics) => self.diagnostics.extend(diagnostics),
+                        None => self.diagnostics.extend(outcome.intents[i].targets[j].diagnostics.iter().cloned()),
+                    }
+                    let (Some(source_id), Some(target_id)) = (source, target_id) else {
                         continue;
                     };
-                    match first_declared(source_id, target_id, &flow.ports, flow.origin.span) {
+                    let flow = match moved(outcome, !keep, |o| &mut o.intents[i].targets[j].flow) {
+                        Some(Some(flow)) => Cow::Owned(flow),
+                        _ => match &outcome.intents[i].targets[j].flow {
+                            Some(flow) => Cow::Borrowed(flow),
+                            None => continue,
+                        },
+                    };
+                    match first_declared((source_id, target_id), &flow.ports, flow.origin.span, &program) {
                         Some(first) => {
                             // The duplicate adds nothing: it is dropped, so that it does not
                             // grow the annotations of the policy it would merge into.
@@ -670,14 +706,14 @@ impl<'a> Checker<'a> {
                                 self.selector_side_warning(&peer, flow.endpoint_span, "target");
                             }
                             uses.record((source_id, &source), (target_id, &peer), &flow.origin, &program.namespaces);
-                            let origin = program.origins.len();
-                            program.origins.push(Arc::clone(&flow.origin));
+                            let PendingFlow { ports, origin, .. } = flow.into_owned();
                             program.flows.push(Flow {
                                 source,
                                 target: peer,
-                                ports: flow.ports.clone(),
-                                origin,
+                                ports,
+                                origin: program.origins.len(),
                             });
+                            program.origins.push(origin);
                         }
                     }
                 }
