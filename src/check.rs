@@ -10,10 +10,9 @@ use crate::parallel;
 use crate::source::Sources;
 use crate::validate;
 use rustc_hash::FxHashMap;
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
 use std::collections::BTreeMap;
 use std::collections::hash_map::Entry;
-use std::fmt::Write;
 use std::sync::Arc;
 
 /// The non-public IPv4 ranges that `internet` leaves out.
@@ -108,8 +107,8 @@ pub fn check_with(
     for (&i, scan) in reread.iter().zip(rescans) {
         intents[i] = scan.intents;
     }
-    let outcomes = checker.resolve_files(&intents, outcomes);
-    let mut program = checker.merge(&outcomes);
+    let mut outcomes = checker.resolve_files(&intents, outcomes);
+    let mut program = checker.merge(&mut outcomes, memo.is_some());
     for e in expectations {
         if let Some(resolved) = checker.expectation(&e) {
             program.expectations.push(resolved);
@@ -250,50 +249,77 @@ struct Checker<'a, D = Declarations> {
     typo_cache: FxHashMap<String, FxHashMap<String, Closest>>,
     /// The peers of the intents of the file being resolved, numbered.
     peers: PeerTable,
-    /// The peer each endpoint resolved to without a diagnostic: most intents
-    /// name the same few workloads.
-    resolved: FxHashMap<EndpointKey<'a>, Arc<Peer>>,
+    /// The peer each endpoint resolved to without a diagnostic, with its
+    /// hash: most intents name the same few workloads.
+    resolved: FxHashMap<EndpointKey<'a>, (u64, Arc<Peer>)>,
     /// The same, numbered in the file being resolved.
     resolved_here: FxHashMap<EndpointKey<'a>, usize>,
 }
 
-/// Every distinct peer of the intents, numbered, so that flows compare by number.
+/// Every distinct peer of the intents, numbered, so that flows compare by
+/// number. A peer is hashed once (see [`peer_hash`]): its hash goes with it
+/// from a file's table to the merged one.
 #[derive(Default)]
 struct PeerTable {
     peers: Vec<Arc<Peer>>,
-    ids: FxHashMap<Arc<Peer>, usize>,
+    /// By peer number.
+    hashes: Vec<u64>,
+    /// The first peer of each hash; the rare peers whose hash an earlier
+    /// one has are found by value in `colliding`.
+    by_hash: FxHashMap<u64, usize>,
+    colliding: FxHashMap<Arc<Peer>, usize>,
 }
 
 impl PeerTable {
     fn intern(&mut self, peer: Peer) -> usize {
-        match self.ids.get(&peer) {
-            Some(&id) => id,
-            None => self.insert(Arc::new(peer)),
+        self.intern_hashed(peer_hash(&peer), peer)
+    }
+
+    fn intern_hashed(&mut self, hash: u64, peer: Peer) -> usize {
+        match self.find(hash, &peer) {
+            Some(id) => id,
+            None => self.insert(hash, Arc::new(peer)),
         }
     }
 
-    fn intern_shared(&mut self, peer: &Arc<Peer>) -> usize {
-        match self.ids.get(&**peer) {
-            Some(&id) => id,
-            None => self.insert(Arc::clone(peer)),
+    fn intern_shared(&mut self, hash: u64, peer: &Arc<Peer>) -> usize {
+        match self.find(hash, peer) {
+            Some(id) => id,
+            None => self.insert(hash, Arc::clone(peer)),
         }
     }
 
-    fn insert(&mut self, peer: Arc<Peer>) -> usize {
+    fn find(&self, hash: u64, peer: &Peer) -> Option<usize> {
+        match self.by_hash.get(&hash) {
+            Some(&id) if *self.peers[id] == *peer => Some(id),
+            Some(_) => self.colliding.get(peer).copied(),
+            None => None,
+        }
+    }
+
+    fn insert(&mut self, hash: u64, peer: Arc<Peer>) -> usize {
         let id = self.peers.len();
-        self.ids.insert(Arc::clone(&peer), id);
+        match self.by_hash.entry(hash) {
+            Entry::Vacant(first) => {
+                first.insert(id);
+            }
+            Entry::Occupied(_) => {
+                self.colliding.insert(Arc::clone(&peer), id);
+            }
+        }
         self.peers.push(peer);
+        self.hashes.push(hash);
         id
     }
 
     /// This table's number for peer `id` of a file's table `theirs`; `ids`
     /// remembers those found (by the file's numbers), and `by_address` the
     /// peers found in any file so far: the files a worker resolves share
-    /// them, so most are found without hashing their value. Its keys must
-    /// stay alive as long as it does.
+    /// them, so most are found without comparing their value. Its keys
+    /// must stay alive as long as it does.
     fn adopt(
         &mut self,
-        theirs: &[Arc<Peer>],
+        theirs: &FileOutcome,
         ids: &mut [Option<usize>],
         id: usize,
         by_address: &mut FxHashMap<*const Peer, usize>,
@@ -301,23 +327,36 @@ impl PeerTable {
         if let Some(mine) = ids[id] {
             return mine;
         }
-        let peer = &theirs[id];
+        let (peer, hash) = (&theirs.peers[id], theirs.hashes[id]);
         let mine = match by_address.entry(Arc::as_ptr(peer)) {
             Entry::Occupied(known) => *known.get(),
-            Entry::Vacant(new) => *new.insert(match self.ids.get(&**peer) {
-                Some(&mine) => mine,
-                None => self.insert(Arc::clone(peer)),
-            }),
+            Entry::Vacant(new) => *new.insert(self.intern_shared(hash, peer)),
         };
         ids[id] = Some(mine);
         mine
     }
 }
 
+/// `part` of an outcome, moved out of it if `take` and nothing else holds
+/// the outcome; `None` when it is to be cloned.
+fn moved<T: Default>(outcome: &mut Arc<FileOutcome>, take: bool, part: impl FnOnce(&mut FileOutcome) -> &mut T) -> Option<T> {
+    if !take {
+        return None;
+    }
+    Arc::get_mut(outcome).map(|o| std::mem::take(part(o)))
+}
+
+/// The hash a [`PeerTable`] finds a peer by.
+fn peer_hash(peer: &Peer) -> u64 {
+    std::hash::BuildHasher::hash_one(&rustc_hash::FxBuildHasher, peer)
+}
+
 /// What pass two found for the intents of one file: their outcomes in
 /// order, and the peers they name, numbered in the file.
 struct FileOutcome {
     peers: Vec<Arc<Peer>>,
+    /// The peers' hashes, by number.
+    hashes: Vec<u64>,
     intents: Vec<IntentOutcome>,
 }
 
@@ -341,6 +380,7 @@ struct TargetOutcome {
 }
 
 /// A flow found by a worker, kept unless it duplicates an earlier one.
+#[derive(Clone)]
 struct PendingFlow {
     ports: PortSet,
     is_dns: bool,
@@ -558,8 +598,11 @@ impl<'a> Checker<'a> {
     }
 
     /// Merging the files' outcomes in order numbers the peers, drops
-    /// duplicates and orders the diagnostics as one pass over all intents would.
-    fn merge<'o>(&mut self, outcomes: &'o [Arc<FileOutcome>]) -> Program {
+    /// duplicates and orders the diagnostics as one pass over all intents
+    /// would. Unless `keep` (watch mode keeps the outcomes for its next
+    /// run), what they hold is moved out of them rather than cloned: they
+    /// are dropped next.
+    fn merge(&mut self, outcomes: &mut [Arc<FileOutcome>], keep: bool) -> Program {
         let targets = outcomes.iter().flat_map(|o| &o.intents).map(|i| i.targets.len()).sum();
         let mut program = Program {
             namespaces: self.decls.namespaces.clone(),
@@ -567,26 +610,32 @@ impl<'a> Checker<'a> {
             origins: Vec::with_capacity(targets),
             ..Default::default()
         };
-        // Flows by what they allow, peers by number: finding a duplicate clones nothing.
-        // The first ports of each pair of peers, and the pairs' other ports
-        // (rare): most flows hash two numbers, not their ports.
-        let mut seen: FxHashMap<(usize, usize), (&PortSet, Span)> = FxHashMap::with_capacity_and_hasher(targets, Default::default());
-        let mut seen_more: FxHashMap<(usize, usize, &PortSet), Span> = FxHashMap::default();
-        // Where the flow was first declared if it is a duplicate; otherwise it is recorded.
-        let mut first_declared = |source: usize, target: usize, ports: &'o PortSet, span: Span| match seen.entry((source, target)) {
-            Entry::Vacant(new) => {
-                new.insert((ports, span));
-                None
-            }
-            Entry::Occupied(first) if first.get().0 == ports => Some(first.get().1),
-            Entry::Occupied(_) => match seen_more.entry((source, target, ports)) {
+        // Flows by what they allow, peers by number: the first flow of each
+        // pair of peers (its place in `program.flows`), and the pairs' other
+        // ports (rare): most flows hash two numbers, not their ports.
+        let mut seen: FxHashMap<(usize, usize), usize> = FxHashMap::with_capacity_and_hasher(targets, Default::default());
+        let mut seen_more: FxHashMap<(usize, usize, PortSet), Span> = FxHashMap::default();
+        // Where the flow was first declared if it is a duplicate; otherwise it is recorded, to be kept next.
+        let mut first_declared =
+            |(source, target): (usize, usize), ports: &PortSet, span: Span, program: &Program| match seen.entry((source, target)) {
                 Entry::Vacant(new) => {
-                    new.insert(span);
+                    new.insert(program.flows.len());
                     None
                 }
-                Entry::Occupied(first) => Some(*first.get()),
-            },
-        };
+                Entry::Occupied(first) => {
+                    let first = &program.flows[*first.get()];
+                    if first.ports == *ports {
+                        return Some(program.origins[first.origin].span);
+                    }
+                    match seen_more.entry((source, target, ports.clone())) {
+                        Entry::Vacant(new) => {
+                            new.insert(span);
+                            None
+                        }
+                        Entry::Occupied(first) => Some(*first.get()),
+                    }
+                }
+            };
         // By peer number: whether its namespace is recorded already.
         let mut touched: Vec<bool> = Vec::new();
         let mut first_touch = |id: usize| {
@@ -595,25 +644,39 @@ impl<'a> Checker<'a> {
             }
             !std::mem::replace(&mut touched[id], true)
         };
+        let mut uses = NamespaceUses::default();
         // Every peer in it belongs to `outcomes`, borrowed for as long as it lives.
         let mut by_address = FxHashMap::default();
-        for outcome in outcomes {
+        for outcome in outcomes.iter_mut() {
             // Each of the file's peers is numbered at its first use, as one pass numbers them.
             let mut ids = vec![None; outcome.peers.len()];
-            for intent in &outcome.intents {
-                self.diagnostics.extend(intent.diagnostics.iter().cloned());
-                let source = intent
+            for i in 0..outcome.intents.len() {
+                match moved(outcome, !keep, |o| &mut o.intents[i].diagnostics) {
+                    Some(diagnostics) => self.diagnostics.extend(diagnostics),
+                    None => self.diagnostics.extend(outcome.intents[i].diagnostics.iter().cloned()),
+                }
+                let source = outcome.intents[i]
                     .source
-                    .map(|id| self.peers.adopt(&outcome.peers, &mut ids, id, &mut by_address));
-                for target in &intent.targets {
-                    let target_id = target
+                    .map(|id| self.peers.adopt(outcome, &mut ids, id, &mut by_address));
+                for j in 0..outcome.intents[i].targets.len() {
+                    let target_id = outcome.intents[i].targets[j]
                         .peer
-                        .map(|id| self.peers.adopt(&outcome.peers, &mut ids, id, &mut by_address));
-                    self.diagnostics.extend(target.diagnostics.iter().cloned());
-                    let (Some(flow), Some(source_id), Some(target_id)) = (&target.flow, source, target_id) else {
+                        .map(|id| self.peers.adopt(outcome, &mut ids, id, &mut by_address));
+                    match moved(outcome, !keep, |o| &mut o.intents[i].targets[j].diagnostics) {
+                        Some(diagnostics) => self.diagnostics.extend(diagnostics),
+                        None => self.diagnostics.extend(outcome.intents[i].targets[j].diagnostics.iter().cloned()),
+                    }
+                    let (Some(source_id), Some(target_id)) = (source, target_id) else {
                         continue;
                     };
-                    match first_declared(source_id, target_id, &flow.ports, flow.origin.span) {
+                    let flow = match moved(outcome, !keep, |o| &mut o.intents[i].targets[j].flow) {
+                        Some(Some(flow)) => Cow::Owned(flow),
+                        _ => match &outcome.intents[i].targets[j].flow {
+                            Some(flow) => Cow::Borrowed(flow),
+                            None => continue,
+                        },
+                    };
+                    match first_declared((source_id, target_id), &flow.ports, flow.origin.span, &program) {
                         Some(first) => {
                             // The duplicate adds nothing: it is dropped, so that it does not
                             // grow the annotations of the policy it would merge into.
@@ -642,14 +705,15 @@ impl<'a> Checker<'a> {
                             if !flow.is_dns {
                                 self.selector_side_warning(&peer, flow.endpoint_span, "target");
                             }
-                            let origin = program.origins.len();
-                            program.origins.push(Arc::clone(&flow.origin));
+                            uses.record((source_id, &source), (target_id, &peer), &flow.origin, &program.namespaces);
+                            let PendingFlow { ports, origin, .. } = flow.into_owned();
                             program.flows.push(Flow {
                                 source,
                                 target: peer,
-                                ports: flow.ports.clone(),
-                                origin,
+                                ports,
+                                origin: program.origins.len(),
                             });
+                            program.origins.push(origin);
                         }
                     }
                 }
@@ -661,10 +725,8 @@ impl<'a> Checker<'a> {
             for info in program.namespaces.values_mut().filter(|i| !i.declared) {
                 info.isolation = Isolation::None;
             }
-        } else {
-            self.undeclared_namespace_warnings(&program);
         }
-        self.missing_dns_warnings(&program);
+        self.namespace_warnings(uses, &program);
         program
     }
 }
@@ -1081,7 +1143,13 @@ impl<'a, D> Checker<'a, D> {
         let name = self.sources.name(span.file);
         let mut location = String::with_capacity(name.len() + 6);
         location.push_str(name);
-        let _ = write!(location, ":{}", self.sources.line_of(span));
+        location.push(':');
+        // Every flow has one: the digits are written without the formatting machinery.
+        let line = self.sources.line_of(span);
+        let digits = line.checked_ilog10().unwrap_or(0) + 1;
+        for place in (0..digits).rev() {
+            location.push(char::from(b'0' + (line / 10usize.pow(place) % 10) as u8));
+        }
         location
     }
 
@@ -1200,11 +1268,12 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
 
     /// A worker's part of pass two: the intents of one file (see [`Checker::resolve_files`]).
     fn resolve_file(&mut self, intents: &[PendingIntent<'a>]) -> FileOutcome {
-        self.peers = PeerTable::default();
         self.resolved_here.clear();
         let intents = intents.iter().map(|intent| self.resolve_intent(intent)).collect();
+        let table = std::mem::take(&mut self.peers);
         FileOutcome {
-            peers: std::mem::take(&mut self.peers.peers),
+            peers: table.peers,
+            hashes: table.hashes,
             intents,
         }
     }
@@ -1274,11 +1343,11 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
         let (ports, written_ports) = self.ports(&target.node.ports, target_is_ips, is_dns)?;
         let text = match head {
             Ok(source_text) => {
-                let target_text = normalise(self.sources.slice(target.span));
+                let target_text = self.sources.slice(target.span);
                 let mut text = String::with_capacity(source_text.len() + 4 + target_text.len());
                 text.push_str(source_text);
                 text.push_str(" -> ");
-                text.push_str(&target_text);
+                push_normalised(&mut text, target_text);
                 text
             }
             Err(statement) => normalise(self.sources.slice(*statement)),
@@ -1386,80 +1455,45 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
         }
     }
 
-    fn undeclared_namespace_warnings<'p>(&mut self, program: &'p Program) {
-        // Per undeclared namespace: the directions its pods get rules in, and the first intent doing it.
-        let mut found: FxHashMap<&str, (Vec<&str>, Span)> = FxHashMap::default();
-        let declared = declared_namespaces(program);
-        let undeclared = |peer: &'p Peer| match peer {
-            Peer::Pods {
-                namespaces: Namespaces::Named(ns),
-                ..
-            } if !declared.contains(ns.as_str()) => Some(ns.as_str()),
-            _ => None,
-        };
-        for flow in &program.flows {
-            let origin = &program.origins[flow.origin];
-            let dns_target = matches!(flow.target.name(), PeerName::Dns);
-            let sides = [
-                (undeclared(&flow.source), "egress", origin.source_span),
-                (undeclared(&flow.target).filter(|_| !dns_target), "ingress", origin.span),
-            ];
-            for (ns, direction, span) in sides {
-                if let Some(ns) = ns {
-                    let entry = found.entry(ns).or_insert((Vec::new(), span));
-                    if !entry.0.contains(&direction) {
-                        entry.0.push(direction);
-                    }
-                }
-            }
-        }
-        let mut found: Vec<_> = found.into_iter().collect();
-        found.sort_unstable_by_key(|(ns, _)| *ns);
-        for (ns, (mut directions, at)) in found {
-            directions.sort();
-            let directions = directions.join(" and ");
+    /// The warnings about namespaces as the flows kept use them (see
+    /// [`NamespaceUses`]): undeclared namespaces whose pods get rules, then
+    /// namespaces that isolate egress but reach no DNS, each by name.
+    fn namespace_warnings(&mut self, uses: NamespaceUses, program: &Program) {
+        let mut namespaces = uses.namespaces;
+        namespaces.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        for ns in namespaces.iter().filter(|_| !self.config.declared_only) {
+            let (Some(at), name) = (ns.first_rule, &ns.name) else { continue };
+            let directions = match (ns.egress, ns.ingress) {
+                (true, true) => "egress and ingress",
+                (true, false) => "egress",
+                _ => "ingress",
+            };
             self.error(
                 Diagnostic::new(
                     Code::UndeclaredNamespace,
                     at,
-                    format!("namespace `{ns}` is not declared, but its pods get {directions} rules"),
+                    format!("namespace `{name}` is not declared, but its pods get {directions} rules"),
                 )
-                .with_label(format!("makes pods of `{ns}` isolated for {directions}"))
+                .with_label(format!("makes pods of `{name}` isolated for {directions}"))
                 .with_note("a pod selected by any policy loses every connection in that direction that no policy allows")
                 .with_help(format!(
-                    "declare `namespace {ns}` in the file of the team that owns it and list its flows there"
+                    "declare `namespace {name}` in the file of the team that owns it and list its flows there"
                 )),
             );
         }
-    }
-
-    fn missing_dns_warnings(&mut self, program: &Program) {
-        // Per namespace: whether some flow from it reaches DNS, and its first egress intent.
-        let mut seen: FxHashMap<&str, (bool, Span)> = FxHashMap::default();
-        for flow in &program.flows {
-            if let Peer::Pods {
-                namespaces: Namespaces::Named(ns),
-                ..
-            } = &*flow.source
-            {
-                let entry = seen.entry(ns.as_str()).or_insert((false, program.origins[flow.origin].span));
-                entry.0 |= matches!(flow.target.name(), PeerName::Dns);
-            }
-        }
-        let mut seen: Vec<_> = seen.into_iter().collect();
-        seen.sort_unstable_by_key(|(ns, _)| *ns);
-        for (ns, (has_dns, at)) in seen {
-            let isolates_egress = program.namespaces.get(ns).is_some_and(|i| i.declared && i.isolation.egress());
-            if isolates_egress && !has_dns {
+        for ns in &namespaces {
+            let (Some(at), name) = (ns.first_egress, &ns.name) else { continue };
+            let isolates_egress = program.namespaces.get(name).is_some_and(|i| i.declared && i.isolation.egress());
+            if isolates_egress && !ns.reaches_dns {
                 self.error(
                     Diagnostic::new(
                         Code::MissingDns,
                         at,
-                        format!("namespace `{ns}` isolates egress but nothing in it may resolve names"),
+                        format!("namespace `{name}` isolates egress but nothing in it may resolve names"),
                     )
                     .with_label("egress intent without DNS")
                     .with_help(format!(
-                        "add `, allow dns` to this intent, or a line `allow dns` under `namespace {ns}`"
+                        "add `, allow dns` to this intent, or a line `allow dns` under `namespace {name}`"
                     )),
                 );
             }
@@ -1473,8 +1507,8 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
             if let Some(&id) = self.resolved_here.get(&key) {
                 return Some(id);
             }
-            if let Some(peer) = self.resolved.get(&key) {
-                let id = self.peers.intern_shared(peer);
+            if let Some((hash, peer)) = self.resolved.get(&key) {
+                let id = self.peers.intern_shared(*hash, peer);
                 self.resolved_here.insert(key, id);
                 return Some(id);
             }
@@ -1486,7 +1520,8 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
         if let Some(key) = key
             && self.diagnostics.len() == reported
         {
-            self.resolved.insert(key, Arc::clone(&self.peers.peers[id]));
+            self.resolved
+                .insert(key, (self.peers.hashes[id], Arc::clone(&self.peers.peers[id])));
             self.resolved_here.insert(key, id);
         }
         Some(id)
@@ -1721,14 +1756,94 @@ fn touch_namespace(program: &mut Program, peer: &Peer) {
     }
 }
 
-/// The names of the declared namespaces, to look them up by hashing.
-fn declared_namespaces(program: &Program) -> rustc_hash::FxHashSet<&str> {
-    program
-        .namespaces
-        .iter()
-        .filter(|(_, info)| info.declared)
-        .map(|(ns, _)| ns.as_str())
-        .collect()
+/// What the namespace warnings need to know of the flows kept, gathered
+/// as merging keeps them: a peer's namespace is looked up once per peer
+/// number, not once per flow.
+#[derive(Default)]
+struct NamespaceUses {
+    /// By peer number: the place in `namespaces` of the namespace of a peer
+    /// that is pods of one named namespace; `None` until the peer is seen.
+    by_peer: Vec<Option<Option<usize>>>,
+    places: FxHashMap<String, usize>,
+    /// In the order first seen.
+    namespaces: Vec<NamespaceUse>,
+}
+
+/// How the flows kept use one namespace's pods.
+struct NamespaceUse {
+    name: String,
+    declared: bool,
+    /// Undeclared only: whether its pods get egress or ingress rules, and the first flow that gives them one.
+    egress: bool,
+    ingress: bool,
+    first_rule: Option<Span>,
+    /// The first flow out of it, and whether some flow out of it reaches DNS.
+    first_egress: Option<Span>,
+    reaches_dns: bool,
+}
+
+impl NamespaceUses {
+    /// Records a flow kept, from `source` to `target` (with their peer numbers).
+    fn record(
+        &mut self,
+        (source_id, source): (usize, &Peer),
+        (target_id, target): (usize, &Peer),
+        origin: &Origin,
+        known: &BTreeMap<String, NamespaceInfo>,
+    ) {
+        let dns_target = matches!(target.name(), PeerName::Dns);
+        if let Some(place) = self.place(source_id, source, known) {
+            let ns = &mut self.namespaces[place];
+            if !ns.declared {
+                ns.egress = true;
+                ns.first_rule.get_or_insert(origin.source_span);
+            }
+            ns.first_egress.get_or_insert(origin.span);
+            ns.reaches_dns |= dns_target;
+        }
+        // DNS pods count only in a declared namespace.
+        if !dns_target && let Some(place) = self.place(target_id, target, known) {
+            let ns = &mut self.namespaces[place];
+            if !ns.declared {
+                ns.ingress = true;
+                ns.first_rule.get_or_insert(origin.span);
+            }
+        }
+    }
+
+    fn place(&mut self, id: usize, peer: &Peer, known: &BTreeMap<String, NamespaceInfo>) -> Option<usize> {
+        if id >= self.by_peer.len() {
+            self.by_peer.resize(id + 1, None);
+        }
+        if let Some(place) = self.by_peer[id] {
+            return place;
+        }
+        let place = match peer {
+            Peer::Pods {
+                namespaces: Namespaces::Named(name),
+                ..
+            } => Some(match self.places.get(name.as_str()) {
+                Some(&place) => place,
+                None => {
+                    let place = self.namespaces.len();
+                    self.places.insert(name.clone(), place);
+                    self.namespaces.push(NamespaceUse {
+                        name: name.clone(),
+                        declared: known.get(name).is_some_and(|info| info.declared),
+                        egress: false,
+                        ingress: false,
+                        first_rule: None,
+                        first_egress: None,
+                        reaches_dns: false,
+                    });
+                    place
+                }
+            }),
+            _ => None,
+        };
+        self.by_peer[id] = Some(place);
+        place
+    }
 }
 
 /// The metadata in force while reading a file: its `meta` lines so far, each
@@ -1804,31 +1919,48 @@ fn collect_metadata(source: &MetadataSource) -> IntentMetadata {
 
 /// Collapses white space (line continuations included) to single spaces and drops comments.
 pub fn normalise(text: &str) -> String {
+    let mut out = String::new();
+    push_normalised(&mut out, text);
+    out
+}
+
+/// Appends `text` normalised (see [`normalise`]) to `out`, which need not be empty.
+fn push_normalised(out: &mut String, text: &str) {
     // Most intents are written on one line with single spaces: they stay as they are.
     if is_normal(text) {
-        return text.to_string();
+        out.push_str(text);
+        return;
     }
-    let mut out = String::with_capacity(text.len());
+    let start = out.len();
+    out.reserve(text.len());
     for line in text.lines() {
         let code = line.split('#').next().unwrap_or("");
         for word in code.split_whitespace() {
-            if !out.is_empty() && !out.ends_with('(') && !word.starts_with(')') {
+            if out.len() > start && !out.ends_with('(') && !word.starts_with(')') {
                 out.push(' ');
             }
             out.push_str(word);
         }
     }
-    out
 }
 
 /// Whether [`normalise`] leaves `text` as it is: printable ASCII words
 /// separated by single spaces, no comment, no space just inside parentheses.
 fn is_normal(text: &str) -> bool {
     let bytes = text.as_bytes();
-    bytes.first() != Some(&b' ')
-        && bytes.last() != Some(&b' ')
-        && bytes.iter().all(|&b| b == b' ' || (b.is_ascii_graphic() && b != b'#'))
-        && bytes.windows(2).all(|pair| !matches!(pair, [b' ', b' ' | b')'] | [b'(', b' ']))
+    if bytes.first() == Some(&b' ') || bytes.last() == Some(&b' ') {
+        return false;
+    }
+    // One pass over the bytes, each with the one before it.
+    let mut before = 0;
+    for &b in bytes {
+        let printable = b == b' ' || (b.is_ascii_graphic() && b != b'#');
+        if !printable || matches!((before, b), (b' ', b' ' | b')') | (b'(', b' ')) {
+            return false;
+        }
+        before = b;
+    }
+    true
 }
 
 /// A short, stable hash (FNV-1a, 64 bits) as 8 base-36-free hex digits.
@@ -1971,6 +2103,36 @@ mod tests {
     }
 
     #[test]
+    fn peers_of_one_hash_keep_numbers_of_their_own() {
+        let pods = |name: &str| Peer::Pods {
+            namespaces: Namespaces::Named("shop".into()),
+            pods: LabelSelector::label("app", name),
+            name: PeerName::Workload(name.into()),
+        };
+        // Every peer given the same hash, as if they all collided.
+        let mut file = PeerTable::default();
+        let ids: Vec<usize> = ["web", "api", "db", "api", "web"]
+            .iter()
+            .map(|n| file.intern_hashed(7, pods(n)))
+            .collect();
+        assert_eq!(ids, [0, 1, 2, 1, 0]);
+        assert_eq!(file.find(7, &pods("cache")), None);
+        // A merged table that knows one of them under another number.
+        let mut merged = PeerTable::default();
+        merged.intern_hashed(7, pods("db"));
+        let theirs = FileOutcome {
+            peers: file.peers,
+            hashes: file.hashes,
+            intents: Vec::new(),
+        };
+        let (mut seen, mut by_address) = (vec![None; 3], FxHashMap::default());
+        let adopted: Vec<usize> = (0..3).map(|id| merged.adopt(&theirs, &mut seen, id, &mut by_address)).collect();
+        assert_eq!(adopted, [1, 2, 0]);
+        let names: Vec<String> = merged.peers.iter().map(|p| p.name().to_string()).collect();
+        assert_eq!(names, ["db", "web", "api"]);
+    }
+
+    #[test]
     fn text_already_normal_is_left_alone_and_other_text_is_normalised() {
         let slow = |text: &str| {
             let mut out = String::new();
@@ -1997,9 +2159,17 @@ mod tests {
             "web\t-> api",
             "web ->\u{a0}api",
             "a (b )c",
+            ")x -> y(",
+            "x -> (y )",
+            "x -> ( y",
+            "x ->  y",
+            "x -> #",
         ] {
             assert_eq!(normalise(text), slow(text), "{text:?}");
             assert_eq!(is_normal(text), normalise(text) == text, "{text:?}");
+            let mut appended = String::from("web -> ");
+            push_normalised(&mut appended, text);
+            assert_eq!(appended, format!("web -> {}", slow(text)), "{text:?}");
         }
     }
 }
