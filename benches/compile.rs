@@ -313,7 +313,6 @@ fn fleet<M: Measurement>(c: &mut Criterion<M>) {
     let build = netpolc::Options {
         verification: netpolc::Verification::Expectations,
         output: netpolc::Output::Documents(emit::Format::Yaml),
-        render_early: None,
     };
     g.bench_function("build", |b| {
         b.iter_batched(

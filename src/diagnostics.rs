@@ -247,12 +247,11 @@ const BATCH: usize = 512;
 
 /// Writes what [`render`] returns to `out`, without holding the whole text.
 pub fn write(diagnostics: &[Diagnostic], sources: &Sources, color: bool, out: &mut dyn Write) -> io::Result<()> {
-    write_with(diagnostics, sources, color, None, false, out)
+    write_with(diagnostics, sources, color, None, out)
 }
 
-/// The rendered diagnostics of one run, kept for the next (watch mode), or
-/// rendered ahead of writing (see [`render_ahead`]).
-#[derive(Debug, Default, Clone)]
+/// The rendered diagnostics of one run, kept for the next (watch mode).
+#[derive(Debug, Default)]
 pub struct Kept {
     color: bool,
     /// The files of that run, by index.
@@ -264,34 +263,7 @@ pub struct Kept {
 /// file it shows is unchanged (a diagnostic's text depends on nothing else),
 /// and leaving this run's texts in `kept`.
 pub fn write_keeping(diagnostics: &[Diagnostic], sources: &Sources, color: bool, kept: &mut Kept, out: &mut dyn Write) -> io::Result<()> {
-    write_with(diagnostics, sources, color, Some(kept), true, out)
-}
-
-/// [`fn@write`], taking the texts that `rendered` holds (see [`render_ahead`]).
-pub fn write_rendered(
-    diagnostics: &[Diagnostic],
-    sources: &Sources,
-    color: bool,
-    mut rendered: Kept,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    write_with(diagnostics, sources, color, Some(&mut rendered), false, out)
-}
-
-/// `diagnostics` rendered now, one after another on this thread, for
-/// [`write_keeping`] to take when it writes them: a compilation renders
-/// those it has found on a thread of its own while it lowers (see
-/// [`crate::Options::render_early`]).
-pub fn render_ahead<'d>(diagnostics: impl IntoIterator<Item = &'d Diagnostic>, sources: &Sources, color: bool) -> Kept {
-    let config = term::Config::default();
-    let texts = (diagnostics.into_iter())
-        .map(|d| (d.clone(), render_one(d, sources, &config, color)))
-        .collect();
-    Kept {
-        color,
-        files: sources.files().to_vec(),
-        texts,
-    }
+    write_with(diagnostics, sources, color, Some(kept), out)
 }
 
 fn write_with(
@@ -299,7 +271,6 @@ fn write_with(
     sources: &Sources,
     color: bool,
     mut kept: Option<&mut Kept>,
-    keep: bool,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let config = term::Config::default();
@@ -323,13 +294,13 @@ fn write_with(
         });
         for ((diagnostic, text), found) in batch.iter().zip(texts).zip(found) {
             out.write_all(&text)?;
-            if let Some(kept) = kept.as_deref_mut().filter(|_| keep) {
+            if let Some(kept) = kept.as_deref_mut() {
                 let key = found.map_or_else(|| diagnostic.clone(), |(key, _)| key);
                 kept.texts.insert(key, text);
             }
         }
     }
-    if let Some(kept) = kept.filter(|_| keep) {
+    if let Some(kept) = kept {
         kept.color = color;
         kept.files = sources.files().to_vec();
     }

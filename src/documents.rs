@@ -326,7 +326,6 @@ mod tests {
             let options = crate::Options {
                 verification: crate::Verification::Expectations,
                 output,
-                render_early: None,
             };
             crate::compile_with(sources, Vec::new(), &Config::default(), Some(&mut crate::Cache::default()), options)
         };

@@ -92,9 +92,6 @@ pub struct Compilation {
     pub program: ir::Program,
     /// How long each stage took.
     pub timings: Timings,
-    /// The diagnostics rendered while lowering ran (see
-    /// [`Options::render_early`]), for [`diagnostics::write_keeping`].
-    pub rendered: Option<diagnostics::Kept>,
 }
 
 impl Compilation {
@@ -196,11 +193,6 @@ pub struct Options {
     pub verification: Verification,
     /// What is kept of the policies.
     pub output: Output,
-    /// Render the diagnostics found before lowering as text (in colour
-    /// when `Some(true)`) on a thread of their own while lowering runs,
-    /// into [`Compilation::rendered`]. Only when nothing reads the
-    /// documents early (see [`compile_then`]).
-    pub render_early: Option<bool>,
 }
 
 impl Options {
@@ -208,7 +200,6 @@ impl Options {
     pub const FULL: Options = Options {
         verification: Verification::Full,
         output: Output::Objects,
-        render_early: None,
     };
 }
 
@@ -307,40 +298,26 @@ pub fn compile_then(
             documents: Vec::new(),
             program: ir::Program::default(),
             timings,
-            rendered: None,
         };
     }
     let memo = cache.as_deref_mut().map(|c| (&mut c.check, same_text.as_slice()));
-    // Lints that the diagnostics of later stages make moot are dropped once
-    // those are known. Lint only warns: with a reader of the early output,
-    // it runs once the output is handed over, so that nothing delays it.
-    // Otherwise lint runs first and the trees go before lowering builds the
-    // objects, which is when memory peaks; and the lints of the trees alone
-    // run beside the check, which spends long stretches on one thread.
-    let lint_first = on_output.is_none();
-    let (program, mut problems, mut written) = if lint_first {
-        std::thread::scope(|scope| {
-            let written = scope.spawn(|| lint::written(&files));
-            let (program, problems) = check::check_with(&files, &sources, config, memo);
-            // A panic in the other thread is a bug; re-raise it here as it is.
-            let written = written.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            (program, problems, Some(written))
-        })
-    } else {
-        let (program, problems) = check::check_with(&files, &sources, config, memo);
-        (program, problems, None)
-    };
+    let (program, mut problems) = check::check_with(&files, &sources, config, memo);
     diagnostics.append(&mut problems);
     diagnostics.extend(governance::check(&program, config));
     timings.lap("check");
     let silencing = silence::Silencing::read(&files, &sources, &mut diagnostics);
     // The model reads the objects: the `expect` statements and the full check need them.
     let wanted = verification == Verification::Full || !program.expectations.is_empty();
+    // Lints that the diagnostics of later stages make moot are dropped once
+    // those are known. Lint only warns: with a reader of the early output,
+    // it runs once the output is handed over, so that nothing delays it.
+    // Otherwise lint runs first and the trees go before lowering builds the
+    // objects, which is when memory peaks.
+    let lint_first = on_output.is_none();
     // Lints the trees, then puts them into the cache for the next run (or frees them).
-    let mut lint_trees =
+    let lint_trees =
         |(files, syntax_problems): (Vec<ast::File>, Vec<Vec<Diagnostic>>), cache: Option<&mut Cache>, timings: &mut Timings| {
-            let written = written.take().unwrap_or_else(|| lint::written(&files));
-            let lints = lint::lint(written, &program);
+            let lints = lint::lint(&files, &program);
             keep_trees(cache, files, syntax_problems, &sources, &unreadable);
             timings.lap("lint");
             lints
@@ -350,30 +327,39 @@ pub fn compile_then(
         Some(trees) => lint_trees(trees, cache.as_deref_mut(), &mut timings),
         None => Vec::new(),
     };
-    let render_early = options.render_early.filter(|_| lint_first);
-    let earlier = cache.as_deref().map(|c| c.documents.as_slice());
-    let errors_before = diagnostics::has_errors(&diagnostics);
-    let lowering = Lowering {
-        program: &program,
-        sources: &sources,
-        config,
-        options,
-        wanted,
-    };
-    let ((mut policies, mut documents, mut problems), rendered) = std::thread::scope(|scope| {
-        // The diagnostics so far are most of them: rendered on a thread of
-        // their own, they are ready when the objects are.
-        let (so_far, lints, sources, silencing) = (&diagnostics, &lints, &sources, &silencing);
-        let rendering = render_early.map(|color| {
-            let shown = so_far.iter().chain(lints).filter(|d| silencing.keeps(d, sources, config));
-            scope.spawn(move || diagnostics::render_ahead(shown, sources, color))
-        });
-        let made = lowering.lower(earlier, errors_before, on_output.as_mut(), &mut timings);
-        // A panic in the other thread is a bug; re-raise it here as it is.
-        let rendered = rendering.map(|r| r.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-        (made, rendered)
-    });
+    let (plan, mut problems) = lower::plan(&program, &sources, config);
     diagnostics.append(&mut problems);
+    timings.lap("lower");
+    let (mut policies, mut documents) = match options.output {
+        Output::Documents(format) if !wanted => {
+            let earlier = cache.as_deref().map(|c| c.documents.as_slice());
+            let documents = documents::render(&plan, earlier, format);
+            let mut provenance = None;
+            for doc in documents.iter().filter(|d| !d.violations().is_empty()) {
+                let provenance = provenance.get_or_insert_with(|| lower::Provenance::new(&program));
+                diagnostics.push(invalid_object(doc.namespace(), doc.name(), doc.violations(), provenance));
+            }
+            timings.lap("render");
+            // Only lints and silencing are left, and neither makes or removes an error.
+            if let Some(on_output) = on_output.as_mut()
+                && !diagnostics::has_errors(&diagnostics)
+            {
+                on_output(&documents);
+                timings.lap("output");
+            }
+            // Freeing the plan (a name per pair) waits until the output is handed over.
+            drop(plan);
+            (Vec::new(), documents)
+        }
+        _ => {
+            let indexes: Vec<usize> = (0..plan.len()).collect();
+            let policies = parallel::map(&indexes, |_, &i| plan.build(i));
+            drop(plan);
+            diagnostics.extend(validate_output(&policies, &program));
+            timings.lap("validate");
+            (policies, Vec::new())
+        }
+    };
     if let Some(trees) = trees {
         lints = lint_trees(trees, cache.as_deref_mut(), &mut timings);
     }
@@ -413,64 +399,6 @@ pub fn compile_then(
         documents,
         program,
         timings,
-        rendered,
-    }
-}
-
-/// What lowering reads.
-struct Lowering<'a> {
-    program: &'a ir::Program,
-    sources: &'a Sources,
-    config: &'a Config,
-    options: Options,
-    /// Whether the objects are wanted (for the model) whatever the output.
-    wanted: bool,
-}
-
-impl Lowering<'_> {
-    /// Lowers the program into the objects or the documents that the
-    /// options ask for, with the problems found on the way. The documents
-    /// go to `on_output` as soon as they are final, when there is no error
-    /// (`errors_before` says whether earlier stages found one).
-    fn lower(
-        &self,
-        earlier: Option<&[documents::Document]>,
-        errors_before: bool,
-        on_output: Option<&mut OnOutput>,
-        timings: &mut Timings,
-    ) -> (Vec<NetworkPolicy>, Vec<documents::Document>, Vec<Diagnostic>) {
-        let (plan, mut problems) = lower::plan(self.program, self.sources, self.config);
-        timings.lap("lower");
-        match self.options.output {
-            Output::Documents(format) if !self.wanted => {
-                let documents = documents::render(&plan, earlier, format);
-                let mut provenance = None;
-                for doc in documents.iter().filter(|d| !d.violations().is_empty()) {
-                    let provenance = provenance.get_or_insert_with(|| lower::Provenance::new(self.program));
-                    problems.push(invalid_object(doc.namespace(), doc.name(), doc.violations(), provenance));
-                }
-                timings.lap("render");
-                // Only lints and silencing are left, and neither makes or removes an error.
-                if let Some(on_output) = on_output
-                    && !errors_before
-                    && !diagnostics::has_errors(&problems)
-                {
-                    on_output(&documents);
-                    timings.lap("output");
-                }
-                // Freeing the plan (a name per pair) waits until the output is handed over.
-                drop(plan);
-                (Vec::new(), documents, problems)
-            }
-            _ => {
-                let indexes: Vec<usize> = (0..plan.len()).collect();
-                let policies = parallel::map(&indexes, |_, &i| plan.build(i));
-                drop(plan);
-                problems.extend(validate_output(&policies, self.program));
-                timings.lap("validate");
-                (policies, Vec::new(), problems)
-            }
-        }
     }
 }
 
@@ -626,7 +554,6 @@ mod tests {
         let yaml = Options {
             verification: Verification::Expectations,
             output: Output::Documents(emit::Format::Yaml),
-            render_early: None,
         };
         let cases: [(&str, Options, bool); 6] = [
             ("namespace a\nweb -> api:80\n", yaml, true),
@@ -641,7 +568,6 @@ mod tests {
                 Options {
                     verification: Verification::Expectations,
                     output: Output::Objects,
-                    render_early: None,
                 },
                 false,
             ),

@@ -22,16 +22,27 @@ const METADATA_ADDRESSES: [&str; 2] = ["169.254.169.254", "fd00:ec2::254"];
 /// The port the metadata services listen on.
 const METADATA_PORT: u16 = 80;
 
-/// Every lint of a program, after `written`, the lints of the trees it was
-/// checked from (see [`written`]), before [`settle`] drops those that other
-/// diagnostics make moot.
-pub fn lint(written: Vec<Diagnostic>, program: &Program) -> Vec<Diagnostic> {
-    let mut out = written;
-    for flow in &program.flows {
-        flow_lints(flow, program, &mut out);
-    }
-    out.append(&mut covered_intents(program));
-    out
+/// Every lint of a program and of the trees it was checked from, before
+/// [`settle`] drops those that other diagnostics make moot.
+pub fn lint(files: &[ast::File], program: &Program) -> Vec<Diagnostic> {
+    // The lints of the trees and those of single flows are light: they run
+    // on a second thread, and come first, while this one numbers the peers
+    // and pairs of W0104, which must be serial; its costly part then spreads
+    // over every core on its own.
+    std::thread::scope(|scope| {
+        let light = scope.spawn(|| {
+            let mut out = written_lints(files);
+            for flow in &program.flows {
+                flow_lints(flow, program, &mut out);
+            }
+            out
+        });
+        let mut covered = covered_intents(program);
+        // A panic in the other thread is a bug; re-raise it here as it is.
+        let mut out = light.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        out.append(&mut covered);
+        out
+    })
 }
 
 /// `lints` without those reported where an error of `found` points, or at
@@ -490,9 +501,8 @@ fn port_contains(wide: &PortSpec, narrow: &PortSpec) -> bool {
 }
 
 /// The lints that read the files as written: W0105 (declarations nobody
-/// uses), W0106 (`[]`) and W0107 (selectors that match nothing). They need
-/// no checked program, so they can run while it is being checked.
-pub fn written(files: &[ast::File]) -> Vec<Diagnostic> {
+/// uses), W0106 (`[]`) and W0107 (selectors that match nothing).
+fn written_lints(files: &[ast::File]) -> Vec<Diagnostic> {
     let mut usage = Usage::default();
     // Declarations first, so that a name is only looked up when it is used.
     for (namespace, statement) in with_namespaces(files) {

@@ -274,7 +274,6 @@ fn main() -> ExitCode {
                 } else {
                     Output::Objects
                 },
-                render_early: None,
             };
             let Some(compilation) = configure(&paths, project)
                 .and_then(|config| compile_as(&paths, &config, rego.as_deref(), report::Format::Human, color, options))
@@ -433,7 +432,6 @@ fn compile(paths: &[PathBuf], color: bool, config: &Config) -> Option<&'static C
     let options = Options {
         verification: Verification::Expectations,
         output: Output::Objects,
-        render_early: None,
     };
     compile_as(paths, config, None, report::Format::Human, color, options)
 }
@@ -469,10 +467,6 @@ fn compile_as(
         return None;
     }
     let loaded = started.elapsed();
-    let options = Options {
-        render_early: (!format.is_machine()).then_some(color),
-        ..options
-    };
     let mut compilation = netpolc::compile_with(sources, early, config, None, options);
     compilation.timings.stages.insert(0, ("load", loaded));
     let compiled = std::time::Instant::now();
@@ -493,12 +487,8 @@ fn compile_as(
         // Streamed: thousands of warnings need not be held as one text. An
         // unwritable stderr does not stop the build.
         let mut stderr = std::io::BufWriter::with_capacity(1 << 16, std::io::stderr().lock());
-        let (diagnostics, sources) = (&compilation.diagnostics, &compilation.sources);
-        let written = match compilation.rendered.take() {
-            Some(rendered) => netpolc::diagnostics::write_rendered(diagnostics, sources, color, rendered, &mut stderr),
-            None => netpolc::diagnostics::write(diagnostics, sources, color, &mut stderr),
-        };
-        let _ = written.and_then(|()| stderr.flush());
+        let _ =
+            netpolc::diagnostics::write(&compilation.diagnostics, &compilation.sources, color, &mut stderr).and_then(|()| stderr.flush());
     }
     compilation.timings.stages.push(("report", compiled.elapsed()));
     Some(Box::leak(Box::new(compilation)))

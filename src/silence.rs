@@ -43,19 +43,16 @@ impl Silencing {
     /// Drops the warnings that the project or a comment silences from
     /// `diagnostics`, once all of them are known.
     pub fn apply(&self, mut diagnostics: Vec<Diagnostic>, sources: &Sources, config: &Config) -> Vec<Diagnostic> {
-        diagnostics.retain(|d| self.keeps(d, sources, config));
+        diagnostics.retain(|d| {
+            let span = d.span();
+            let silenced = config.silenced.contains(&d.code)
+                || self
+                    .allowed
+                    .get(&(span.file, sources.line_of(span)))
+                    .is_some_and(|codes| codes.contains(&d.code));
+            d.severity() == Severity::Error || !silenced
+        });
         diagnostics
-    }
-
-    /// Whether [`Silencing::apply`] keeps `diagnostic`.
-    pub fn keeps(&self, diagnostic: &Diagnostic, sources: &Sources, config: &Config) -> bool {
-        let span = diagnostic.span();
-        let silenced = config.silenced.contains(&diagnostic.code)
-            || self
-                .allowed
-                .get(&(span.file, sources.line_of(span)))
-                .is_some_and(|codes| codes.contains(&diagnostic.code));
-        diagnostic.severity() == Severity::Error || !silenced
     }
 }
 

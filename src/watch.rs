@@ -287,7 +287,6 @@ impl Session {
             } else {
                 crate::Output::Documents(Format::Yaml)
             },
-            render_early: None,
         };
         let loaded = started.elapsed();
         let (dir, kept) = (&self.options.output, &mut self.written);

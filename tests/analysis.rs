@@ -43,7 +43,6 @@ fn build_skips_the_self_check_but_not_the_expectations() {
     let options = netpolc::Options {
         verification: netpolc::Verification::Expectations,
         output: netpolc::Output::Documents(netpolc::emit::Format::Yaml),
-        render_early: None,
     };
     let quick = netpolc::compile_with(sources(text), Vec::new(), &config, None, options);
     assert!(quick.policies.is_empty() && !quick.documents.is_empty());

@@ -135,7 +135,6 @@ fn incremental_run_stages_on_the_target_fleet() {
     let options = netpolc::Options {
         verification: netpolc::Verification::Expectations,
         output: netpolc::Output::Documents(netpolc::emit::Format::Yaml),
-        render_early: None,
     };
     let mut cache = netpolc::Cache::default();
     let mut kept = netpolc::diagnostics::Kept::default();
