@@ -261,6 +261,45 @@ mod tests {
     const SHOP: &str = "namespace frontend\n@owner web\nweb -> backend/api:8080, allow dns\n\
                         namespace backend\napi -> db:5432\napi -> 10.0.0.0/24:443\n";
 
+    /// Takes at most a few bytes per call, of the first slice only, and is
+    /// interrupted now and then: as a pipe or a slow terminal may be.
+    struct Trickle {
+        written: Vec<u8>,
+        calls: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.calls += 1;
+            if self.calls.is_multiple_of(5) {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            let n = buf.len().min(7);
+            self.written.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn documents_reach_a_writer_that_takes_a_few_bytes_at_a_time_whole_and_in_order() {
+        let (program, sources) = program(SHOP);
+        let (plan, _) = lower::plan(&program, &sources, &Config::default());
+        let documents = render(&plan, None, Format::Yaml);
+        let mut whole = Vec::new();
+        write(&documents, Format::Yaml, &mut whole).unwrap();
+        let expected: Vec<u8> = documents.iter().flat_map(|d| d.text().as_bytes().to_vec()).collect();
+        assert_eq!(whole, expected);
+        let mut trickle = Trickle {
+            written: Vec::new(),
+            calls: 0,
+        };
+        write(&documents, Format::Yaml, &mut trickle).unwrap();
+        assert_eq!(trickle.written, expected);
+    }
+
     #[test]
     fn documents_are_the_objects_rendered() {
         let (program, sources) = program(SHOP);
