@@ -254,6 +254,9 @@ struct Checker<'a, D = Declarations> {
     resolved: FxHashMap<EndpointKey<'a>, (u64, Arc<Peer>)>,
     /// The same, numbered in the file being resolved.
     resolved_here: FxHashMap<EndpointKey<'a>, usize>,
+    /// The metadata of the last intent, as its flows' origins share it
+    /// (and the intents after it under the same lines).
+    last_metadata: Option<(Arc<MetadataSource<'a>>, IntentMetadata)>,
 }
 
 /// Every distinct peer of the intents, numbered, so that flows compare by
@@ -743,6 +746,7 @@ impl<'a, D> Checker<'a, D> {
             peers: PeerTable::default(),
             resolved: FxHashMap::default(),
             resolved_here: FxHashMap::default(),
+            last_metadata: None,
         }
     }
 
@@ -1314,6 +1318,20 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
         }
     }
 
+    /// The metadata of an intent under the lines of `source`, shared with
+    /// the intent before it when that one is under the same lines.
+    fn metadata_of(&mut self, source: &Arc<MetadataSource<'a>>) -> IntentMetadata {
+        match &self.last_metadata {
+            // The pointer stays taken while it is kept here: it cannot name other lines.
+            Some((last, shared)) if Arc::ptr_eq(last, source) => shared.clone(),
+            _ => {
+                let shared = collect_metadata(source);
+                self.last_metadata = Some((Arc::clone(source), shared.clone()));
+                shared
+            }
+        }
+    }
+
     /// The flow from peer `source_id` to `target`, peer `target_id`; `None`
     /// after reporting why there is none.
     fn flow(
@@ -1352,7 +1370,7 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
             }
             Err(statement) => normalise(self.sources.slice(*statement)),
         };
-        let (metadata, metadata_lines) = collect_metadata(&intent.metadata);
+        let (metadata, metadata_lines) = self.metadata_of(&intent.metadata);
         Some(PendingFlow {
             ports,
             is_dns,
@@ -1742,7 +1760,7 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
 }
 
 /// The annotations of an intent, and the metadata lines behind them.
-type IntentMetadata = (Vec<(String, String)>, Vec<MetadataLine>);
+type IntentMetadata = (Arc<[(String, String)]>, Arc<[MetadataLine]>);
 
 /// Records the namespace of pods that receive rules, declared or not.
 fn touch_namespace(program: &mut Program, peer: &Peer) {
@@ -1914,7 +1932,7 @@ fn collect_metadata(source: &MetadataSource) -> IntentMetadata {
             _ => annotations.push((String::from(&**key), v.node.clone())),
         }
     }
-    (annotations, lines)
+    (annotations.into(), lines)
 }
 
 /// Collapses white space (line continuations included) to single spaces and drops comments.

@@ -39,7 +39,7 @@ pub fn check(program: &Program, config: &Config) -> Vec<Diagnostic> {
                 out.extend(foreign_egress(flow, origin, &declared));
             }
         }
-        for line in &origin.metadata_lines {
+        for line in origin.metadata_lines.iter() {
             if keys.reads(&line.key) && lines_seen.insert(line.span) {
                 out.extend(metadata_line(line, origin, config, &keys));
             }

@@ -89,12 +89,14 @@ pub struct Origin {
     pub text: String,
     /// `file:line`, the file named as in [`crate::source::SourceFile::name`].
     pub location: String,
-    /// Annotation keys and values from `@` and `meta` lines.
-    pub metadata: Vec<(String, String)>,
+    /// Annotation keys and values from `@` and `meta` lines: shared by the
+    /// intents under the same lines (most of a file's).
+    pub metadata: Arc<[(String, String)]>,
     /// The namespace section the intent is written in.
     pub namespace: String,
-    /// The `@` and `meta` lines behind [`Origin::metadata`], one per value, for governance.
-    pub metadata_lines: Vec<MetadataLine>,
+    /// The `@` and `meta` lines behind [`Origin::metadata`], one per value,
+    /// for governance; shared as `metadata` is.
+    pub metadata_lines: Arc<[MetadataLine]>,
     /// The ports as written, each with its place (empty when none were written).
     pub written_ports: Vec<(PortSpec, Span)>,
 }

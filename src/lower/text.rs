@@ -777,17 +777,19 @@ mod tests {
         if rng.chance(20) {
             origin.location = rng.string();
         }
+        let mut metadata = origin.metadata.to_vec();
         for _ in 0..rng.below(3) {
             let key = match rng.below(4) {
                 0 => program_keys[rng.below(program_keys.len())].to_string(),
                 1 => rng.string(),
                 _ => format!("netpolc.io/{}", rng.value()),
             };
-            origin.metadata.push((key, rng.string()));
+            metadata.push((key, rng.string()));
         }
         if rng.chance(2) {
-            origin.metadata.push(("netpolc.io/huge".to_string(), "h".repeat(256 * 1024)));
+            metadata.push(("netpolc.io/huge".to_string(), "h".repeat(256 * 1024)));
         }
+        origin.metadata = metadata.into();
         origin
     }
 
