@@ -51,9 +51,12 @@ impl Sources {
 
     /// Adds a file and returns its index.
     pub fn push(&mut self, file: SourceFile) -> usize {
-        let starts = std::iter::once(0)
-            .chain(file.text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1))
-            .collect();
+        let starts = line_starts(&file.text);
+        self.push_with_lines(file, starts)
+    }
+
+    /// [`Sources::push`], with the file's [`line_starts`] found already.
+    fn push_with_lines(&mut self, file: SourceFile, starts: Vec<usize>) -> usize {
         self.line_starts.push(starts);
         self.files.push(file);
         self.files.len() - 1
@@ -204,16 +207,27 @@ pub fn add_files(sources: &mut Sources, paths: &[PathBuf], extension: &str) -> R
     found.sort();
     found.dedup_by(|a, b| a.2 == b.2);
 
-    let mut diagnostics = Vec::new();
-    for (name, shown, path) in found {
-        let bytes = std::fs::read(&path).map_err(|e| InputError(format!("cannot read `{shown}`: {}", lower_io(&e))))?;
+    // Read, decoded and split into lines on every core; added in order.
+    let read = crate::parallel::map(&found, |_, (_, shown, path)| {
+        let bytes = std::fs::read(path).map_err(|e| InputError(format!("cannot read `{shown}`: {}", lower_io(&e))))?;
         let (text, problem) = decode(bytes);
-        let index = sources.push(SourceFile { path: shown, name, text });
+        let starts = line_starts(&text);
+        Ok((text, problem, starts))
+    });
+    let mut diagnostics = Vec::new();
+    for ((name, shown, _), read) in found.into_iter().zip(read) {
+        let (text, problem, starts) = read?;
+        let index = sources.push_with_lines(SourceFile { path: shown, name, text }, starts);
         if let Some(problem) = problem {
             diagnostics.push(problem.into_diagnostic(index));
         }
     }
     Ok(diagnostics)
+}
+
+/// Where each line of `text` starts.
+fn line_starts(text: &str) -> Vec<usize> {
+    std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect()
 }
 
 /// Why a file's bytes are not a source text.
