@@ -590,13 +590,13 @@ impl<'a> Checker<'a> {
     fn resolve_files(&self, intents: &[Vec<PendingIntent<'a>>], mut outcomes: Vec<Option<Arc<FileOutcome>>>) -> Vec<Arc<FileOutcome>> {
         let todo: Vec<usize> = (0..intents.len()).filter(|&i| outcomes[i].is_none()).collect();
         let (sources, config, decls) = (self.sources, self.config, &self.decls);
+        // A worker per thread: what it remembers (peers by endpoint, typo
+        // hints) serves all the files it takes.
         let resolved = parallel::map_weighted_chunks(
             &todo,
             |&i| intents[i].len(),
-            |_, files| {
-                let mut worker = Checker::new(sources, config, decls);
-                files.iter().map(|&i| worker.resolve_file(&intents[i])).collect()
-            },
+            || Checker::new(sources, config, decls),
+            |worker, _, files| files.iter().map(|&i| worker.resolve_file(&intents[i])).collect(),
         );
         for (i, outcome) in todo.into_iter().zip(resolved) {
             outcomes[i] = Some(Arc::new(outcome));

@@ -77,14 +77,20 @@ impl Document {
 /// inputs for the next run.
 pub fn render(plan: &Plan, earlier: Option<&[Document]>, format: Format) -> Vec<Document> {
     let indexes: Vec<usize> = (0..plan.len()).collect();
-    crate::parallel::map_chunks(&indexes, |_, chunk| {
-        // One validator per chunk: it remembers the keys and values it found valid.
-        let mut validator = Validator::default();
-        // Most YAML documents are written straight from the plan; the others
-        // (and JSON) from the object, which validation then explains.
-        let mut texts = (format == Format::Yaml).then(|| lower::Texts::new(plan));
+    // Per thread: a validator, which remembers the keys and values it found
+    // valid; the parts of documents written so far (most YAML documents are
+    // written straight from the plan; the others, and JSON, from the object,
+    // which validation then explains); the last namespace.
+    let per_thread = || {
+        (
+            Validator::default(),
+            (format == Format::Yaml).then(|| lower::Texts::new(plan)),
+            None,
+        )
+    };
+    crate::parallel::map_chunks_with(&indexes, per_thread, |state, _, chunk| {
+        let (validator, texts, last_namespace): &mut (_, _, Option<Arc<str>>) = state;
         let mut cursor = None;
-        let mut last_namespace: Option<Arc<str>> = None;
         chunk
             .iter()
             .map(|&i| {
@@ -100,7 +106,7 @@ pub fn render(plan: &Plan, earlier: Option<&[Document]>, format: Format) -> Vec<
                     }
                 };
                 let (object_namespace, name) = plan.name(i);
-                let namespace = match &last_namespace {
+                let namespace = match &*last_namespace {
                     Some(last) if **last == *object_namespace => Arc::clone(last),
                     _ => Arc::clone(last_namespace.insert(Arc::from(object_namespace))),
                 };

@@ -1,93 +1,130 @@
-//! Order-preserving parallel map over slices with scoped threads, one chunk
-//! per available core. Results come back in input order, so output stays
-//! deterministic whatever the machine.
+//! Order-preserving parallel maps over slices with scoped threads. The
+//! items are cut into several chunks per core, handed out as threads come
+//! free: a core that starts late or runs slower (a busy host) takes fewer,
+//! instead of the others waiting for its half. Results come back in input
+//! order, so output stays deterministic whatever the machine.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Chunks per thread: enough that a slower core takes fewer, few enough
+/// that handing them out costs nothing.
+const CHUNKS_PER_THREAD: usize = 8;
+
+/// Inputs smaller than this run on the calling thread.
+const SMALL: usize = 64;
 
 /// Maps `f` over `items` on up to `available_parallelism` threads; small
 /// inputs run on the calling thread.
 pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &T) -> R + Sync) -> Vec<R> {
-    // The calling thread writes its results straight into a vector of the
-    // final size: no second copy of them (objects here can be large).
-    spread(items, items.len(), |start, part, out| {
-        out.extend(part.iter().enumerate().map(|(i, t)| f(start + i, t)));
-    })
+    map_chunks(items, |start, part| part.iter().enumerate().map(|(i, t)| f(start + i, t)).collect())
 }
 
-/// Splits `items` into one chunk per thread (a single chunk for small
-/// inputs) and concatenates what `f` returns for each, in order. `f` gets
-/// the index of its chunk's first item; work that shares state within a
-/// chunk (a cache, a buffer) keeps it for the whole chunk.
+/// Splits `items` into chunks (a single one for small inputs) and
+/// concatenates what `f` returns for each, in order. `f` gets the index of
+/// its chunk's first item.
 pub fn map_chunks<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &[T]) -> Vec<R> + Sync) -> Vec<R> {
-    spread(items, 0, |start, part, out| out.extend(f(start, part)))
+    map_chunks_with(items, || (), |(), start, part| f(start, part))
 }
 
-/// [`map_chunks`] with chunks of about equal total `weight` rather than
-/// equal length, for items whose costs differ widely (files of intents).
-pub fn map_weighted_chunks<T: Sync, R: Send>(
+/// [`map_chunks`] with a state per thread, made by `init` when the thread
+/// takes its first chunk: work that a thread's chunks share (a cache, a
+/// buffer) keeps it across them. A thread's chunks come in input order,
+/// but not one after another; what `f` returns must not depend on the state.
+pub fn map_chunks_with<T: Sync, S, R: Send>(
+    items: &[T],
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, usize, &[T]) -> Vec<R> + Sync,
+) -> Vec<R> {
+    let threads = threads();
+    if threads < 2 || items.len() < SMALL {
+        return run(items, &[0, items.len()], 1, init, f);
+    }
+    let chunk = items.len().div_ceil(threads * CHUNKS_PER_THREAD);
+    let mut cuts: Vec<usize> = (0..items.len()).step_by(chunk).collect();
+    cuts.push(items.len());
+    run(items, &cuts, threads, init, f)
+}
+
+/// [`map_chunks_with`] with chunks of about equal total `weight` rather
+/// than equal length, for items whose costs differ widely (files of intents).
+pub fn map_weighted_chunks<T: Sync, S, R: Send>(
     items: &[T],
     weight: impl Fn(&T) -> usize,
-    f: impl Fn(usize, &[T]) -> Vec<R> + Sync,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, usize, &[T]) -> Vec<R> + Sync,
 ) -> Vec<R> {
-    let total: usize = items.iter().map(&weight).sum();
     let threads = threads();
-    let mut cuts = Vec::with_capacity(threads + 1);
+    let parts = if threads < 2 { 1 } else { threads * CHUNKS_PER_THREAD };
+    let total: usize = items.iter().map(&weight).sum();
+    let mut cuts = Vec::with_capacity(parts + 1);
     cuts.push(0);
     let mut sum = 0;
     for (i, item) in items.iter().enumerate() {
         sum += weight(item);
         // Cut after the item that reaches the next share of the total.
-        if cuts.len() < threads && sum * threads >= total * cuts.len() && i + 1 < items.len() {
+        if cuts.len() < parts && sum * parts >= total * cuts.len() && i + 1 < items.len() {
             cuts.push(i + 1);
         }
     }
     cuts.push(items.len());
-    run(items, &cuts, 0, |start, part, out| out.extend(f(start, part)))
+    run(items, &cuts, threads, init, f)
 }
 
 fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
 }
 
-/// Runs `fill` on one chunk of `items` per thread; the calling thread takes
-/// the first chunk, into the result (of `capacity`), and appends the others'.
-fn spread<T: Sync, R: Send>(items: &[T], capacity: usize, fill: impl Fn(usize, &[T], &mut Vec<R>) + Sync) -> Vec<R> {
-    let threads = threads();
-    if threads < 2 || items.len() < 64 {
-        return run(items, &[0, items.len()], capacity, fill);
+/// Runs `f` on each chunk `items[cuts[k]..cuts[k + 1]]` on up to `threads`
+/// threads (the calling one and others of their own), each taking the next
+/// chunk not yet taken; concatenates the results in chunk order.
+fn run<T: Sync, S, R: Send>(
+    items: &[T],
+    cuts: &[usize],
+    threads: usize,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, usize, &[T]) -> Vec<R> + Sync,
+) -> Vec<R> {
+    let chunks = cuts.len().saturating_sub(1);
+    if chunks == 0 {
+        return Vec::new();
     }
-    let chunk = items.len().div_ceil(threads);
-    let mut cuts: Vec<usize> = (0..items.len()).step_by(chunk).collect();
-    cuts.push(items.len());
-    run(items, &cuts, capacity, fill)
-}
-
-/// Runs `fill` on each chunk `items[cuts[k]..cuts[k + 1]]`, the first on
-/// the calling thread and the others on threads of their own.
-fn run<T: Sync, R: Send>(items: &[T], cuts: &[usize], capacity: usize, fill: impl Fn(usize, &[T], &mut Vec<R>) + Sync) -> Vec<R> {
-    let mut out = Vec::with_capacity(capacity);
-    let mut parts = cuts.windows(2).map(|w| (w[0], &items[w[0]..w[1]]));
-    let Some((_, first)) = parts.next() else { return out };
-    if cuts.len() <= 2 {
-        fill(0, first, &mut out);
+    if chunks == 1 || threads < 2 {
+        let mut state = init();
+        let mut out = Vec::new();
+        for k in 0..chunks {
+            out.extend(f(&mut state, cuts[k], &items[cuts[k]..cuts[k + 1]]));
+        }
         return out;
     }
-    let fill = &fill;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
-            .map(|(start, part)| {
-                scope.spawn(move || {
-                    let mut mine = Vec::new();
-                    fill(start, part, &mut mine);
-                    mine
-                })
-            })
-            .collect();
-        fill(0, first, &mut out);
+    let next = AtomicUsize::new(0);
+    // Takes chunks until none is left: their numbers and results.
+    let work = || {
+        let mut state = None;
+        let mut done = Vec::new();
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            if k >= chunks {
+                return done;
+            }
+            let state = state.get_or_insert_with(&init);
+            done.push((k, f(state, cuts[k], &items[cuts[k]..cuts[k + 1]])));
+        }
+    };
+    let mut done = std::thread::scope(|scope| {
+        let handles: Vec<_> = (1..threads.min(chunks)).map(|_| scope.spawn(work)).collect();
+        let mut done = work();
         for handle in handles {
             // A panic in a worker is a bug; re-raise it on this thread as it is.
-            out.extend(handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+            done.extend(handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
         }
-        out
-    })
+        done
+    });
+    done.sort_unstable_by_key(|&(k, _)| k);
+    let mut out = Vec::with_capacity(done.iter().map(|(_, part)| part.len()).sum());
+    for (_, part) in done {
+        out.extend(part);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -123,20 +160,63 @@ mod tests {
         // One heavy item first, then light ones: equal lengths would put
         // nearly all the weight in the first chunk.
         let items: Vec<usize> = std::iter::once(1000).chain(std::iter::repeat_n(10, 100)).collect();
-        let chunks = super::map_weighted_chunks(&items, |&w| w, |start, part| vec![(start, part.to_vec())]);
+        let chunks = super::map_weighted_chunks(&items, |&w| w, || (), |(), start, part| vec![(start, part.to_vec())]);
         let flat: Vec<usize> = chunks.iter().flat_map(|(_, part)| part.iter().copied()).collect();
         assert_eq!(flat, items);
         for (start, part) in &chunks {
             assert_eq!(&items[*start..*start + part.len()], part.as_slice());
         }
         if super::threads() >= 2 {
-            assert_eq!(chunks.len(), super::threads());
+            assert_eq!(chunks.len(), super::threads() * super::CHUNKS_PER_THREAD);
             assert_eq!(chunks[0].1, vec![1000], "the heavy item is a chunk of its own");
         }
-        assert!(super::map_weighted_chunks(&[] as &[usize], |&w| w, |_, part| part.to_vec()).is_empty());
+        assert!(super::map_weighted_chunks(&[] as &[usize], |&w| w, || (), |(), _, part| part.to_vec()).is_empty());
         assert_eq!(
-            super::map_weighted_chunks(&[5], |&w| w, |s, part| vec![(s, part.len())]),
+            super::map_weighted_chunks(&[5], |&w| w, || (), |(), s, part| vec![(s, part.len())]),
             vec![(0, 1)]
+        );
+    }
+
+    #[test]
+    fn a_thread_keeps_its_state_and_takes_its_chunks_in_order() {
+        let items: Vec<usize> = (0..1000).collect();
+        let inits = std::sync::atomic::AtomicUsize::new(0);
+        let seen = super::map_chunks_with(
+            &items,
+            || {
+                inits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Vec::new()
+            },
+            |taken: &mut Vec<usize>, start, part| {
+                assert!(taken.last().is_none_or(|&last| last < start), "chunks out of order on one thread");
+                taken.push(start);
+                part.iter().map(|&x| x * 3).collect()
+            },
+        );
+        assert_eq!(seen, items.iter().map(|&x| x * 3).collect::<Vec<_>>());
+        assert!(inits.into_inner() <= super::threads());
+    }
+
+    #[test]
+    fn a_slow_thread_takes_fewer_chunks() {
+        if super::threads() < 2 {
+            return;
+        }
+        let items: Vec<usize> = (0..1600).collect();
+        let main = std::thread::current().id();
+        let on_main = super::map_chunks(&items, |_, part| {
+            let here = std::thread::current().id() == main;
+            if !here {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            vec![here; part.len()]
+        });
+        let chunk = items.len() / (super::threads() * super::CHUNKS_PER_THREAD);
+        let chunks_on_main = on_main.iter().filter(|&&here| here).count() / chunk;
+        // Halves fixed in advance would give the calling thread 8 of 16.
+        assert!(
+            chunks_on_main > super::CHUNKS_PER_THREAD + 2,
+            "the calling thread took only {chunks_on_main} chunks"
         );
     }
 }
