@@ -267,16 +267,16 @@ impl<'p> PeerTable<'p> {
             Peer::Pods { namespaces, pods, .. } => Meaning::Pods(namespaces, pods),
             Peer::Ips { blocks, .. } => Meaning::Ips(blocks),
         };
-        if let Some(&id) = self.ids.get(&meaning) {
-            return id;
+        // One hash of the meaning, found or not.
+        let next = self.meanings.len();
+        let id = *self.ids.entry(meaning).or_insert(next);
+        if id == next {
+            self.meanings.push(meaning);
+            self.blocks.push(match meaning {
+                Meaning::Ips(blocks) => blocks.iter().map(parse_block).collect(),
+                Meaning::Pods(..) => None,
+            });
         }
-        let id = self.meanings.len();
-        self.ids.insert(meaning, id);
-        self.meanings.push(meaning);
-        self.blocks.push(match meaning {
-            Meaning::Ips(blocks) => blocks.iter().map(parse_block).collect(),
-            Meaning::Pods(..) => None,
-        });
         id
     }
 

@@ -62,7 +62,15 @@ struct Pair<'p> {
 struct Half<'p> {
     policy: Policy<'p>,
     flow: &'p Flow,
+    /// The place of the policy's namespace in `Program::namespaces` (which
+    /// is in name order), or [`UNLISTED`]: grouping by namespace then needs
+    /// no hashing of names.
+    namespace: usize,
 }
+
+/// The place of a namespace missing from `Program::namespaces`, which only
+/// a program not made by check can lack.
+const UNLISTED: usize = usize::MAX;
 
 /// One object to build.
 enum Work<'p> {
@@ -259,21 +267,22 @@ pub fn lower(program: &Program, sources: &Sources, config: &Config) -> (Vec<net:
 /// diagnostics are those of [`lower`].
 pub fn plan<'p>(program: &'p Program, sources: &'p Sources, config: &Config) -> (Plan<'p>, Vec<Diagnostic>) {
     let mut halves = enforced_halves(program);
-    let mut used = vec![false; program.origins.len()];
-    for half in &halves {
-        used[half.flow.origin] = true;
-    }
-    let order = by_policy(&halves);
+    let (order, namespace_of) = by_policy(&halves, program);
 
-    let mut pairs: Vec<Pair> = Vec::with_capacity(halves.len());
+    // Each isolating namespace's `default-deny` comes among its pairs, by name.
+    let isolating = |info: &NamespaceInfo| info.declared && (info.isolation.ingress() || info.isolation.egress());
+    let mut denies = program.namespaces.iter().filter(|(_, info)| isolating(info)).peekable();
+    let mut work: Vec<Work> = Vec::with_capacity(halves.len() + program.namespaces.len());
+    // Every intent that some half comes from: the others generate nothing.
+    let mut used = vec![false; program.origins.len()];
     let (mut ports, mut origins) = (Vec::with_capacity(halves.len()), Vec::with_capacity(halves.len()));
     // The ports and intents of the pair being merged; every port once any flow allows every port.
     let (mut run_ports, mut run_origins): (Option<Vec<&PortSpec>>, Vec<usize>) = (Some(Vec::new()), Vec::new());
     let mut collisions: Vec<(usize, Diagnostic)> = Vec::new();
     let mut order = order.into_iter().peekable();
-    while let Some(first) = order.next() {
-        let name = std::mem::take(&mut halves[first].policy.name);
-        let first = &halves[first];
+    while let Some(seq) = order.next() {
+        let name = std::mem::take(&mut halves[seq].policy.name);
+        let first = &halves[seq];
         let merge = |ports: &mut Option<Vec<&'p PortSpec>>, origins: &mut Vec<usize>, flow: &'p Flow| {
             match ports {
                 Some(ports) if !flow.ports.is_all() => ports.extend(&flow.ports.0),
@@ -282,20 +291,21 @@ pub fn plan<'p>(program: &'p Program, sources: &'p Sources, config: &Config) -> 
             origins.push(flow.origin);
         };
         merge(&mut run_ports, &mut run_origins, first.flow);
-        while let Some(other) = order.next_if(|&h| halves[h].policy.namespace == first.policy.namespace && halves[h].policy.name == name) {
-            let (seq, other) = (other, &halves[other]);
+        while let Some(other) = order.next_if(|&h| namespace_of[h] == namespace_of[seq] && halves[h].policy.name == name) {
+            let (other_seq, other) = (other, &halves[other]);
             let (mine, theirs) = (&first.policy, &other.policy);
             if theirs.direction == mine.direction && theirs.local == mine.local && theirs.peer == mine.peer {
                 merge(&mut run_ports, &mut run_origins, other.flow);
                 continue;
             }
             // The pair keeps the name: the halves merged into it so far come first.
+            used[other.flow.origin] = true;
             let (earliest, second) = (
                 &program.origins[run_origins.iter().copied().min().unwrap_or(0)],
                 &program.origins[other.flow.origin],
             );
             collisions.push((
-                seq,
+                other_seq,
                 Diagnostic::new(
                     Code::PolicyNameCollision,
                     second.span,
@@ -321,11 +331,19 @@ pub fn plan<'p>(program: &'p Program, sources: &'p Sources, config: &Config) -> 
         run_origins.dedup();
         let start = origins.len();
         origins.append(&mut run_origins);
-        pairs.push(Pair {
-            policy: Policy { name, ..first.policy },
+        let policy = Policy { name, ..first.policy };
+        while let Some((ns, info)) = denies.next_if(|(ns, _)| (ns.as_str(), DEFAULT_DENY) <= (policy.namespace, &*policy.name)) {
+            work.push(Work::DefaultDeny(ns, info));
+        }
+        work.push(Work::Pair(Pair {
+            policy,
             ports: pair_ports,
             origins: start..origins.len(),
-        });
+        }));
+    }
+    work.extend(denies.map(|(ns, info)| Work::DefaultDeny(ns, info)));
+    for &origin in &origins {
+        used[origin] = true;
     }
     collisions.sort_unstable_by_key(|(seq, _)| *seq);
     let mut diagnostics: Vec<Diagnostic> = collisions.into_iter().map(|(_, d)| d).collect();
@@ -341,18 +359,6 @@ pub fn plan<'p>(program: &'p Program, sources: &'p Sources, config: &Config) -> 
             );
         }
     }
-
-    // Each isolating namespace's `default-deny` among its pairs, by name.
-    let isolating = |info: &NamespaceInfo| info.declared && (info.isolation.ingress() || info.isolation.egress());
-    let mut denies = program.namespaces.iter().filter(|(_, info)| isolating(info)).peekable();
-    let mut work: Vec<Work> = Vec::with_capacity(pairs.len() + program.namespaces.len());
-    for pair in pairs {
-        while let Some((ns, info)) = denies.next_if(|(ns, _)| (ns.as_str(), DEFAULT_DENY) <= (pair.policy.namespace, &*pair.policy.name)) {
-            work.push(Work::DefaultDeny(ns, info));
-        }
-        work.push(Work::Pair(pair));
-    }
-    work.extend(denies.map(|(ns, info)| Work::DefaultDeny(ns, info)));
     let plan = Plan {
         program,
         sources,
@@ -369,8 +375,12 @@ pub fn plan<'p>(program: &'p Program, sources: &'p Sources, config: &Config) -> 
 /// every core.
 fn enforced_halves(program: &Program) -> Vec<Half<'_>> {
     let declared = declared_namespaces(program);
-    let isolation: FxHashMap<&str, crate::ast::Isolation> =
-        program.namespaces.iter().map(|(ns, info)| (ns.as_str(), info.isolation)).collect();
+    let listed: FxHashMap<&str, (usize, crate::ast::Isolation)> = program
+        .namespaces
+        .iter()
+        .enumerate()
+        .map(|(place, (ns, info))| (ns.as_str(), (place, info.isolation)))
+        .collect();
     parallel::map_chunks(&program.flows, |start, chunk| {
         let mut out = Vec::with_capacity(chunk.len() * 2);
         let mut name = String::new();
@@ -385,7 +395,7 @@ fn enforced_halves(program: &Program) -> Vec<Half<'_>> {
                     continue;
                 }
                 for ns in local_namespaces(local, &declared) {
-                    let isolation = isolation.get(ns.as_str()).copied().unwrap_or_default();
+                    let (namespace, isolation) = listed.get(ns.as_str()).copied().unwrap_or((UNLISTED, Default::default()));
                     let enforced = match direction {
                         Direction::Ingress => isolation.ingress(),
                         Direction::Egress => isolation.egress(),
@@ -402,7 +412,7 @@ fn enforced_halves(program: &Program) -> Vec<Half<'_>> {
                         local,
                         peer,
                     };
-                    out.push(Half { policy, flow });
+                    out.push(Half { policy, flow, namespace });
                 }
             }
         }
@@ -412,29 +422,38 @@ fn enforced_halves(program: &Program) -> Vec<Half<'_>> {
 
 /// The indexes of `halves` sorted by policy, so that the halves of one
 /// policy are a run, in flow order, and policies come in output order: by
-/// namespace, then name. The halves are grouped by namespace first (in one
-/// pass), then each namespace's are sorted by name, on every core.
-fn by_policy(halves: &[Half]) -> Vec<usize> {
-    let mut ids: FxHashMap<&str, usize> = FxHashMap::default();
+/// namespace, then name; and the number of each half's namespace, equal for
+/// halves of one namespace. The halves are grouped by namespace first (in
+/// one pass), then each namespace's are sorted by name, on every core.
+fn by_policy(halves: &[Half], program: &Program) -> (Vec<usize>, Vec<usize>) {
+    // Listed namespaces are numbered by their place, in name order; others
+    // (never, in a program made by check) after them, by hashing.
+    let mut names: Vec<&str> = program.namespaces.keys().map(String::as_str).collect();
+    let mut unlisted: FxHashMap<&str, usize> = FxHashMap::default();
     let namespace_of: Vec<usize> = halves
         .iter()
-        .map(|half| {
-            let next = ids.len();
-            *ids.entry(half.policy.namespace).or_insert(next)
+        .map(|half| match half.namespace {
+            UNLISTED => *unlisted.entry(half.policy.namespace).or_insert_with(|| {
+                names.push(half.policy.namespace);
+                names.len() - 1
+            }),
+            listed => listed,
         })
         .collect();
-    let mut namespaces: Vec<(&str, usize)> = ids.into_iter().collect();
-    namespaces.sort_unstable();
-    let mut rank = vec![0; namespaces.len()];
-    for (r, &(_, id)) in namespaces.iter().enumerate() {
-        rank[id] = r;
+    let mut rank: Vec<usize> = (0..names.len()).collect();
+    if !unlisted.is_empty() {
+        let mut ids: Vec<(&str, usize)> = names.iter().copied().zip(0..).collect();
+        ids.sort_unstable();
+        for (r, &(_, id)) in ids.iter().enumerate() {
+            rank[id] = r;
+        }
     }
     // A counting sort by namespace rank keeps flow order within each.
-    let mut starts = vec![0; namespaces.len() + 1];
+    let mut starts = vec![0; names.len() + 1];
     for &id in &namespace_of {
         starts[rank[id] + 1] += 1;
     }
-    for r in 0..namespaces.len() {
+    for r in 0..names.len() {
         starts[r + 1] += starts[r];
     }
     let mut grouped = vec![0; halves.len()];
@@ -458,7 +477,7 @@ fn by_policy(halves: &[Half]) -> Vec<usize> {
         });
         part.into_iter().map(|(_, i)| i).collect::<Vec<_>>()
     });
-    sorted.concat()
+    (sorted.concat(), namespace_of)
 }
 
 /// The first 16 bytes of `name`, zero-padded, big-endian: of two names whose
@@ -878,5 +897,53 @@ fn selector(sel: &LabelSelector) -> meta::LabelSelector {
                 })
                 .collect()
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Namespaces `b` and `d` each get a policy `api-from-a.web`.
+    const TOWNS: &str = "namespace a\nweb -> b/api:80\nweb -> d/api:81\n\
+                         namespace b\napi -> c/db:5432\n\
+                         namespace c\ndb -> d/api:9000\n\
+                         namespace d\napi -> db:5432\n";
+
+    /// The last policy of `x` and the first of `y` have one name.
+    const TWINS: &str = "namespace x\nweb -> z/api:80\nnamespace y\nweb -> z/api:81\nnamespace z\n";
+
+    #[test]
+    fn namespaces_missing_from_the_program_are_lowered_as_listed_ones_in_name_order() {
+        for (text, missing) in [(TOWNS, ["b", "d"]), (TWINS, ["y", "z"])] {
+            let c = crate::compile_str("t.np", text);
+            assert!(!c.has_errors(), "{}", c.render_diagnostics());
+            let (mut program, config) = (c.program, Config::default());
+            let (listed, diagnostics) = lower(&program, &c.sources, &config);
+            assert!(diagnostics.is_empty(), "{diagnostics:?}");
+            // A program not made by check may lack namespaces (then enforcing
+            // both directions, with no `default-deny`): one between listed
+            // ones, and one last.
+            for ns in missing {
+                program.namespaces.remove(ns);
+            }
+            let (unlisted, diagnostics) = lower(&program, &c.sources, &config);
+            assert!(diagnostics.is_empty(), "{diagnostics:?}");
+            let expected: Vec<_> = listed
+                .into_iter()
+                .filter(|p| {
+                    !(missing.contains(&p.metadata.namespace.as_deref().unwrap_or_default())
+                        && p.metadata.name.as_deref() == Some(DEFAULT_DENY))
+                })
+                .collect();
+            let names = |policies: &[net::NetworkPolicy]| -> Vec<String> {
+                policies
+                    .iter()
+                    .map(|p| format!("{:?}/{:?}", p.metadata.namespace, p.metadata.name))
+                    .collect()
+            };
+            assert_eq!(names(&unlisted), names(&expected));
+            assert!(unlisted == expected);
+        }
     }
 }
