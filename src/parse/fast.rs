@@ -11,7 +11,7 @@
 //! (keywords as names), and on any error. Giving up is always correct; reading differently never is, which
 //! the differential test in `parse`'s tests guards.
 
-use super::{comment_spans, port_value};
+use super::port_value;
 use crate::ast::*;
 
 /// The statement of one logical line and its comments, exactly as the grammar
@@ -22,7 +22,7 @@ pub(super) fn line(file: usize, base: usize, chunk: &str) -> Option<(Spanned<Sta
         pos: 0,
         file,
         base,
-        quoted: Vec::new(),
+        comments: Vec::new(),
     };
     c.skip();
     let start = c.pos;
@@ -44,8 +44,7 @@ pub(super) fn line(file: usize, base: usize, chunk: &str) -> Option<(Spanned<Sta
     if c.pos != chunk.len() {
         return None;
     }
-    let comments = comment_spans(file, base, chunk, &c.quoted);
-    Some((Spanned::new(statement, c.span(start, end)), comments))
+    Some((Spanned::new(statement, c.span(start, end)), c.comments))
 }
 
 /// Letters, digits, `-`, `.` and `_`: what names and keywords are made of.
@@ -104,8 +103,9 @@ struct Cursor<'a> {
     pos: usize,
     file: usize,
     base: usize,
-    /// Quoted strings read so far (chunk offsets): a `#` in them is no comment.
-    quoted: Vec<(usize, usize)>,
+    /// The comments passed so far. No token holds a `#` but a quoted string,
+    /// so on a line read to its end these are the line's comments.
+    comments: Vec<Span>,
 }
 
 impl<'a> Cursor<'a> {
@@ -127,15 +127,28 @@ impl<'a> Cursor<'a> {
         while let Some(&b) = bytes.get(self.pos) {
             match b {
                 b' ' | b'\t' | b'\n' | b'\r' => self.pos += 1,
-                b'#' => {
-                    self.pos = bytes[self.pos..]
-                        .iter()
-                        .position(|&b| b == b'\n')
-                        .map_or(bytes.len(), |i| self.pos + i)
-                }
+                b'#' => self.comment(),
                 _ => break,
             }
         }
+    }
+
+    /// Passes the comment at the cursor, keeping its span. Blanks are passed
+    /// again after looking ahead: a comment is kept once. Out of `skip`, which
+    /// runs between every two tokens and stays small.
+    #[inline(never)]
+    fn comment(&mut self) {
+        let bytes = self.text.as_bytes();
+        let end = bytes[self.pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |i| self.pos + i);
+        if self.comments.last().is_none_or(|seen| seen.start < self.base + self.pos) {
+            // Up to the line's last byte that is no `\r`, as `comment_spans` ends it.
+            let text_end = self.pos + 1 + bytes[self.pos + 1..end].iter().rposition(|&b| b != b'\r').map_or(0, |i| i + 1);
+            self.comments.push(self.span(self.pos, text_end));
+        }
+        self.pos = end;
     }
 
     fn eat(&mut self, token: &str) -> bool {
@@ -231,7 +244,6 @@ impl<'a> Cursor<'a> {
             return None;
         }
         self.pos = start + 1 + close + 1;
-        self.quoted.push((start, self.pos));
         Some(Spanned::new(inner[..close].to_string(), self.span(start, self.pos)))
     }
 
