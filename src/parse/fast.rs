@@ -11,7 +11,7 @@
 //! (keywords as names), and on any error. Giving up is always correct; reading differently never is, which
 //! the differential test in `parse`'s tests guards.
 
-use super::{comment_spans, port_value};
+use super::port_value;
 use crate::ast::*;
 
 /// The statement of one logical line and its comments, exactly as the grammar
@@ -22,7 +22,7 @@ pub(super) fn line(file: usize, base: usize, chunk: &str) -> Option<(Spanned<Sta
         pos: 0,
         file,
         base,
-        quoted: Vec::new(),
+        comments: Vec::new(),
     };
     c.skip();
     let start = c.pos;
@@ -44,25 +44,58 @@ pub(super) fn line(file: usize, base: usize, chunk: &str) -> Option<(Spanned<Sta
     if c.pos != chunk.len() {
         return None;
     }
-    let comments = comment_spans(file, base, chunk, &c.quoted);
-    Some((Spanned::new(statement, c.span(start, end)), comments))
+    Some((Spanned::new(statement, c.span(start, end)), c.comments))
 }
 
 /// Letters, digits, `-`, `.` and `_`: what names and keywords are made of.
-fn word_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')
+const WORD: u8 = 1;
+/// A word character or `/`: metadata and label keys.
+const KEY: u8 = 2;
+/// Letters, digits and `-`: port numbers, ranges and names.
+const PORT: u8 = 4;
+/// Anything but blanks, a newline or `#`: bare metadata values.
+const VALUE: u8 = 8;
+/// Letters: protocols.
+const ALPHA: u8 = 16;
+/// A space or a tab: between a metadata key and its value.
+const BLANK: u8 = 32;
+
+/// The classes of each byte, looked up once per byte rather than tested
+/// range by range: names and words are most of what the fast path reads.
+static CLASSES: [u8; 256] = {
+    let mut classes = [VALUE; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        if byte.is_ascii_alphabetic() {
+            classes[b] |= WORD | KEY | PORT | ALPHA;
+        } else if byte.is_ascii_digit() {
+            classes[b] |= WORD | KEY | PORT;
+        }
+        b += 1;
+    }
+    classes[b'-' as usize] |= WORD | KEY | PORT;
+    classes[b'.' as usize] |= WORD | KEY;
+    classes[b'_' as usize] |= WORD | KEY;
+    classes[b'/' as usize] |= KEY;
+    classes[b' ' as usize] |= BLANK;
+    classes[b'\t' as usize] |= BLANK;
+    let mut i = 0;
+    let not_value = [b' ', b'\t', b'\r', b'\n', b'#'];
+    while i < not_value.len() {
+        classes[not_value[i] as usize] &= !VALUE;
+        i += 1;
+    }
+    classes
+};
+
+fn is(class: u8, b: u8) -> bool {
+    CLASSES[usize::from(b)] & class != 0
 }
 
-fn key_char(b: u8) -> bool {
-    word_char(b) || b == b'/'
-}
-
-fn port_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-'
-}
-
-fn value_char(b: u8) -> bool {
-    !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'#')
+/// How many bytes at the start of `bytes` are of `class`.
+fn span_of(class: u8, bytes: &[u8]) -> usize {
+    bytes.iter().take_while(|&&b| is(class, b)).count()
 }
 
 struct Cursor<'a> {
@@ -70,8 +103,9 @@ struct Cursor<'a> {
     pos: usize,
     file: usize,
     base: usize,
-    /// Quoted strings read so far (chunk offsets): a `#` in them is no comment.
-    quoted: Vec<(usize, usize)>,
+    /// The comments passed so far. No token holds a `#` but a quoted string,
+    /// so on a line read to its end these are the line's comments.
+    comments: Vec<Span>,
 }
 
 impl<'a> Cursor<'a> {
@@ -93,15 +127,28 @@ impl<'a> Cursor<'a> {
         while let Some(&b) = bytes.get(self.pos) {
             match b {
                 b' ' | b'\t' | b'\n' | b'\r' => self.pos += 1,
-                b'#' => {
-                    self.pos = bytes[self.pos..]
-                        .iter()
-                        .position(|&b| b == b'\n')
-                        .map_or(bytes.len(), |i| self.pos + i)
-                }
+                b'#' => self.comment(),
                 _ => break,
             }
         }
+    }
+
+    /// Passes the comment at the cursor, keeping its span. Blanks are passed
+    /// again after looking ahead: a comment is kept once. Out of `skip`, which
+    /// runs between every two tokens and stays small.
+    #[inline(never)]
+    fn comment(&mut self) {
+        let bytes = self.text.as_bytes();
+        let end = bytes[self.pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |i| self.pos + i);
+        if self.comments.last().is_none_or(|seen| seen.start < self.base + self.pos) {
+            // Up to the line's last byte that is no `\r`, as `comment_spans` ends it.
+            let text_end = self.pos + 1 + bytes[self.pos + 1..end].iter().rposition(|&b| b != b'\r').map_or(0, |i| i + 1);
+            self.comments.push(self.span(self.pos, text_end));
+        }
+        self.pos = end;
     }
 
     fn eat(&mut self, token: &str) -> bool {
@@ -113,51 +160,63 @@ impl<'a> Cursor<'a> {
     }
 
     /// Reads one or more bytes that satisfy `is`; their range.
-    fn run(&mut self, is: fn(u8) -> bool) -> Option<(usize, usize)> {
+    fn run(&mut self, class: u8) -> Option<(usize, usize)> {
         let start = self.pos;
-        let len = self.text.as_bytes()[start..].iter().take_while(|&&b| is(b)).count();
+        let len = span_of(class, &self.text.as_bytes()[start..]);
         self.pos += len;
         (len > 0).then_some((start, self.pos))
     }
 
     /// The word at the cursor, not consumed: a keyword matches only a whole word.
     fn word_ahead(&self) -> &'a str {
-        let len = self.text.as_bytes()[self.pos..].iter().take_while(|&&b| word_char(b)).count();
+        let len = span_of(WORD, &self.text.as_bytes()[self.pos..]);
         &self.text[self.pos..self.pos + len]
     }
 
+    /// Whether the word at the cursor is `keyword`, without reading the whole word.
+    fn at_keyword(&self, keyword: &str) -> bool {
+        let rest = &self.text.as_bytes()[self.pos..];
+        rest.starts_with(keyword.as_bytes()) && !rest.get(keyword.len()).is_some_and(|&b| is(WORD, b))
+    }
+
     fn keyword(&mut self, keyword: &str) -> Option<()> {
-        (self.word_ahead() == keyword).then(|| self.pos += keyword.len())
+        self.at_keyword(keyword).then(|| self.pos += keyword.len())
     }
 
     fn require(&mut self, token: &str) -> Option<()> {
         self.eat(token).then_some(())
     }
 
-    fn string(&mut self, is: fn(u8) -> bool) -> Option<Spanned<String>> {
-        let (start, end) = self.run(is)?;
+    fn string(&mut self, class: u8) -> Option<Spanned<String>> {
+        let (start, end) = self.run(class)?;
         Some(Spanned::new(self.text[start..end].to_string(), self.span(start, end)))
     }
 
     /// A name without quotes that is no keyword (a keyword as a name is E0102, which the grammar path reports).
     fn name(&mut self) -> Option<Spanned<Name>> {
-        let text = self.word_ahead();
-        if text.is_empty() || crate::KEYWORDS.contains(&text) {
+        let word = self.word_ahead();
+        let name = self.named(self.pos, word)?;
+        self.pos += word.len();
+        Some(name)
+    }
+
+    /// The name that `word`, read at `start`, makes, if it is no keyword.
+    fn named(&self, start: usize, word: &str) -> Option<Spanned<Name>> {
+        if word.is_empty() || crate::KEYWORDS.contains(&word) {
             return None;
         }
-        let (start, end) = self.run(word_char)?;
         let name = Name {
-            text: self.text[start..end].to_string(),
+            text: word.to_string(),
             quoted: false,
         };
-        Some(Spanned::new(name, self.span(start, end)))
+        Some(Spanned::new(name, self.span(start, start + word.len())))
     }
 
     /// `@KEY VALUE`, with blanks but no comment or newline between them.
     fn annotation(&mut self) -> Option<Statement> {
         self.pos += 1;
-        let key = self.string(key_char)?;
-        self.run(|b| b == b' ' || b == b'\t')?;
+        let key = self.string(KEY)?;
+        self.run(BLANK)?;
         let value = self.metadata_value()?;
         Some(Statement::Annotation(Metadata { key, value }))
     }
@@ -165,7 +224,7 @@ impl<'a> Cursor<'a> {
     fn meta(&mut self) -> Option<Statement> {
         self.keyword("meta")?;
         self.skip();
-        let key = self.string(key_char)?;
+        let key = self.string(KEY)?;
         self.skip();
         self.require("=")?;
         self.skip();
@@ -176,7 +235,7 @@ impl<'a> Cursor<'a> {
     /// A quoted value without escapes, or a bare one up to a blank or `#`.
     fn metadata_value(&mut self) -> Option<Spanned<String>> {
         if self.peek() != Some(b'"') {
-            return self.string(value_char);
+            return self.string(VALUE);
         }
         let start = self.pos;
         let inner = &self.text[start + 1..];
@@ -185,7 +244,6 @@ impl<'a> Cursor<'a> {
             return None;
         }
         self.pos = start + 1 + close + 1;
-        self.quoted.push((start, self.pos));
         Some(Spanned::new(inner[..close].to_string(), self.span(start, self.pos)))
     }
 
@@ -270,10 +328,10 @@ impl<'a> Cursor<'a> {
         let start = self.pos;
         if self.eat("!") {
             self.skip();
-            let key = self.string(key_char)?;
+            let key = self.string(KEY)?;
             return Some(Spanned::new(Term::NotExists(key), self.span(start, self.pos)));
         }
-        let key = self.string(key_char)?;
+        let key = self.string(KEY)?;
         let after_key = self.pos;
         self.skip();
         let term = match self.word_ahead() {
@@ -286,7 +344,7 @@ impl<'a> Cursor<'a> {
                 let mut values = Vec::new();
                 if self.peek() != Some(b')') {
                     loop {
-                        values.push(self.string(word_char)?);
+                        values.push(self.string(WORD)?);
                         self.skip();
                         if !self.eat(",") {
                             break;
@@ -310,7 +368,7 @@ impl<'a> Cursor<'a> {
     /// A label value after `=` or `!=`; an empty one is left to the grammar.
     fn label_value(&mut self) -> Option<Spanned<String>> {
         self.skip();
-        self.string(word_char)
+        self.string(WORD)
     }
 
     /// `SOURCE -> TARGET, ...`. With one target, the statement's span runs
@@ -329,7 +387,7 @@ impl<'a> Cursor<'a> {
     /// the target's span ends with its last part.
     fn target(&mut self) -> Option<Spanned<Target>> {
         let start = self.pos;
-        let endpoint = if self.word_ahead() == "allow" {
+        let endpoint = if self.at_keyword("allow") {
             self.pos += "allow".len();
             self.skip();
             self.keyword("dns")?;
@@ -376,21 +434,15 @@ impl<'a> Cursor<'a> {
         self.pos = after_word;
         self.skip();
         if self.eat("/") {
-            let after_slash = self.pos;
-            self.pos = start;
-            let namespace = self.name()?;
-            self.pos = after_slash;
+            let namespace = self.named(start, word)?;
             self.skip();
             let pods = if self.eat("*") { Pods::All } else { Pods::Name(self.name()?) };
             return Some(Spanned::new(Endpoint::Qualified { namespace, pods }, self.span(start, self.pos)));
         }
-        self.pos = start;
+        self.pos = after_word;
         let endpoint = match keyword {
-            Some(endpoint) => {
-                self.pos = after_word;
-                endpoint
-            }
-            None => Endpoint::Name(self.name()?.node),
+            Some(endpoint) => endpoint,
+            None => Endpoint::Name(self.named(start, word)?.node),
         };
         Some(Spanned::new(endpoint, self.span(start, self.pos)))
     }
@@ -416,13 +468,9 @@ impl<'a> Cursor<'a> {
 
     /// `8080`, `8000-8100`, `http`, each with an optional `/PROTOCOL`, all in one word.
     fn port(&mut self) -> Option<Spanned<Port>> {
-        let (start, end) = self.run(port_char)?;
+        let (start, end) = self.run(PORT)?;
         let value = port_value(&self.text[start..end]);
-        let protocol = if self.eat("/") {
-            Some(self.string(|b| b.is_ascii_alphabetic())?)
-        } else {
-            None
-        };
+        let protocol = if self.eat("/") { Some(self.string(ALPHA)?) } else { None };
         Some(Spanned::new(Port { value, protocol }, self.span(start, self.pos)))
     }
 }
@@ -444,5 +492,5 @@ fn cidr_literal(rest: &[u8]) -> Option<usize> {
     if rest.get(len) == Some(&b'/') && digits(len + 1) > 0 {
         len += 1 + digits(len + 1);
     }
-    (!rest.get(len).is_some_and(|&b| word_char(b))).then_some(len)
+    (!rest.get(len).is_some_and(|&b| is(WORD, b))).then_some(len)
 }
