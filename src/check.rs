@@ -131,9 +131,7 @@ pub fn check_with(
             .collect();
         memo.context = Some((checker.decls, config.clone()));
     } else {
-        // Freeing what the workers made takes a few milliseconds of the one
-        // thread that lowering is waiting on: another thread does it.
-        std::thread::spawn(move || drop((outcomes, steps)));
+        parallel::free_elsewhere((outcomes, steps));
     }
     (program, checker.diagnostics)
 }

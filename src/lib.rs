@@ -419,9 +419,7 @@ fn keep_trees(
             })
             .collect();
     } else {
-        // Freeing a fleet's trees takes a few milliseconds of the one
-        // thread that lowering is waiting on: another thread does it.
-        std::thread::spawn(move || drop(files));
+        parallel::free_elsewhere(files);
     }
 }
 

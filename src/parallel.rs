@@ -70,6 +70,12 @@ pub fn map_weighted_chunks<T: Sync, S, R: Send>(
     run(items, &cuts, threads, init, f)
 }
 
+/// Frees `value` on a thread of its own: freeing a fleet's worth of small
+/// objects takes a few milliseconds of the one thread the next stage waits on.
+pub fn free_elsewhere<T: Send + 'static>(value: T) {
+    std::thread::spawn(move || drop(value));
+}
+
 fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
 }
