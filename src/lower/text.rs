@@ -7,8 +7,9 @@
 //! (`yaml`'s nodes, in the order of `yaml::network_policy`) writes the
 //! same values (those `build` would put in the object). What objects share
 //! (a peer list, a pod selector, a port, the labels) is built once per
-//! chunk as the reference builds it, checked by `validate`'s own rules and
-//! written by `yaml`'s own writer into a [`Fragment`], then copied.
+//! thread as the reference builds it, checked by `validate`'s own rules and
+//! written by `yaml`'s own writer into a [`Fragment`], then copied; the
+//! annotations of an intent's objects, once per run ([`OriginAnnotations`]).
 //!
 //! A document is written only when no rule of `validate` is broken; any
 //! doubt (a name, namespace, annotation key or shared part that breaks a
@@ -25,7 +26,7 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use rustc_hash::FxHashMap;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Depth of the keys of `metadata` and `spec` (`labels`, `podSelector`, ...).
 const SECTION_DEPTH: usize = 1;
@@ -38,10 +39,24 @@ enum Value<'p> {
     Joined(Range<usize>),
 }
 
+/// The `annotations` of the objects that come from one intent, by the
+/// intent's place in `Program::origins` (`None`: they break a rule). Most
+/// objects come from one intent, and an intent's two halves are most often
+/// written on different threads: the text is made once, by the thread that
+/// asks first, and shared. It depends on the intent alone.
+pub(crate) struct OriginAnnotations(Vec<OnceLock<Option<Fragment>>>);
+
+impl OriginAnnotations {
+    pub(crate) fn new(plan: &Plan) -> Self {
+        OriginAnnotations(plan.program.origins.iter().map(|_| OnceLock::new()).collect())
+    }
+}
+
 /// Writes documents of one plan, remembering what its objects share: one
-/// per chunk of objects (it is not shared between threads).
+/// per thread.
 pub(crate) struct Texts<'a, 'p> {
     plan: &'a Plan<'p>,
+    by_origin: &'a OriginAnnotations,
     /// It remembers the keys and values it found valid.
     validator: Validator,
     /// `metadata.labels`, or `None` when they break a rule.
@@ -67,8 +82,7 @@ pub(crate) struct Texts<'a, 'p> {
     ports: FxHashMap<&'p PortSpec, Option<usize>>,
     /// Those of the object being written.
     port_items: Vec<usize>,
-    /// The annotations of the object being written: keys, in `key_texts`,
-    /// and values.
+    /// The annotations being listed: keys, in `key_texts`, and values.
     annotations: Vec<(&'a str, usize, Value<'p>)>,
     /// The values joined from several items.
     values: String,
@@ -79,11 +93,12 @@ pub(crate) struct Texts<'a, 'p> {
 }
 
 impl<'a, 'p> Texts<'a, 'p> {
-    pub(crate) fn new(plan: &'a Plan<'p>) -> Self {
+    pub(crate) fn new(plan: &'a Plan<'p>, by_origin: &'a OriginAnnotations) -> Self {
         let shared = &plan.shared;
         let mut validator = Validator::default();
         let mut texts = Texts {
             plan,
+            by_origin,
             labels: validator
                 .labels_are_valid(&shared.labels)
                 .then(|| Fragment::value(SECTION_DEPTH, |node| yaml::string_map(node, &shared.labels))),
@@ -130,8 +145,9 @@ impl<'a, 'p> Texts<'a, 'p> {
         push_deny_source(&mut self.values, info, self.plan.sources);
         let value = Value::Joined(0..self.values.len());
         self.annotations.push((&self.plan.shared.source_key, self.source_key?, value));
+        let annotations = self.listed_annotations()?;
         self.check_metadata(super::DEFAULT_DENY, namespace)?;
-        self.document_with(out, super::DEFAULT_DENY, namespace, |spec| {
+        self.document_with(out, super::DEFAULT_DENY, namespace, &annotations, |spec| {
             yaml::label_selector(spec.field("podSelector"), &meta::LabelSelector::default());
             let mut types = spec.field("policyTypes").open_seq();
             if info.isolation.ingress() {
@@ -160,10 +176,19 @@ impl<'a, 'p> Texts<'a, 'p> {
             let item = self.port(port)?;
             self.port_items.push(item);
         }
-        self.pair_annotations(pair)?;
+        let by_origin = self.by_origin;
+        let origins = self.plan.origins(pair);
+        let merged;
+        let annotations = match origins {
+            [only] => by_origin.0[*only].get_or_init(|| self.listed_annotations_of(origins)).as_ref()?,
+            _ => {
+                merged = self.listed_annotations_of(origins)?;
+                &merged
+            }
+        };
         self.check_metadata(name, namespace)?;
         let (fragments, port_items) = (&self.fragments, &self.port_items);
-        self.document_with(out, name, namespace, |spec| {
+        self.document_with(out, name, namespace, annotations, |spec| {
             let write_ports = |rule: &mut Map| {
                 if ports.is_some() {
                     let mut items = rule.field("ports").open_seq();
@@ -198,12 +223,19 @@ impl<'a, 'p> Texts<'a, 'p> {
         })
     }
 
-    /// The annotations `build` gives a pair, into `annotations` and `values`:
-    /// `None` when metadata would replace the `source` or `intent` annotation.
-    fn pair_annotations(&mut self, pair: &Pair<'p>) -> Option<()> {
+    /// The `annotations` that `build` gives a pair made from `origins`.
+    fn listed_annotations_of(&mut self, origins: &[usize]) -> Option<Fragment> {
+        self.list_annotations(origins)?;
+        self.listed_annotations()
+    }
+
+    /// The annotations `build` gives a pair made from `origins`, into
+    /// `annotations` and `values`: `None` when metadata would replace the
+    /// `source` or `intent` annotation.
+    fn list_annotations(&mut self, origins: &[usize]) -> Option<()> {
         let plan = self.plan;
         let shared = &plan.shared;
-        let origins = || plan.origins(pair).iter().map(|&i| &*plan.program.origins[i]);
+        let origins = || origins.iter().map(|&i| &*plan.program.origins[i]);
         self.annotations.clear();
         self.values.clear();
         let (source, intent) = (self.source_key?, self.intent_key?);
@@ -248,19 +280,30 @@ impl<'a, 'p> Texts<'a, 'p> {
         }
     }
 
-    /// Whether the metadata of an object named `name` in `namespace`, with
-    /// the annotations in `annotations`, breaks no rule.
+    /// The text of the annotations listed in `annotations`, when they are
+    /// within Kubernetes' size limit (their keys were checked as they were met).
+    fn listed_annotations(&self) -> Option<Fragment> {
+        let size = validate::annotations_size(self.annotations.iter().map(|(key, _, value)| (*key, self.value(value))));
+        (size <= validate::TOTAL_ANNOTATION_SIZE_LIMIT).then(|| {
+            Fragment::value(SECTION_DEPTH, |node| {
+                let mut annotations = node.open_map();
+                for (_, key, value) in &self.annotations {
+                    annotations.key(&self.key_texts[*key]);
+                    annotations.value_node().str(self.value(value));
+                }
+                annotations.finish();
+            })
+        })
+    }
+
+    /// Whether the name and namespace of an object named `name` in
+    /// `namespace` break no rule, nor its labels.
     fn check_metadata(&mut self, name: &str, namespace: &str) -> Option<()> {
         if self.namespace.as_ref().is_none_or(|(last, _)| last != namespace) {
             let text = (validate::is_dns1123_label(namespace).is_ok()).then(|| Fragment::value(SECTION_DEPTH, |node| node.str(namespace)));
             self.namespace = Some((namespace.to_string(), text));
         }
-        if !(self.labels.is_some() && self.namespace_text(namespace).is_some() && validate::is_dns1123_subdomain(name).is_ok()) {
-            return None;
-        }
-        // Their keys were checked as they were met.
-        let size = validate::annotations_size(self.annotations.iter().map(|(key, _, value)| (*key, self.value(value))));
-        (size <= validate::TOTAL_ANNOTATION_SIZE_LIMIT).then_some(())
+        (self.labels.is_some() && self.namespace_text(namespace).is_some() && validate::is_dns1123_subdomain(name).is_ok()).then_some(())
     }
 
     /// The text of `namespace` as a value of `metadata`, when it is the
@@ -271,8 +314,15 @@ impl<'a, 'p> Texts<'a, 'p> {
     }
 
     /// Writes the document of an object named `name` in `namespace`, with
-    /// the annotations in `annotations`, and `spec`'s fields.
-    fn document_with(&self, out: &mut Vec<u8>, name: &str, namespace: &str, spec: impl FnOnce(&mut Map)) -> Option<()> {
+    /// `annotations`, and `spec`'s fields.
+    fn document_with(
+        &self,
+        out: &mut Vec<u8>,
+        name: &str,
+        namespace: &str,
+        annotations: &Fragment,
+        spec: impl FnOnce(&mut Map),
+    ) -> Option<()> {
         let labels = self.labels.as_ref()?;
         let namespace = self.namespace_text(namespace)?;
         out.extend_from_slice(b"---\n");
@@ -280,14 +330,7 @@ impl<'a, 'p> Texts<'a, 'p> {
         root.field("apiVersion").literal(<NetworkPolicy as Resource>::API_VERSION);
         root.field("kind").literal(<NetworkPolicy as Resource>::KIND);
         let mut metadata = root.field("metadata").open_map();
-        if !self.annotations.is_empty() {
-            let mut annotations = metadata.field("annotations").open_map();
-            for (_, key, value) in &self.annotations {
-                annotations.key(&self.key_texts[*key]);
-                annotations.value_node().str(self.value(value));
-            }
-            annotations.finish();
-        }
+        metadata.field("annotations").fragment(annotations);
         metadata.field("labels").fragment(labels);
         metadata.field("name").str(name);
         metadata.field("namespace").fragment(namespace);
@@ -463,7 +506,8 @@ mod tests {
         let mut share = Share::default();
         let order: Vec<usize> = (0..plan.len()).collect();
         for (pass, order) in [order.clone(), order.into_iter().rev().collect()].into_iter().enumerate() {
-            let mut texts = Texts::new(plan);
+            let by_origin = OriginAnnotations::new(plan);
+            let mut texts = Texts::new(plan, &by_origin);
             for i in order {
                 let object = plan.build(i);
                 let mut reference = Vec::new();
