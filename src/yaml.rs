@@ -831,12 +831,12 @@ pub(crate) struct Node<'a> {
 }
 
 impl<'a> Node<'a> {
-    /// The root node of a document, written at the end of `out`.
-    pub(crate) fn root(out: &'a mut Vec<u8>) -> Self {
+    /// The value of a key at `depth` whose `key:` ends `out`.
+    pub(crate) fn after_key(out: &'a mut Vec<u8>, depth: usize) -> Self {
         Node {
             out,
-            pos: Pos::Root,
-            depth: 0,
+            pos: Pos::Value,
+            depth,
         }
     }
 

@@ -20,13 +20,17 @@
 use super::{Annotation, Direction, Pair, Plan, Policy, Work, pod_selector, push_deny_source, push_joined, render_peers, render_port};
 use crate::ir::{IpBlock, LabelSelector, NamespaceInfo, Namespaces, Peer, PortSpec};
 use crate::validate::{self, Validator};
-use crate::yaml::{self, Fragment, KeyText, Map, Node};
-use k8s_openapi::Resource;
-use k8s_openapi::api::networking::v1::NetworkPolicy;
+use crate::yaml::{self, Fragment, KeyText, Node};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use rustc_hash::FxHashMap;
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
+
+/// A document up to the value of `metadata.annotations`, as the writer
+/// writes it. Documents are written as runs of such text and the values
+/// between them, keys and indentation included: the tests compare every
+/// document with the one the writer writes for the built object.
+const HEAD: &[u8] = b"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  annotations:";
 
 /// Depth of the keys of `metadata` and `spec` (`labels`, `podSelector`, ...).
 const SECTION_DEPTH: usize = 1;
@@ -147,17 +151,19 @@ impl<'a, 'p> Texts<'a, 'p> {
         self.annotations.push((&self.plan.shared.source_key, self.source_key?, value));
         let annotations = self.listed_annotations()?;
         self.check_metadata(super::DEFAULT_DENY, namespace)?;
-        self.document_with(out, super::DEFAULT_DENY, namespace, &annotations, |spec| {
-            yaml::label_selector(spec.field("podSelector"), &meta::LabelSelector::default());
-            let mut types = spec.field("policyTypes").open_seq();
-            if info.isolation.ingress() {
-                types.item().literal("Ingress");
-            }
-            if info.isolation.egress() {
-                types.item().literal("Egress");
-            }
-            types.finish();
-        })
+        self.write_metadata(out, &annotations, super::DEFAULT_DENY, namespace)?;
+        out.extend_from_slice(b"  podSelector:");
+        yaml::label_selector(Node::after_key(out, SECTION_DEPTH), &meta::LabelSelector::default());
+        out.extend_from_slice(b"  policyTypes:");
+        let mut types = Node::after_key(out, SECTION_DEPTH).open_seq();
+        if info.isolation.ingress() {
+            types.item().literal("Ingress");
+        }
+        if info.isolation.egress() {
+            types.item().literal("Egress");
+        }
+        types.finish();
+        Some(())
     }
 
     fn pair(&mut self, pair: &Pair<'p>, out: &mut Vec<u8>) -> Option<()> {
@@ -187,40 +193,37 @@ impl<'a, 'p> Texts<'a, 'p> {
             }
         };
         self.check_metadata(name, namespace)?;
-        let (fragments, port_items) = (&self.fragments, &self.port_items);
-        self.document_with(out, name, namespace, annotations, |spec| {
-            let write_ports = |rule: &mut Map| {
-                if ports.is_some() {
-                    let mut items = rule.field("ports").open_seq();
-                    for &item in port_items {
-                        items.item().fragment(&fragments[item]);
-                    }
-                    items.finish();
-                }
-            };
-            let (field, peers_field) = match direction {
-                Direction::Egress => ("egress", "to"),
-                Direction::Ingress => ("ingress", "from"),
-            };
-            let mut rules = spec.field(field).open_seq();
-            let mut rule = rules.item().open_map();
-            if *direction == Direction::Egress {
-                write_ports(&mut rule);
+        self.write_metadata(out, annotations, name, namespace)?;
+        // `spec`'s keys, and a rule's, in the order the writer puts them.
+        let fragments = &self.fragments;
+        let write_ports = |out: &mut Vec<u8>| {
+            let mut items = Node::after_key(out, RULE_DEPTH).open_seq();
+            for &item in &self.port_items {
+                items.item().fragment(&fragments[item]);
             }
-            rule.field(peers_field).fragment(&fragments[peers]);
-            if *direction == Direction::Ingress {
-                write_ports(&mut rule);
+            items.finish();
+        };
+        match (direction, ports.is_some()) {
+            (Direction::Egress, true) => {
+                out.extend_from_slice(b"  egress:\n  - ports:");
+                write_ports(out);
+                out.extend_from_slice(b"    to:");
             }
-            rule.finish();
-            rules.finish();
-            spec.field("podSelector").fragment(&fragments[selector]);
-            let mut types = spec.field("policyTypes").open_seq();
-            types.item().literal(match direction {
-                Direction::Egress => "Egress",
-                Direction::Ingress => "Ingress",
-            });
-            types.finish();
-        })
+            (Direction::Egress, false) => out.extend_from_slice(b"  egress:\n  - to:"),
+            (Direction::Ingress, _) => out.extend_from_slice(b"  ingress:\n  - from:"),
+        }
+        Node::after_key(out, RULE_DEPTH).fragment(&fragments[peers]);
+        if *direction == Direction::Ingress && ports.is_some() {
+            out.extend_from_slice(b"    ports:");
+            write_ports(out);
+        }
+        out.extend_from_slice(b"  podSelector:");
+        Node::after_key(out, SECTION_DEPTH).fragment(&fragments[selector]);
+        out.extend_from_slice(match direction {
+            Direction::Egress => b"  policyTypes:\n  - Egress\n",
+            Direction::Ingress => b"  policyTypes:\n  - Ingress\n",
+        });
+        Some(())
     }
 
     /// The `annotations` that `build` gives a pair made from `origins`.
@@ -313,32 +316,20 @@ impl<'a, 'p> Texts<'a, 'p> {
         text.as_ref().filter(|_| last == namespace)
     }
 
-    /// Writes the document of an object named `name` in `namespace`, with
-    /// `annotations`, and `spec`'s fields.
-    fn document_with(
-        &self,
-        out: &mut Vec<u8>,
-        name: &str,
-        namespace: &str,
-        annotations: &Fragment,
-        spec: impl FnOnce(&mut Map),
-    ) -> Option<()> {
+    /// Writes the start of the document of an object named `name` in
+    /// `namespace`, with `annotations`: up to `spec`'s first key.
+    fn write_metadata(&self, out: &mut Vec<u8>, annotations: &Fragment, name: &str, namespace: &str) -> Option<()> {
         let labels = self.labels.as_ref()?;
         let namespace = self.namespace_text(namespace)?;
-        out.extend_from_slice(b"---\n");
-        let mut root = Node::root(out).open_map();
-        root.field("apiVersion").literal(<NetworkPolicy as Resource>::API_VERSION);
-        root.field("kind").literal(<NetworkPolicy as Resource>::KIND);
-        let mut metadata = root.field("metadata").open_map();
-        metadata.field("annotations").fragment(annotations);
-        metadata.field("labels").fragment(labels);
-        metadata.field("name").str(name);
-        metadata.field("namespace").fragment(namespace);
-        metadata.finish();
-        let mut fields = root.field("spec").open_map();
-        spec(&mut fields);
-        fields.finish();
-        root.finish();
+        out.extend_from_slice(HEAD);
+        Node::after_key(out, SECTION_DEPTH).fragment(annotations);
+        out.extend_from_slice(b"  labels:");
+        Node::after_key(out, SECTION_DEPTH).fragment(labels);
+        out.extend_from_slice(b"  name:");
+        Node::after_key(out, SECTION_DEPTH).str(name);
+        out.extend_from_slice(b"  namespace:");
+        Node::after_key(out, SECTION_DEPTH).fragment(namespace);
+        out.extend_from_slice(b"spec:\n");
         Some(())
     }
 
