@@ -18,7 +18,7 @@
 //! which also says what is wrong.
 
 use super::{Annotation, Direction, Pair, Plan, Policy, Work, pod_selector, push_deny_source, push_joined, render_peers, render_port};
-use crate::ir::{IpBlock, LabelSelector, NamespaceInfo, Namespaces, Peer, PortSpec};
+use crate::ir::{IpBlock, LabelSelector, NamespaceInfo, Namespaces, Origin, Peer, PortSpec};
 use crate::validate::{self, Validator};
 use crate::yaml::{self, Fragment, KeyText, Node};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
@@ -238,10 +238,16 @@ impl<'a, 'p> Texts<'a, 'p> {
     fn list_annotations(&mut self, origins: &[usize]) -> Option<()> {
         let plan = self.plan;
         let shared = &plan.shared;
-        let origins = || origins.iter().map(|&i| &*plan.program.origins[i]);
         self.annotations.clear();
         self.values.clear();
         let (source, intent) = (self.source_key?, self.intent_key?);
+        if let [only] = origins
+            && self.list_distinct_annotations(&plan.program.origins[*only], source, intent)?
+        {
+            return Some(());
+        }
+        self.annotations.clear();
+        let origins = || origins.iter().map(|&i| &*plan.program.origins[i]);
         let mut metadata = std::mem::take(&mut self.metadata);
         let mut all_known = true;
         super::each_annotation(origins, &mut metadata, |annotation, items, separator| {
@@ -261,6 +267,22 @@ impl<'a, 'p> Texts<'a, 'p> {
         self.annotations.sort_unstable_by_key(|&(key, ..)| key);
         let distinct = self.annotations.windows(2).all(|pair| pair[0].0 != pair[1].0);
         (all_known && distinct).then_some(())
+    }
+
+    /// [`Texts::list_annotations`] for one intent, when its metadata keys
+    /// are distinct from each other and from the `source` and `intent`
+    /// keys: then every key has one value, the intent's own. `Some(false)`
+    /// when they are not (nothing to join or replace is looked for here).
+    fn list_distinct_annotations(&mut self, origin: &'p Origin, source: usize, intent: usize) -> Option<bool> {
+        let shared = &self.plan.shared;
+        self.annotations.push((&shared.source_key, source, Value::Item(&origin.location)));
+        self.annotations.push((&shared.intent_key, intent, Value::Item(&origin.text)));
+        for (key, value) in origin.metadata.iter() {
+            let text = self.key(key)?;
+            self.annotations.push((key, text, Value::Item(value)));
+        }
+        self.annotations.sort_unstable_by_key(|&(key, ..)| key);
+        Some(self.annotations.windows(2).all(|pair| pair[0].0 != pair[1].0))
     }
 
     fn push_annotation(&mut self, key: &'a str, text: usize, mut items: impl Iterator<Item = &'p str>, separator: &str) {
