@@ -15,6 +15,7 @@ use rustc_hash::FxHashMap;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// Where clouds serve instance metadata, credentials included: the link-local
@@ -163,30 +164,7 @@ fn metadata_reached(target: &Peer, ports: &PortSet) -> Option<&'static str> {
 fn covered_intents(program: &Program) -> Vec<Diagnostic> {
     let (peers, ends) = PeerTable::number(&program.flows);
     let wider = peers.wider();
-    // The flows of each (source, target) pair, in order, are a run of
-    // `by_pair` (a counting sort by pair number).
-    let mut pairs: FxHashMap<(usize, usize), usize> = FxHashMap::with_capacity_and_hasher(program.flows.len(), Default::default());
-    let pair_of: Vec<usize> = ends
-        .iter()
-        .map(|end| {
-            let next = pairs.len();
-            *pairs.entry(*end).or_insert(next)
-        })
-        .collect();
-    let mut starts = vec![0; pairs.len() + 1];
-    for &pair in &pair_of {
-        starts[pair + 1] += 1;
-    }
-    for pair in 0..pairs.len() {
-        starts[pair + 1] += starts[pair];
-    }
-    let mut by_pair = vec![0; ends.len()];
-    let mut next = starts.clone();
-    for (i, &pair) in pair_of.iter().enumerate() {
-        by_pair[next[pair]] = i;
-        next[pair] += 1;
-    }
-    let run = |pair: &(usize, usize)| pairs.get(pair).map(|&p| &by_pair[starts[p]..starts[p + 1]]);
+    let by_pair = ByPair::new(&ends, peers.meanings.len());
     // Each flow on its own: on every core.
     parallel::map_chunks(&program.flows, |start, chunk| {
         let mut out = Vec::new();
@@ -195,7 +173,7 @@ fn covered_intents(program: &Program) -> Vec<Diagnostic> {
             let cover = wider[source]
                 .iter()
                 .flat_map(|s| wider[target].iter().map(move |t| (*s, *t)))
-                .filter_map(|pair| run(&pair))
+                .filter_map(|pair| by_pair.run(pair))
                 .flatten()
                 .copied()
                 .find(|&j| {
@@ -219,6 +197,63 @@ fn covered_intents(program: &Program) -> Vec<Diagnostic> {
         }
         out
     })
+}
+
+/// The flows of each (source, target) pair of peer ids, in flow order,
+/// found without hashing: the flows sorted by source, then target (two
+/// counting sorts, which keep flow order), and for each source its runs of
+/// one target, in target order.
+struct ByPair {
+    flows: Vec<usize>,
+    /// Each run: its target and where its flows are in `flows`.
+    runs: Vec<(usize, Range<usize>)>,
+    /// Where each source's runs are in `runs`, by source id.
+    sources: Vec<usize>,
+}
+
+impl ByPair {
+    fn new(ends: &[(usize, usize)], peers: usize) -> Self {
+        let by_target = counting_sort(0..ends.len(), |i| ends[i].1, peers);
+        let flows = counting_sort(by_target.iter().copied(), |i| ends[i].0, peers);
+        let mut runs = Vec::with_capacity(flows.len());
+        let mut sources = vec![0; peers + 1];
+        let mut start = 0;
+        for group in flows.chunk_by(|&a, &b| ends[a] == ends[b]) {
+            let (source, target) = ends[group[0]];
+            runs.push((target, start..start + group.len()));
+            sources[source + 1] += 1;
+            start += group.len();
+        }
+        for source in 0..peers {
+            sources[source + 1] += sources[source];
+        }
+        ByPair { flows, runs, sources }
+    }
+
+    /// The flows from peer `source` to peer `target`, if any.
+    fn run(&self, (source, target): (usize, usize)) -> Option<&[usize]> {
+        let runs = &self.runs[self.sources[source]..self.sources[source + 1]];
+        let found = runs.binary_search_by_key(&target, |(t, _)| *t).ok()?;
+        Some(&self.flows[runs[found].1.clone()])
+    }
+}
+
+/// `items` in order of `key` (below `keys`), those of one key in their order.
+fn counting_sort(items: impl Iterator<Item = usize> + Clone, key: impl Fn(usize) -> usize, keys: usize) -> Vec<usize> {
+    let mut next = vec![0; keys + 1];
+    for item in items.clone() {
+        next[key(item) + 1] += 1;
+    }
+    for k in 0..keys {
+        next[k + 1] += next[k];
+    }
+    let mut sorted = vec![0; next[keys]];
+    for item in items {
+        let k = key(item);
+        sorted[next[k]] = item;
+        next[k] += 1;
+    }
+    sorted
 }
 
 fn same_meaning(peers: &PeerTable, a: (usize, usize), b: (usize, usize), fa: &Flow, fb: &Flow) -> bool {
