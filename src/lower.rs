@@ -80,8 +80,9 @@ enum Work<'p> {
 
 /// Every object lowering builds, in output order (by namespace, then
 /// name), each still to be built: [`Plan::build`] makes one. The pairing
-/// is cheap and serial; building is the costly part, and each object can be
-/// built, used and dropped on its own.
+/// is cheap (naming the halves and merging each namespace's run on every
+/// core); building is the costly part, and each object can be built, used
+/// and dropped on its own.
 pub struct Plan<'p> {
     program: &'p Program,
     sources: &'p Sources,
