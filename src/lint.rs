@@ -12,8 +12,10 @@ use crate::ir::{
 };
 use crate::parallel;
 use rustc_hash::FxHashMap;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// Where clouds serve instance metadata, credentials included: the link-local
@@ -160,33 +162,9 @@ fn metadata_reached(target: &Peer, ports: &PortSet) -> Option<&'static str> {
 /// flows are looked up by (source, target) pair: no scan over all pairs of
 /// flows.
 fn covered_intents(program: &Program) -> Vec<Diagnostic> {
-    let mut peers = PeerTable::with_capacity(program.flows.len());
-    let ends: Vec<(usize, usize)> = program.flows.iter().map(|f| (peers.id(&f.source), peers.id(&f.target))).collect();
+    let (peers, ends) = PeerTable::number(&program.flows);
     let wider = peers.wider();
-    // The flows of each (source, target) pair, in order, are a run of
-    // `by_pair` (a counting sort by pair number).
-    let mut pairs: FxHashMap<(usize, usize), usize> = FxHashMap::with_capacity_and_hasher(program.flows.len(), Default::default());
-    let pair_of: Vec<usize> = ends
-        .iter()
-        .map(|end| {
-            let next = pairs.len();
-            *pairs.entry(*end).or_insert(next)
-        })
-        .collect();
-    let mut starts = vec![0; pairs.len() + 1];
-    for &pair in &pair_of {
-        starts[pair + 1] += 1;
-    }
-    for pair in 0..pairs.len() {
-        starts[pair + 1] += starts[pair];
-    }
-    let mut by_pair = vec![0; ends.len()];
-    let mut next = starts.clone();
-    for (i, &pair) in pair_of.iter().enumerate() {
-        by_pair[next[pair]] = i;
-        next[pair] += 1;
-    }
-    let run = |pair: &(usize, usize)| pairs.get(pair).map(|&p| &by_pair[starts[p]..starts[p + 1]]);
+    let by_pair = ByPair::new(&ends, peers.meanings.len());
     // Each flow on its own: on every core.
     parallel::map_chunks(&program.flows, |start, chunk| {
         let mut out = Vec::new();
@@ -195,7 +173,7 @@ fn covered_intents(program: &Program) -> Vec<Diagnostic> {
             let cover = wider[source]
                 .iter()
                 .flat_map(|s| wider[target].iter().map(move |t| (*s, *t)))
-                .filter_map(|pair| run(&pair))
+                .filter_map(|pair| by_pair.run(pair))
                 .flatten()
                 .copied()
                 .find(|&j| {
@@ -221,6 +199,63 @@ fn covered_intents(program: &Program) -> Vec<Diagnostic> {
     })
 }
 
+/// The flows of each (source, target) pair of peer ids, in flow order,
+/// found without hashing: the flows sorted by source, then target (two
+/// counting sorts, which keep flow order), and for each source its runs of
+/// one target, in target order.
+struct ByPair {
+    flows: Vec<usize>,
+    /// Each run: its target and where its flows are in `flows`.
+    runs: Vec<(usize, Range<usize>)>,
+    /// Where each source's runs are in `runs`, by source id.
+    sources: Vec<usize>,
+}
+
+impl ByPair {
+    fn new(ends: &[(usize, usize)], peers: usize) -> Self {
+        let by_target = counting_sort(0..ends.len(), |i| ends[i].1, peers);
+        let flows = counting_sort(by_target.iter().copied(), |i| ends[i].0, peers);
+        let mut runs = Vec::with_capacity(flows.len());
+        let mut sources = vec![0; peers + 1];
+        let mut start = 0;
+        for group in flows.chunk_by(|&a, &b| ends[a] == ends[b]) {
+            let (source, target) = ends[group[0]];
+            runs.push((target, start..start + group.len()));
+            sources[source + 1] += 1;
+            start += group.len();
+        }
+        for source in 0..peers {
+            sources[source + 1] += sources[source];
+        }
+        ByPair { flows, runs, sources }
+    }
+
+    /// The flows from peer `source` to peer `target`, if any.
+    fn run(&self, (source, target): (usize, usize)) -> Option<&[usize]> {
+        let runs = &self.runs[self.sources[source]..self.sources[source + 1]];
+        let found = runs.binary_search_by_key(&target, |(t, _)| *t).ok()?;
+        Some(&self.flows[runs[found].1.clone()])
+    }
+}
+
+/// `items` in order of `key` (below `keys`), those of one key in their order.
+fn counting_sort(items: impl Iterator<Item = usize> + Clone, key: impl Fn(usize) -> usize, keys: usize) -> Vec<usize> {
+    let mut next = vec![0; keys + 1];
+    for item in items.clone() {
+        next[key(item) + 1] += 1;
+    }
+    for k in 0..keys {
+        next[k + 1] += next[k];
+    }
+    let mut sorted = vec![0; next[keys]];
+    for item in items {
+        let k = key(item);
+        sorted[next[k]] = item;
+        next[k] += 1;
+    }
+    sorted
+}
+
 fn same_meaning(peers: &PeerTable, a: (usize, usize), b: (usize, usize), fa: &Flow, fb: &Flow) -> bool {
     peers.covers(a.0, b.0) && peers.covers(a.1, b.1) && ports_cover(&fa.ports, &fb.ports)
 }
@@ -232,52 +267,113 @@ enum Meaning<'p> {
     Ips(&'p [IpBlock]),
 }
 
+impl<'p> Meaning<'p> {
+    fn of(peer: &'p Peer) -> Self {
+        match peer {
+            Peer::Pods { namespaces, pods, .. } => Meaning::Pods(namespaces, pods),
+            Peer::Ips { blocks, .. } => Meaning::Ips(blocks),
+        }
+    }
+}
+
 /// The distinct peers of a program, numbered in order of appearance.
 struct PeerTable<'p> {
-    ids: FxHashMap<Meaning<'p>, usize>,
-    /// Ids by address: flows share their peers, so most are found without hashing a selector.
+    /// Ids by the hash of their meaning; the rare meanings whose hash an
+    /// earlier one has are found by value in `colliding`.
+    by_hash: FxHashMap<u64, usize>,
+    colliding: FxHashMap<Meaning<'p>, usize>,
+    /// Ids by address: flows share their peers, so most are found without comparing a selector.
     shared: FxHashMap<usize, usize>,
     meanings: Vec<Meaning<'p>>,
     /// The blocks of each peer of addresses, parsed (`None` for pods).
     blocks: Vec<Option<Vec<Block>>>,
 }
 
+/// The distinct peers (by address) of a run of flows, in order of
+/// appearance, each with the hash of its meaning, and the flows' (source,
+/// target) as numbers in that list.
+struct Seen<'p> {
+    peers: Vec<(&'p Arc<Peer>, u64)>,
+    ends: Vec<(usize, usize)>,
+}
+
 impl<'p> PeerTable<'p> {
-    /// A table sized for `flows` flows (each has two peers, most shared): no growing on the way.
-    fn with_capacity(flows: usize) -> Self {
-        PeerTable {
-            ids: FxHashMap::with_capacity_and_hasher(flows / 2, Default::default()),
-            shared: FxHashMap::with_capacity_and_hasher(flows, Default::default()),
-            meanings: Vec::with_capacity(flows / 2),
-            blocks: Vec::with_capacity(flows / 2),
+    /// The peers of `flows`, numbered, and the (source, target) ids of each
+    /// flow. Finding each run's distinct peers and hashing their meaning is
+    /// most of the work, and each run's is its own: on every core. Numbering
+    /// them in order of appearance then looks up each run's distinct peers,
+    /// not every flow's two.
+    fn number(flows: &'p [Flow]) -> (Self, Vec<(usize, usize)>) {
+        let runs = parallel::map_chunks(flows, |start, chunk| {
+            let mut local: FxHashMap<usize, usize> = FxHashMap::default();
+            let mut seen = Seen {
+                peers: Vec::new(),
+                ends: Vec::with_capacity(chunk.len()),
+            };
+            let mut id = |peer: &'p Arc<Peer>| {
+                *local.entry(Arc::as_ptr(peer).addr()).or_insert_with(|| {
+                    let meaning = Meaning::of(peer);
+                    seen.peers
+                        .push((peer, std::hash::BuildHasher::hash_one(&rustc_hash::FxBuildHasher, meaning)));
+                    seen.peers.len() - 1
+                })
+            };
+            // Borrowed from the flows, not from the chunk, to outlive the call.
+            let ends: Vec<(usize, usize)> = flows[start..start + chunk.len()]
+                .iter()
+                .map(|flow| (id(&flow.source), id(&flow.target)))
+                .collect();
+            seen.ends = ends;
+            vec![seen]
+        });
+        let mut table = PeerTable {
+            by_hash: FxHashMap::with_capacity_and_hasher(flows.len() / 2, Default::default()),
+            colliding: FxHashMap::default(),
+            shared: FxHashMap::with_capacity_and_hasher(flows.len(), Default::default()),
+            meanings: Vec::with_capacity(flows.len() / 2),
+            blocks: Vec::with_capacity(flows.len() / 2),
+        };
+        let mut ends = Vec::with_capacity(flows.len());
+        let mut ids = Vec::new();
+        for run in runs {
+            ids.clear();
+            ids.extend(run.peers.iter().map(|&(peer, hash)| table.id(peer, hash)));
+            ends.extend(run.ends.iter().map(|&(source, target)| (ids[source], ids[target])));
         }
+        (table, ends)
     }
 
-    fn id(&mut self, peer: &'p Arc<Peer>) -> usize {
-        if let Some(&id) = self.shared.get(&Arc::as_ptr(peer).addr()) {
+    /// The id of `peer`, whose meaning hashes to `hash`.
+    fn id(&mut self, peer: &'p Arc<Peer>, hash: u64) -> usize {
+        let address = Arc::as_ptr(peer).addr();
+        if let Some(&id) = self.shared.get(&address) {
             return id;
         }
-        let id = self.meaning_id(peer);
-        self.shared.insert(Arc::as_ptr(peer).addr(), id);
+        let id = self.meaning_id(Meaning::of(peer), hash);
+        self.shared.insert(address, id);
         id
     }
 
-    fn meaning_id(&mut self, peer: &'p Peer) -> usize {
-        let meaning = match peer {
-            Peer::Pods { namespaces, pods, .. } => Meaning::Pods(namespaces, pods),
-            Peer::Ips { blocks, .. } => Meaning::Ips(blocks),
-        };
-        // One hash of the meaning, found or not.
+    fn meaning_id(&mut self, meaning: Meaning<'p>, hash: u64) -> usize {
         let next = self.meanings.len();
-        let id = *self.ids.entry(meaning).or_insert(next);
-        if id == next {
-            self.meanings.push(meaning);
-            self.blocks.push(match meaning {
-                Meaning::Ips(blocks) => blocks.iter().map(parse_block).collect(),
-                Meaning::Pods(..) => None,
-            });
+        match self.by_hash.entry(hash) {
+            Entry::Vacant(first) => {
+                first.insert(next);
+            }
+            Entry::Occupied(first) if self.meanings[*first.get()] == meaning => return *first.get(),
+            Entry::Occupied(_) => {
+                if let Some(&id) = self.colliding.get(&meaning) {
+                    return id;
+                }
+                self.colliding.insert(meaning, next);
+            }
         }
-        id
+        self.meanings.push(meaning);
+        self.blocks.push(match meaning {
+            Meaning::Ips(blocks) => blocks.iter().map(parse_block).collect(),
+            Meaning::Pods(..) => None,
+        });
+        next
     }
 
     /// For each peer, the peers that cover it (itself included), in id order.
@@ -828,6 +924,27 @@ mod tests {
         assert_eq!(covered_lines("web -> api:80\nweb -> [app=api]:80"), [4]);
         assert_eq!(covered_lines("web -> world:443\nweb -> internet:443"), [4]);
         assert_eq!(covered_lines("web -> internet:443\nweb -> world:443"), [3]);
+    }
+
+    #[test]
+    fn covered_intents_are_found_among_many() {
+        // Enough flows that their peers are numbered in several runs (on
+        // several cores): each intent is covered by one far later, in
+        // another run, with the same peers and one more port.
+        let n = 150;
+        let narrow: String = (0..n).map(|i| format!("w{i} -> api{i}:80\n")).collect();
+        let wide: String = (0..n).map(|i| format!("w{i} -> api{i}:(80, 443)\n")).collect();
+        let out = crate::compile_str("t.np", &format!("namespace a\nallow dns\n{narrow}{wide}"));
+        let mut covered: Vec<(usize, &str)> = (out.diagnostics.iter())
+            .filter(|d| d.code == Code::CoveredIntent)
+            .map(|d| (out.sources.line_of(d.span()), d.message.as_str()))
+            .collect();
+        covered.sort_unstable();
+        let expected: Vec<String> = (0..n)
+            .map(|i| format!("`w{i} -> api{i}:80` is already allowed by `w{i} -> api{i}:(80, 443)`"))
+            .collect();
+        let expected: Vec<(usize, &str)> = expected.iter().enumerate().map(|(i, m)| (i + 3, m.as_str())).collect();
+        assert_eq!(covered, expected);
     }
 
     #[test]

@@ -80,8 +80,9 @@ enum Work<'p> {
 
 /// Every object lowering builds, in output order (by namespace, then
 /// name), each still to be built: [`Plan::build`] makes one. The pairing
-/// is cheap and serial; building is the costly part, and each object can be
-/// built, used and dropped on its own.
+/// is cheap (naming the halves and merging each namespace's run on every
+/// core); building is the costly part, and each object can be built, used
+/// and dropped on its own.
 pub struct Plan<'p> {
     program: &'p Program,
     sources: &'p Sources,
@@ -267,86 +268,62 @@ pub fn lower(program: &Program, sources: &Sources, config: &Config) -> (Vec<net:
 /// diagnostics are those of [`lower`].
 pub fn plan<'p>(program: &'p Program, sources: &'p Sources, config: &Config) -> (Plan<'p>, Vec<Diagnostic>) {
     let mut halves = enforced_halves(program);
-    let (order, namespace_of) = by_policy(&halves, program);
-
-    // Each isolating namespace's `default-deny` comes among its pairs, by name.
-    let isolating = |info: &NamespaceInfo| info.declared && (info.isolation.ingress() || info.isolation.egress());
-    let mut denies = program.namespaces.iter().filter(|(_, info)| isolating(info)).peekable();
+    let (grouped, namespaces) = by_namespace(&halves, program);
+    // Each namespace's policies are sorted and merged on their own: on
+    // every core, in chunks of about equal numbers of halves.
+    let parts = parallel::map_weighted_chunks(
+        &namespaces,
+        |namespace| namespace.halves.len() + 1,
+        Scratch::default,
+        |scratch, _, chunk| {
+            let size = chunk.iter().map(|namespace| namespace.halves.len()).sum();
+            let mut part = Part {
+                work: Vec::with_capacity(size + chunk.len()),
+                firsts: Vec::with_capacity(size),
+                ports: Vec::with_capacity(size),
+                origins: Vec::with_capacity(size),
+                collisions: Vec::new(),
+            };
+            for namespace in chunk {
+                merge_namespace(namespace, &grouped[namespace.halves.clone()], &halves, program, scratch, &mut part);
+            }
+            vec![part]
+        },
+    );
+    // Put together in order: each pair takes its name from its first half,
+    // and its ranges move by the ports and intents of the parts before.
     let mut work: Vec<Work> = Vec::with_capacity(halves.len() + program.namespaces.len());
+    let (mut ports, mut origins) = (Vec::with_capacity(halves.len()), Vec::with_capacity(halves.len()));
+    let mut collisions: Vec<(usize, Diagnostic)> = Vec::new();
+    for mut part in parts {
+        let (port_base, origin_base, start) = (ports.len(), origins.len(), work.len());
+        ports.append(&mut part.ports);
+        origins.append(&mut part.origins);
+        collisions.append(&mut part.collisions);
+        work.append(&mut part.work);
+        let pairs = work[start..].iter_mut().filter_map(|item| match item {
+            Work::Pair(pair) => Some(pair),
+            Work::DefaultDeny(..) => None,
+        });
+        for (pair, &first) in pairs.zip(&part.firsts) {
+            pair.policy.name = std::mem::take(&mut halves[first].policy.name);
+            if let Some(run) = &mut pair.ports {
+                *run = run.start + port_base..run.end + port_base;
+            }
+            pair.origins = pair.origins.start + origin_base..pair.origins.end + origin_base;
+        }
+    }
     // Every intent that some half comes from: the others generate nothing.
     let mut used = vec![false; program.origins.len()];
-    let (mut ports, mut origins) = (Vec::with_capacity(halves.len()), Vec::with_capacity(halves.len()));
-    // The ports and intents of the pair being merged; every port once any flow allows every port.
-    let (mut run_ports, mut run_origins): (Option<Vec<&PortSpec>>, Vec<usize>) = (Some(Vec::new()), Vec::new());
-    let mut collisions: Vec<(usize, Diagnostic)> = Vec::new();
-    let mut order = order.into_iter().peekable();
-    while let Some(seq) = order.next() {
-        let name = std::mem::take(&mut halves[seq].policy.name);
-        let first = &halves[seq];
-        let merge = |ports: &mut Option<Vec<&'p PortSpec>>, origins: &mut Vec<usize>, flow: &'p Flow| {
-            match ports {
-                Some(ports) if !flow.ports.is_all() => ports.extend(&flow.ports.0),
-                _ => *ports = None,
-            }
-            origins.push(flow.origin);
-        };
-        merge(&mut run_ports, &mut run_origins, first.flow);
-        while let Some(other) = order.next_if(|&h| namespace_of[h] == namespace_of[seq] && halves[h].policy.name == name) {
-            let (other_seq, other) = (other, &halves[other]);
-            let (mine, theirs) = (&first.policy, &other.policy);
-            if theirs.direction == mine.direction && theirs.local == mine.local && theirs.peer == mine.peer {
-                merge(&mut run_ports, &mut run_origins, other.flow);
-                continue;
-            }
-            // The pair keeps the name: the halves merged into it so far come first.
-            used[other.flow.origin] = true;
-            let (earliest, second) = (
-                &program.origins[run_origins.iter().copied().min().unwrap_or(0)],
-                &program.origins[other.flow.origin],
-            );
-            collisions.push((
-                other_seq,
-                Diagnostic::new(
-                    Code::PolicyNameCollision,
-                    second.span,
-                    format!(
-                        "two different pairs would both become policy `{name}` in namespace `{}`",
-                        first.policy.namespace
-                    ),
-                )
-                .with_label(format!("`{}`", second.text))
-                .with_secondary(earliest.span, format!("`{}`", earliest.text))
-                .with_help("rename one of the workloads or externals so that the policy names differ"),
-            ));
-        }
-        let pair_ports = run_ports.as_mut().map(|run| {
-            run.sort_unstable();
-            run.dedup();
-            let start = ports.len();
-            ports.append(run);
-            start..ports.len()
-        });
-        run_ports.get_or_insert_with(Vec::new);
-        run_origins.sort_unstable();
-        run_origins.dedup();
-        let start = origins.len();
-        origins.append(&mut run_origins);
-        let policy = Policy { name, ..first.policy };
-        while let Some((ns, info)) = denies.next_if(|(ns, _)| (ns.as_str(), DEFAULT_DENY) <= (policy.namespace, &*policy.name)) {
-            work.push(Work::DefaultDeny(ns, info));
-        }
-        work.push(Work::Pair(Pair {
-            policy,
-            ports: pair_ports,
-            origins: start..origins.len(),
-        }));
-    }
-    work.extend(denies.map(|(ns, info)| Work::DefaultDeny(ns, info)));
     for &origin in &origins {
         used[origin] = true;
     }
     collisions.sort_unstable_by_key(|(seq, _)| *seq);
-    let mut diagnostics: Vec<Diagnostic> = collisions.into_iter().map(|(_, d)| d).collect();
+    let mut diagnostics = Vec::with_capacity(collisions.len());
+    for (seq, collision) in collisions {
+        used[halves[seq].flow.origin] = true;
+        diagnostics.push(collision);
+    }
     for flow in &program.flows {
         if !used[flow.origin] {
             used[flow.origin] = true;
@@ -368,6 +345,131 @@ pub fn plan<'p>(program: &'p Program, sources: &'p Sources, config: &Config) -> 
         shared: Shared::new(config),
     };
     (plan, diagnostics)
+}
+
+/// The halves of one namespace's policies, and its `default-deny` if it gets one.
+struct NamespaceHalves<'p> {
+    /// Where its halves are in the grouped indexes, in flow order.
+    halves: Range<usize>,
+    default_deny: Option<(&'p str, &'p NamespaceInfo)>,
+}
+
+/// The objects of some namespaces, in output order, with the ports and
+/// intents of their pairs: ranges are into this part's own vectors, and
+/// names are still in the halves.
+#[derive(Default)]
+struct Part<'p> {
+    work: Vec<Work<'p>>,
+    /// The half each pair starts with, which has its name.
+    firsts: Vec<usize>,
+    ports: Vec<&'p PortSpec>,
+    origins: Vec<usize>,
+    /// Each name collision, by the index of the half that collides.
+    collisions: Vec<(usize, Diagnostic)>,
+}
+
+/// What merging a namespace needs for a while, kept by each thread.
+#[derive(Default)]
+struct Scratch<'p> {
+    order: Vec<(u128, usize)>,
+    ports: Vec<&'p PortSpec>,
+    origins: Vec<usize>,
+}
+
+/// Sorts the halves of one namespace (`indexes` into `halves`, in flow
+/// order) by name and merges those of one policy into a pair, into `part`;
+/// the namespace's `default-deny` comes among its pairs, by name. Of two
+/// different pairs with one name, the first keeps it and the other is a
+/// collision.
+fn merge_namespace<'p>(
+    namespace: &NamespaceHalves<'p>,
+    indexes: &[usize],
+    halves: &[Half<'p>],
+    program: &'p Program,
+    scratch: &mut Scratch<'p>,
+    part: &mut Part<'p>,
+) {
+    // The first bytes of a name, as a number, order most names without a
+    // call to compare strings; the whole name decides the rest, then the
+    // index, which is in flow order, between halves of one policy.
+    let order = &mut scratch.order;
+    order.clear();
+    order.extend(indexes.iter().map(|&i| (name_prefix(&halves[i].policy.name), i)));
+    order.sort_unstable_by(|&(pa, a), &(pb, b)| {
+        pa.cmp(&pb)
+            .then_with(|| (&halves[a].policy.name, a).cmp(&(&halves[b].policy.name, b)))
+    });
+    let mut default_deny = namespace.default_deny;
+    let mut order = order.iter().map(|&(_, i)| i).peekable();
+    while let Some(seq) = order.next() {
+        let first = &halves[seq];
+        let name = &first.policy.name;
+        // The ports and intents of the pair; every port once any flow allows every port.
+        let (run_ports, run_origins) = (&mut scratch.ports, &mut scratch.origins);
+        let mut every_port = false;
+        let merge = |every_port: &mut bool, ports: &mut Vec<&'p PortSpec>, origins: &mut Vec<usize>, flow: &'p Flow| {
+            *every_port |= flow.ports.is_all();
+            if !*every_port {
+                ports.extend(&flow.ports.0);
+            }
+            origins.push(flow.origin);
+        };
+        merge(&mut every_port, run_ports, run_origins, first.flow);
+        while let Some(other_seq) = order.next_if(|&h| halves[h].policy.name == *name) {
+            let other = &halves[other_seq];
+            let (mine, theirs) = (&first.policy, &other.policy);
+            if theirs.direction == mine.direction && theirs.local == mine.local && theirs.peer == mine.peer {
+                merge(&mut every_port, run_ports, run_origins, other.flow);
+                continue;
+            }
+            // The pair keeps the name: the halves merged into it so far come first.
+            let (earliest, second) = (
+                &program.origins[run_origins.iter().copied().min().unwrap_or(0)],
+                &program.origins[other.flow.origin],
+            );
+            part.collisions.push((
+                other_seq,
+                Diagnostic::new(
+                    Code::PolicyNameCollision,
+                    second.span,
+                    format!(
+                        "two different pairs would both become policy `{name}` in namespace `{}`",
+                        mine.namespace
+                    ),
+                )
+                .with_label(format!("`{}`", second.text))
+                .with_secondary(earliest.span, format!("`{}`", earliest.text))
+                .with_help("rename one of the workloads or externals so that the policy names differ"),
+            ));
+        }
+        let pair_ports = (!every_port).then(|| {
+            run_ports.sort_unstable();
+            run_ports.dedup();
+            let start = part.ports.len();
+            part.ports.append(run_ports);
+            start..part.ports.len()
+        });
+        run_ports.clear();
+        run_origins.sort_unstable();
+        run_origins.dedup();
+        let start = part.origins.len();
+        part.origins.append(run_origins);
+        if let Some((ns, info)) = default_deny.take_if(|_| DEFAULT_DENY <= &**name) {
+            part.work.push(Work::DefaultDeny(ns, info));
+        }
+        part.work.push(Work::Pair(Pair {
+            policy: Policy {
+                name: Box::default(),
+                ..first.policy
+            },
+            ports: pair_ports,
+            origins: start..part.origins.len(),
+        }));
+        part.firsts.push(seq);
+    }
+    if let Some((ns, info)) = default_deny {
+        part.work.push(Work::DefaultDeny(ns, info));
+    }
 }
 
 /// Every half of every flow that its namespace enforces, named, in flow
@@ -420,12 +522,11 @@ fn enforced_halves(program: &Program) -> Vec<Half<'_>> {
     })
 }
 
-/// The indexes of `halves` sorted by policy, so that the halves of one
-/// policy are a run, in flow order, and policies come in output order: by
-/// namespace, then name; and the number of each half's namespace, equal for
-/// halves of one namespace. The halves are grouped by namespace first (in
-/// one pass), then each namespace's are sorted by name, on every core.
-fn by_policy(halves: &[Half], program: &Program) -> (Vec<usize>, Vec<usize>) {
+/// The indexes of `halves` grouped by namespace, each namespace's in flow
+/// order, and the namespaces in output order (by name), each with where
+/// its halves are and its `default-deny`, if it is isolated. Every listed
+/// namespace has one, halves or not.
+fn by_namespace<'p>(halves: &[Half<'p>], program: &'p Program) -> (Vec<usize>, Vec<NamespaceHalves<'p>>) {
     // Listed namespaces are numbered by their place, in name order; others
     // (never, in a program made by check) after them, by hashing.
     let mut names: Vec<&str> = program.namespaces.keys().map(String::as_str).collect();
@@ -440,13 +541,13 @@ fn by_policy(halves: &[Half], program: &Program) -> (Vec<usize>, Vec<usize>) {
             listed => listed,
         })
         .collect();
-    let mut rank: Vec<usize> = (0..names.len()).collect();
+    let mut by_rank: Vec<usize> = (0..names.len()).collect();
     if !unlisted.is_empty() {
-        let mut ids: Vec<(&str, usize)> = names.iter().copied().zip(0..).collect();
-        ids.sort_unstable();
-        for (r, &(_, id)) in ids.iter().enumerate() {
-            rank[id] = r;
-        }
+        by_rank.sort_unstable_by_key(|&id| names[id]);
+    }
+    let mut rank = vec![0; names.len()];
+    for (r, &id) in by_rank.iter().enumerate() {
+        rank[id] = r;
     }
     // A counting sort by namespace rank keeps flow order within each.
     let mut starts = vec![0; names.len() + 1];
@@ -462,22 +563,17 @@ fn by_policy(halves: &[Half], program: &Program) -> (Vec<usize>, Vec<usize>) {
         grouped[next[rank[id]]] = i;
         next[rank[id]] += 1;
     }
-    let groups: Vec<Range<usize>> = starts.windows(2).map(|w| w[0]..w[1]).collect();
-    let sorted = parallel::map(&groups, |_, group| {
-        // The first bytes of a name, as a number, order most names without
-        // a call to compare strings; the whole name decides the rest, then
-        // the index, which is in flow order, between halves of one policy.
-        let mut part: Vec<(u128, usize)> = grouped[group.clone()]
-            .iter()
-            .map(|&i| (name_prefix(&halves[i].policy.name), i))
-            .collect();
-        part.sort_unstable_by(|&(pa, a), &(pb, b)| {
-            pa.cmp(&pb)
-                .then_with(|| (&halves[a].policy.name, a).cmp(&(&halves[b].policy.name, b)))
-        });
-        part.into_iter().map(|(_, i)| i).collect::<Vec<_>>()
-    });
-    (sorted.concat(), namespace_of)
+    let isolating = |info: &NamespaceInfo| info.declared && (info.isolation.ingress() || info.isolation.egress());
+    let infos: Vec<&NamespaceInfo> = program.namespaces.values().collect();
+    let namespaces = by_rank
+        .iter()
+        .enumerate()
+        .map(|(r, &id)| NamespaceHalves {
+            halves: starts[r]..starts[r + 1],
+            default_deny: infos.get(id).filter(|info| isolating(info)).map(|&info| (names[id], info)),
+        })
+        .collect();
+    (grouped, namespaces)
 }
 
 /// The first 16 bytes of `name`, zero-padded, big-endian: of two names whose
