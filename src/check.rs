@@ -10,7 +10,7 @@ use crate::parallel;
 use crate::source::Sources;
 use crate::validate;
 use rustc_hash::FxHashMap;
-use std::borrow::{Borrow, Cow};
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
@@ -107,8 +107,7 @@ pub fn check_with(
     for (&i, scan) in reread.iter().zip(rescans) {
         intents[i] = scan.intents;
     }
-    let mut outcomes = checker.resolve_files(&intents, outcomes);
-    let mut program = checker.merge(&mut outcomes, memo.is_some());
+    let (mut program, outcomes) = checker.resolve_and_merge(&intents, outcomes, memo.is_some());
     for e in expectations {
         if let Some(resolved) = checker.expectation(&e) {
             program.expectations.push(resolved);
@@ -233,6 +232,13 @@ struct FileScan<'a> {
     exposures: Vec<PendingExposure<'a>>,
 }
 
+/// A file as pass one's workers hand it over: its steps as the last run
+/// found them, or read now.
+enum FileRead<'a> {
+    Kept(Arc<[Step]>),
+    Scanned(FileScan<'a>),
+}
+
 /// What pass one hands to pass two; the intents by file.
 type Pending<'a> = (Vec<Vec<PendingIntent<'a>>>, Vec<PendingExpectation<'a>>, Vec<PendingExposure<'a>>);
 
@@ -342,15 +348,6 @@ impl PeerTable {
     }
 }
 
-/// `part` of an outcome, moved out of it if `take` and nothing else holds
-/// the outcome; `None` when it is to be cloned.
-fn moved<T: Default>(outcome: &mut Arc<FileOutcome>, take: bool, part: impl FnOnce(&mut FileOutcome) -> &mut T) -> Option<T> {
-    if !take {
-        return None;
-    }
-    Arc::get_mut(outcome).map(|o| std::mem::take(part(o)))
-}
-
 /// The hash a [`PeerTable`] finds a peer by.
 fn peer_hash(peer: &Peer) -> u64 {
     std::hash::BuildHasher::hash_one(&rustc_hash::FxBuildHasher, peer)
@@ -366,6 +363,7 @@ struct FileOutcome {
 }
 
 /// An intent resolved by a worker.
+#[derive(Clone)]
 struct IntentOutcome {
     /// The source's peer, if it has one.
     source: Option<usize>,
@@ -375,6 +373,7 @@ struct IntentOutcome {
 }
 
 /// A target resolved by a worker.
+#[derive(Clone)]
 struct TargetOutcome {
     /// The target's peer, if it has one.
     peer: Option<usize>,
@@ -450,37 +449,53 @@ impl<'a> Checker<'a> {
         keep: bool,
     ) -> (Pending<'a>, Vec<Option<Arc<[Step]>>>) {
         let (sources, config) = (self.sources, self.config);
-        let todo: Vec<usize> = (0..files.len()).filter(|&i| kept.get(i).is_none_or(Option::is_none)).collect();
-        // By index: a scan borrows from the file for as long as the trees live.
-        let mut scans = parallel::map(&todo, |_, &i| Checker::new(sources, config, ()).scan(&files[i])).into_iter();
+        let kept = |i: usize| kept.get(i).and_then(Option::as_ref);
         let (mut intents, mut expectations, mut exposures) = (Vec::new(), Vec::new(), Vec::new());
         let mut steps_by_file = Vec::with_capacity(if keep { files.len() } else { 0 });
-        for i in 0..files.len() {
-            let steps = match kept.get(i).and_then(Option::as_ref) {
-                Some(steps) => {
-                    for step in steps.iter() {
-                        self.step(step.clone());
+        let all: Vec<usize> = (0..files.len()).collect();
+        // Workers read the files (a kept one weighs nothing); this thread
+        // records what they declare as they come in, in file order.
+        parallel::map_weighted_chunks_into(
+            &all,
+            |&i| if kept(i).is_some() { 0 } else { files[i].statements.len() },
+            || (),
+            |(), _, part| {
+                (part.iter())
+                    .map(|&i| match kept(i) {
+                        Some(steps) => FileRead::Kept(Arc::clone(steps)),
+                        // A scan borrows from the file for as long as the trees live.
+                        None => FileRead::Scanned(Checker::new(sources, config, ()).scan(&files[i])),
+                    })
+                    .collect()
+            },
+            |reads| {
+                for read in reads {
+                    let steps = match read {
+                        FileRead::Kept(steps) => {
+                            for step in steps.iter() {
+                                self.step(step.clone());
+                            }
+                            intents.push(Vec::new());
+                            Some(steps)
+                        }
+                        FileRead::Scanned(scan) => {
+                            let keepable = keep && scan.expectations.is_empty() && scan.exposures.is_empty();
+                            let steps = keepable.then(|| Arc::<[Step]>::from(scan.steps.as_slice()));
+                            for step in scan.steps {
+                                self.step(step);
+                            }
+                            intents.push(scan.intents);
+                            expectations.extend(scan.expectations);
+                            exposures.extend(scan.exposures);
+                            steps
+                        }
+                    };
+                    if keep {
+                        steps_by_file.push(steps);
                     }
-                    intents.push(Vec::new());
-                    Some(Arc::clone(steps))
                 }
-                None => {
-                    let Some(scan) = scans.next() else { break };
-                    let keepable = keep && scan.expectations.is_empty() && scan.exposures.is_empty();
-                    let steps = keepable.then(|| Arc::<[Step]>::from(scan.steps.as_slice()));
-                    for step in scan.steps {
-                        self.step(step);
-                    }
-                    intents.push(scan.intents);
-                    expectations.extend(scan.expectations);
-                    exposures.extend(scan.exposures);
-                    steps
-                }
-            };
-            if keep {
-                steps_by_file.push(steps);
-            }
-        }
+            },
+        );
         self.cross_declaration_checks();
         ((intents, expectations, exposures), steps_by_file)
     }
@@ -584,146 +599,49 @@ impl<'a> Checker<'a> {
 
     /// Pass two: endpoints to peers, targets to flows, file by file. The
     /// files without an outcome (all but those kept from the last run) are
-    /// resolved by workers on every core, sharing out the intents.
-    fn resolve_files(&self, intents: &[Vec<PendingIntent<'a>>], mut outcomes: Vec<Option<Arc<FileOutcome>>>) -> Vec<Arc<FileOutcome>> {
-        let todo: Vec<usize> = (0..intents.len()).filter(|&i| outcomes[i].is_none()).collect();
+    /// resolved by workers on every core, sharing out the intents; this
+    /// thread merges the files' outcomes in order as they come in (see
+    /// [`Merge`]), so that little of merging waits for the last file.
+    /// Returns the program and the files' outcomes, in order.
+    fn resolve_and_merge(
+        &mut self,
+        intents: &[Vec<PendingIntent<'a>>],
+        outcomes: Vec<Option<Arc<FileOutcome>>>,
+        keep: bool,
+    ) -> (Program, Vec<Arc<FileOutcome>>) {
+        let targets = (outcomes.iter().zip(intents))
+            .map(|(kept, pending)| match kept {
+                Some(outcome) => outcome.intents.iter().map(|i| i.targets.len()).sum(),
+                None => pending.iter().map(|i| i.targets.len()).sum::<usize>(),
+            })
+            .sum();
+        let mut merge = Merge::new(&self.decls.namespaces, targets, keep, outcomes.len());
         let (sources, config, decls) = (self.sources, self.config, &self.decls);
+        let files: Vec<usize> = (0..outcomes.len()).collect();
         // A worker per thread: what it remembers (peers by endpoint, typo
-        // hints) serves all the files it takes.
-        let resolved = parallel::map_weighted_chunks(
-            &todo,
-            |&i| intents[i].len(),
+        // hints) serves all the files it takes. A kept outcome weighs nothing.
+        parallel::map_weighted_chunks_into(
+            &files,
+            |&i| if outcomes[i].is_some() { 0 } else { intents[i].len() },
             || Checker::new(sources, config, decls),
-            |worker, _, files| files.iter().map(|&i| worker.resolve_file(&intents[i])).collect(),
+            |worker, _, files| {
+                (files.iter())
+                    .map(|&i| match &outcomes[i] {
+                        Some(kept) => Arc::clone(kept),
+                        None => Arc::new(worker.resolve_file(&intents[i])),
+                    })
+                    .collect()
+            },
+            |outcomes| outcomes.into_iter().for_each(|outcome| merge.file(outcome)),
         );
-        for (i, outcome) in todo.into_iter().zip(resolved) {
-            outcomes[i] = Some(Arc::new(outcome));
-        }
-        outcomes.into_iter().flatten().collect()
-    }
-
-    /// Merging the files' outcomes in order numbers the peers, drops
-    /// duplicates and orders the diagnostics as one pass over all intents
-    /// would. Unless `keep` (watch mode keeps the outcomes for its next
-    /// run), what they hold is moved out of them rather than cloned: they
-    /// are dropped next.
-    fn merge(&mut self, outcomes: &mut [Arc<FileOutcome>], keep: bool) -> Program {
-        let targets = outcomes.iter().flat_map(|o| &o.intents).map(|i| i.targets.len()).sum();
-        let mut program = Program {
-            namespaces: self.decls.namespaces.clone(),
-            flows: Vec::with_capacity(targets),
-            origins: Vec::with_capacity(targets),
-            ..Default::default()
-        };
-        // Flows by what they allow, peers by number: the first flow of each
-        // pair of peers (its place in `program.flows`), and the pairs' other
-        // ports (rare): most flows hash two numbers, not their ports.
-        let mut seen: FxHashMap<(usize, usize), usize> = FxHashMap::with_capacity_and_hasher(targets, Default::default());
-        let mut seen_more: FxHashMap<(usize, usize, PortSet), Span> = FxHashMap::default();
-        // Where the flow was first declared if it is a duplicate; otherwise it is recorded, to be kept next.
-        let mut first_declared =
-            |(source, target): (usize, usize), ports: &PortSet, span: Span, program: &Program| match seen.entry((source, target)) {
-                Entry::Vacant(new) => {
-                    new.insert(program.flows.len());
-                    None
-                }
-                Entry::Occupied(first) => {
-                    let first = &program.flows[*first.get()];
-                    if first.ports == *ports {
-                        return Some(program.origins[first.origin].span);
-                    }
-                    match seen_more.entry((source, target, ports.clone())) {
-                        Entry::Vacant(new) => {
-                            new.insert(span);
-                            None
-                        }
-                        Entry::Occupied(first) => Some(*first.get()),
-                    }
-                }
-            };
-        // By peer number: whether its namespace is recorded already.
-        let mut touched: Vec<bool> = Vec::new();
-        let mut first_touch = |id: usize| {
-            if id >= touched.len() {
-                touched.resize(id + 1, false);
-            }
-            !std::mem::replace(&mut touched[id], true)
-        };
-        let mut uses = NamespaceUses::default();
-        // Every peer in it belongs to `outcomes`, borrowed for as long as it lives.
-        let mut by_address = FxHashMap::default();
-        for outcome in outcomes.iter_mut() {
-            // Each of the file's peers is numbered at its first use, as one pass numbers them.
-            let mut ids = vec![None; outcome.peers.len()];
-            for i in 0..outcome.intents.len() {
-                match moved(outcome, !keep, |o| &mut o.intents[i].diagnostics) {
-                    Some(diagnostics) => self.diagnostics.extend(diagnostics),
-                    None => self.diagnostics.extend(outcome.intents[i].diagnostics.iter().cloned()),
-                }
-                let source = outcome.intents[i]
-                    .source
-                    .map(|id| self.peers.adopt(outcome, &mut ids, id, &mut by_address));
-                for j in 0..outcome.intents[i].targets.len() {
-                    let target_id = outcome.intents[i].targets[j]
-                        .peer
-                        .map(|id| self.peers.adopt(outcome, &mut ids, id, &mut by_address));
-                    match moved(outcome, !keep, |o| &mut o.intents[i].targets[j].diagnostics) {
-                        Some(diagnostics) => self.diagnostics.extend(diagnostics),
-                        None => self.diagnostics.extend(outcome.intents[i].targets[j].diagnostics.iter().cloned()),
-                    }
-                    let (Some(source_id), Some(target_id)) = (source, target_id) else {
-                        continue;
-                    };
-                    let flow = match moved(outcome, !keep, |o| &mut o.intents[i].targets[j].flow) {
-                        Some(Some(flow)) => Cow::Owned(flow),
-                        _ => match &outcome.intents[i].targets[j].flow {
-                            Some(flow) => Cow::Borrowed(flow),
-                            None => continue,
-                        },
-                    };
-                    match first_declared((source_id, target_id), &flow.ports, flow.origin.span, &program) {
-                        Some(first) => {
-                            // The duplicate adds nothing: it is dropped, so that it does not
-                            // grow the annotations of the policy it would merge into.
-                            self.error(
-                                Diagnostic::new(
-                                    Code::DuplicateIntent,
-                                    flow.origin.span,
-                                    format!("`{}` is declared twice", flow.origin.text),
-                                )
-                                .with_label("duplicate, ignored")
-                                .with_secondary(first, "first declared here")
-                                .with_help("remove one of them"),
-                            );
-                        }
-                        None => {
-                            // Flows share the peers: cloning one costs a count.
-                            let (source, peer) = (Arc::clone(&self.peers.peers[source_id]), Arc::clone(&self.peers.peers[target_id]));
-                            if first_touch(source_id) {
-                                touch_namespace(&mut program, &source);
-                            }
-                            // DNS pods count only in a declared namespace, which is there already.
-                            if !flow.is_dns && first_touch(target_id) {
-                                touch_namespace(&mut program, &peer);
-                            }
-                            self.selector_side_warning(&source, flow.origin.source_span, "source");
-                            if !flow.is_dns {
-                                self.selector_side_warning(&peer, flow.endpoint_span, "target");
-                            }
-                            uses.record((source_id, &source), (target_id, &peer), &flow.origin, &program.namespaces);
-                            let PendingFlow { ports, origin, .. } = flow.into_owned();
-                            program.flows.push(Flow {
-                                source,
-                                target: peer,
-                                ports,
-                                origin: program.origins.len(),
-                            });
-                            program.origins.push(origin);
-                        }
-                    }
-                }
-            }
-        }
+        let Merge {
+            mut program,
+            diagnostics,
+            uses,
+            outcomes,
+            ..
+        } = merge;
+        self.diagnostics.extend(diagnostics);
         if self.config.declared_only {
             // Namespaces that are only referenced get nothing, as if `isolate none`:
             // lower writes no half there and verify expects none.
@@ -732,7 +650,153 @@ impl<'a> Checker<'a> {
             }
         }
         self.namespace_warnings(uses, &program);
-        program
+        (program, outcomes)
+    }
+}
+
+/// Merging the files' outcomes in order numbers the peers, drops
+/// duplicates and orders the diagnostics as one pass over all intents
+/// would. Unless `keep` (watch mode keeps the outcomes for its next run),
+/// what they hold is moved out of them rather than cloned: they are
+/// dropped next.
+struct Merge {
+    program: Program,
+    diagnostics: Vec<Diagnostic>,
+    keep: bool,
+    /// The files' outcomes merged so far, in order.
+    outcomes: Vec<Arc<FileOutcome>>,
+    peers: PeerTable,
+    /// Every peer in it belongs to `outcomes`, kept for as long as it lives.
+    by_address: FxHashMap<*const Peer, usize>,
+    /// Flows by what they allow, peers by number: the first flow of each
+    /// pair of peers (its place in `program.flows`), and the pairs' other
+    /// ports (rare): most flows hash two numbers, not their ports.
+    seen: FxHashMap<(usize, usize), usize>,
+    seen_more: FxHashMap<(usize, usize, PortSet), Span>,
+    /// By peer number: whether its namespace is recorded already.
+    touched: Vec<bool>,
+    uses: NamespaceUses,
+}
+
+impl Merge {
+    /// A merge of files with about `targets` targets in all.
+    fn new(namespaces: &BTreeMap<String, NamespaceInfo>, targets: usize, keep: bool, files: usize) -> Self {
+        Merge {
+            program: Program {
+                namespaces: namespaces.clone(),
+                flows: Vec::with_capacity(targets),
+                origins: Vec::with_capacity(targets),
+                ..Default::default()
+            },
+            diagnostics: Vec::new(),
+            keep,
+            outcomes: Vec::with_capacity(files),
+            peers: PeerTable::default(),
+            by_address: FxHashMap::default(),
+            seen: FxHashMap::with_capacity_and_hasher(targets, Default::default()),
+            seen_more: FxHashMap::default(),
+            touched: Vec::new(),
+            uses: NamespaceUses::default(),
+        }
+    }
+
+    /// Merges the next file's outcome.
+    fn file(&mut self, mut outcome: Arc<FileOutcome>) {
+        let intents = match Arc::get_mut(&mut outcome).filter(|_| !self.keep) {
+            Some(owned) => std::mem::take(&mut owned.intents),
+            None => outcome.intents.clone(),
+        };
+        // Each of the file's peers is numbered at its first use, as one pass numbers them.
+        let mut ids = vec![None; outcome.peers.len()];
+        for intent in intents {
+            self.diagnostics.extend(intent.diagnostics);
+            let source = intent
+                .source
+                .map(|id| self.peers.adopt(&outcome, &mut ids, id, &mut self.by_address));
+            for target in intent.targets {
+                let target_id = target.peer.map(|id| self.peers.adopt(&outcome, &mut ids, id, &mut self.by_address));
+                self.diagnostics.extend(target.diagnostics);
+                if let (Some(source_id), Some(target_id), Some(flow)) = (source, target_id, target.flow) {
+                    self.flow((source_id, target_id), flow);
+                }
+            }
+        }
+        self.outcomes.push(outcome);
+    }
+
+    /// Keeps a flow between peers numbered `source_id` and `target_id`, or
+    /// reports it as a duplicate.
+    fn flow(&mut self, (source_id, target_id): (usize, usize), flow: PendingFlow) {
+        if let Some(first) = self.first_declared((source_id, target_id), &flow.ports, flow.origin.span) {
+            // The duplicate adds nothing: it is dropped, so that it does not
+            // grow the annotations of the policy it would merge into.
+            self.diagnostics.push(
+                Diagnostic::new(
+                    Code::DuplicateIntent,
+                    flow.origin.span,
+                    format!("`{}` is declared twice", flow.origin.text),
+                )
+                .with_label("duplicate, ignored")
+                .with_secondary(first, "first declared here")
+                .with_help("remove one of them"),
+            );
+            return;
+        }
+        // Flows share the peers: cloning one costs a count.
+        let (source, peer) = (Arc::clone(&self.peers.peers[source_id]), Arc::clone(&self.peers.peers[target_id]));
+        if self.first_touch(source_id) {
+            touch_namespace(&mut self.program, &source);
+        }
+        // DNS pods count only in a declared namespace, which is there already.
+        if !flow.is_dns && self.first_touch(target_id) {
+            touch_namespace(&mut self.program, &peer);
+        }
+        self.diagnostics
+            .extend(selector_side_warning(&source, flow.origin.source_span, "source"));
+        if !flow.is_dns {
+            self.diagnostics.extend(selector_side_warning(&peer, flow.endpoint_span, "target"));
+        }
+        (self.uses).record((source_id, &source), (target_id, &peer), &flow.origin, &self.program.namespaces);
+        let PendingFlow { ports, origin, .. } = flow;
+        self.program.flows.push(Flow {
+            source,
+            target: peer,
+            ports,
+            origin: self.program.origins.len(),
+        });
+        self.program.origins.push(origin);
+    }
+
+    /// Where the flow was first declared if it is a duplicate; otherwise it
+    /// is recorded, to be kept next.
+    fn first_declared(&mut self, (source, target): (usize, usize), ports: &PortSet, span: Span) -> Option<Span> {
+        match self.seen.entry((source, target)) {
+            Entry::Vacant(new) => {
+                new.insert(self.program.flows.len());
+                None
+            }
+            Entry::Occupied(first) => {
+                let first = &self.program.flows[*first.get()];
+                if first.ports == *ports {
+                    return Some(self.program.origins[first.origin].span);
+                }
+                match self.seen_more.entry((source, target, ports.clone())) {
+                    Entry::Vacant(new) => {
+                        new.insert(span);
+                        None
+                    }
+                    Entry::Occupied(first) => Some(*first.get()),
+                }
+            }
+        }
+    }
+
+    /// Whether peer `id` is seen here for the first time.
+    fn first_touch(&mut self, id: usize) -> bool {
+        if id >= self.touched.len() {
+            self.touched.resize(id + 1, false);
+        }
+        !std::mem::replace(&mut self.touched[id], true)
     }
 }
 
@@ -1119,29 +1183,6 @@ impl<'a, D> Checker<'a, D> {
             cidr: block.to_string(),
             except: holes,
         })
-    }
-
-    fn selector_side_warning(&mut self, peer: &Peer, span: Span, side: &str) {
-        if let Peer::Pods {
-            namespaces: Namespaces::Selected(sel),
-            ..
-        } = peer
-            && !sel.is_empty()
-        {
-            let half = if side == "source" { "egress" } else { "ingress" };
-            self.error(
-                Diagnostic::new(
-                    Code::NamespaceSelectorHalf,
-                    span,
-                    format!("no {half} policy is generated for the namespaces matching `{{{sel}}}`"),
-                )
-                .with_label(format!("{side} chosen by namespace labels"))
-                .with_note(format!(
-                    "netpolc cannot know which namespaces carry these labels, so their {half} half is up to them"
-                ))
-                .with_help("if those namespaces isolate this direction, they must allow this flow themselves"),
-            );
-        }
     }
 
     /// `file:line` of a span.
@@ -1763,6 +1804,34 @@ impl<'a, D: Borrow<Declarations>> Checker<'a, D> {
 
 /// The annotations of an intent, and the metadata lines behind them.
 type IntentMetadata = (Arc<[(String, String)]>, Arc<[MetadataLine]>);
+
+/// The warning that no policy is generated for one side of a flow, when
+/// that side is pods chosen by namespace labels.
+fn selector_side_warning(peer: &Peer, span: Span, side: &str) -> Option<Diagnostic> {
+    let Peer::Pods {
+        namespaces: Namespaces::Selected(sel),
+        ..
+    } = peer
+    else {
+        return None;
+    };
+    if sel.is_empty() {
+        return None;
+    }
+    let half = if side == "source" { "egress" } else { "ingress" };
+    Some(
+        Diagnostic::new(
+            Code::NamespaceSelectorHalf,
+            span,
+            format!("no {half} policy is generated for the namespaces matching `{{{sel}}}`"),
+        )
+        .with_label(format!("{side} chosen by namespace labels"))
+        .with_note(format!(
+            "netpolc cannot know which namespaces carry these labels, so their {half} half is up to them"
+        ))
+        .with_help("if those namespaces isolate this direction, they must allow this flow themselves"),
+    )
+}
 
 /// Records the namespace of pods that receive rules, declared or not.
 fn touch_namespace(program: &mut Program, peer: &Peer) {

@@ -5,6 +5,7 @@
 //! order, so output stays deterministic whatever the machine.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 /// Chunks per thread: enough that a slower core takes fewer, few enough
 /// that handing them out costs nothing.
@@ -37,12 +38,12 @@ pub fn map_chunks_with<T: Sync, S, R: Send>(
 ) -> Vec<R> {
     let threads = threads();
     if threads < 2 || items.len() < SMALL {
-        return run(items, &[0, items.len()], 1, init, f);
+        return collect(|take| run(items, &[0, items.len()], 1, init, f, take));
     }
     let chunk = items.len().div_ceil(threads * CHUNKS_PER_THREAD);
     let mut cuts: Vec<usize> = (0..items.len()).step_by(chunk).collect();
     cuts.push(items.len());
-    run(items, &cuts, threads, init, f)
+    collect(|take| run(items, &cuts, threads, init, f, take))
 }
 
 /// [`map_chunks_with`] with chunks of about equal total `weight` rather
@@ -53,6 +54,28 @@ pub fn map_weighted_chunks<T: Sync, S, R: Send>(
     init: impl Fn() -> S + Sync,
     f: impl Fn(&mut S, usize, &[T]) -> Vec<R> + Sync,
 ) -> Vec<R> {
+    let cuts = weighted_cuts(items, weight);
+    collect(|take| run(items, &cuts, threads(), init, f, take))
+}
+
+/// [`map_weighted_chunks`] that hands each chunk's results to `take` on
+/// the calling thread, in input order, as soon as the chunks before it are
+/// done: serial work on the results (merging them) runs while the other
+/// threads are still mapping, instead of after them. The calling thread
+/// maps chunks too, and takes what is ready between them.
+pub fn map_weighted_chunks_into<T: Sync, S, R: Send>(
+    items: &[T],
+    weight: impl Fn(&T) -> usize,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, usize, &[T]) -> Vec<R> + Sync,
+    take: impl FnMut(Vec<R>),
+) {
+    run(items, &weighted_cuts(items, weight), threads(), init, f, take);
+}
+
+/// Where to cut `items` into chunks of about equal total `weight`: the
+/// first item of each chunk, then `items.len()`.
+fn weighted_cuts<T>(items: &[T], weight: impl Fn(&T) -> usize) -> Vec<usize> {
     let threads = threads();
     let parts = if threads < 2 { 1 } else { threads * CHUNKS_PER_THREAD };
     let total: usize = items.iter().map(&weight).sum();
@@ -67,7 +90,7 @@ pub fn map_weighted_chunks<T: Sync, S, R: Send>(
         }
     }
     cuts.push(items.len());
-    run(items, &cuts, threads, init, f)
+    cuts
 }
 
 /// Frees `value` on a thread of its own: freeing a fleet's worth of small
@@ -80,57 +103,78 @@ fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
 }
 
+/// Concatenates the chunks' results that `run` hands over, in order.
+fn collect<R>(run: impl FnOnce(&mut dyn FnMut(Vec<R>))) -> Vec<R> {
+    let mut parts = Vec::new();
+    run(&mut |part| parts.push(part));
+    let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+    for part in parts {
+        out.extend(part);
+    }
+    out
+}
+
 /// Runs `f` on each chunk `items[cuts[k]..cuts[k + 1]]` on up to `threads`
 /// threads (the calling one and others of their own), each taking the next
-/// chunk not yet taken; concatenates the results in chunk order.
+/// chunk not yet taken; hands the results to `take` on the calling thread
+/// in chunk order, each as soon as it and those before it are done.
 fn run<T: Sync, S, R: Send>(
     items: &[T],
     cuts: &[usize],
     threads: usize,
     init: impl Fn() -> S + Sync,
     f: impl Fn(&mut S, usize, &[T]) -> Vec<R> + Sync,
-) -> Vec<R> {
+    mut take: impl FnMut(Vec<R>),
+) {
     let chunks = cuts.len().saturating_sub(1);
-    if chunks == 0 {
-        return Vec::new();
-    }
-    if chunks == 1 || threads < 2 {
+    if chunks < 2 || threads < 2 {
         let mut state = init();
-        let mut out = Vec::new();
         for k in 0..chunks {
-            out.extend(f(&mut state, cuts[k], &items[cuts[k]..cuts[k + 1]]));
+            take(f(&mut state, cuts[k], &items[cuts[k]..cuts[k + 1]]));
         }
-        return out;
+        return;
     }
     let next = AtomicUsize::new(0);
-    // Takes chunks until none is left: their numbers and results.
-    let work = || {
-        let mut state = None;
-        let mut done = Vec::new();
-        loop {
-            let k = next.fetch_add(1, Ordering::Relaxed);
-            if k >= chunks {
-                return done;
-            }
-            let state = state.get_or_insert_with(&init);
-            done.push((k, f(state, cuts[k], &items[cuts[k]..cuts[k + 1]])));
+    // By chunk number: results done and not yet taken.
+    let done: Mutex<Vec<Option<Vec<R>>>> = Mutex::new((0..chunks).map(|_| None).collect());
+    let slots = || done.lock().unwrap_or_else(PoisonError::into_inner);
+    // Maps the next chunk not yet taken; false when none is left.
+    let map_next = |state: &mut Option<S>| {
+        let k = next.fetch_add(1, Ordering::Relaxed);
+        if k >= chunks {
+            return false;
+        }
+        let part = f(state.get_or_insert_with(&init), cuts[k], &items[cuts[k]..cuts[k + 1]]);
+        slots()[k] = Some(part);
+        true
+    };
+    // Hands over the results done in order from chunk `taken` on; the lock is not held while `take` runs.
+    let mut hand_over = |taken: &mut usize| {
+        while *taken < chunks {
+            let Some(part) = slots()[*taken].take() else { break };
+            take(part);
+            *taken += 1;
         }
     };
-    let mut done = std::thread::scope(|scope| {
-        let handles: Vec<_> = (1..threads.min(chunks)).map(|_| scope.spawn(work)).collect();
-        let mut done = work();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (1..threads.min(chunks))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut state = None;
+                    while map_next(&mut state) {}
+                })
+            })
+            .collect();
+        let (mut state, mut taken) = (None, 0);
+        while map_next(&mut state) {
+            hand_over(&mut taken);
+        }
         for handle in handles {
             // A panic in a worker is a bug; re-raise it on this thread as it is.
-            done.extend(handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+            handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
         }
-        done
+        hand_over(&mut taken);
     });
-    done.sort_unstable_by_key(|&(k, _)| k);
-    let mut out = Vec::with_capacity(done.iter().map(|(_, part)| part.len()).sum());
-    for (_, part) in done {
-        out.extend(part);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -181,6 +225,50 @@ mod tests {
             super::map_weighted_chunks(&[5], |&w| w, || (), |(), s, part| vec![(s, part.len())]),
             vec![(0, 1)]
         );
+    }
+
+    #[test]
+    fn results_are_taken_in_order_on_the_calling_thread_while_others_still_map() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let items: Vec<usize> = (0..1000).collect();
+        let main = std::thread::current().id();
+        let mapped = AtomicUsize::new(0);
+        let (mut taken, mut mapped_at_first_take) = (Vec::new(), None);
+        super::map_weighted_chunks_into(
+            &items,
+            |_| 1,
+            || (),
+            |(), start, part| {
+                // Other threads are slower: whichever thread has the first
+                // chunk, it is done long before the calling thread maps the rest.
+                let slow = std::thread::current().id() != main;
+                std::thread::sleep(std::time::Duration::from_millis(if slow { 5 } else { 2 }));
+                mapped.fetch_add(1, Ordering::Relaxed);
+                vec![(start, part.to_vec())]
+            },
+            |parts| {
+                assert_eq!(std::thread::current().id(), main, "results taken on another thread");
+                mapped_at_first_take.get_or_insert(mapped.load(Ordering::Relaxed));
+                taken.extend(parts);
+            },
+        );
+        let flat: Vec<usize> = taken.iter().flat_map(|(_, part)| part.iter().copied()).collect();
+        assert_eq!(flat, items, "every item once, in order");
+        let chunks = taken.len();
+        if super::threads() >= 2 {
+            assert_eq!(chunks, super::threads() * super::CHUNKS_PER_THREAD);
+            let first = mapped_at_first_take.unwrap_or(chunks);
+            assert!(first < chunks, "nothing was taken before every chunk was mapped");
+        }
+        let mut none = Vec::new();
+        super::map_weighted_chunks_into(
+            &[] as &[usize],
+            |&w| w,
+            || (),
+            |(), _, part| part.to_vec(),
+            |part| none.extend(part),
+        );
+        assert!(none.is_empty());
     }
 
     #[test]
