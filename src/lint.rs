@@ -31,20 +31,16 @@ pub fn lint(files: &[ast::File], program: &Program) -> Vec<Diagnostic> {
     // on a second thread, and come first, while this one numbers the peers
     // and pairs of W0104, which must be serial; its costly part then spreads
     // over every core on its own.
-    std::thread::scope(|scope| {
-        let light = scope.spawn(|| {
-            let mut out = written_lints(files);
-            for flow in &program.flows {
-                flow_lints(flow, program, &mut out);
-            }
-            out
-        });
-        let mut covered = covered_intents(program);
-        // A panic in the other thread is a bug; re-raise it here as it is.
-        let mut out = light.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-        out.append(&mut covered);
-        out
-    })
+    let mut out = Vec::new();
+    let light = || {
+        out = written_lints(files);
+        for flow in &program.flows {
+            flow_lints(flow, program, &mut out);
+        }
+    };
+    let mut covered = crate::parallel::beside(light, || covered_intents(program));
+    out.append(&mut covered);
+    out
 }
 
 /// `lints` without those reported where an error of `found` points, or at

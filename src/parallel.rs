@@ -1,8 +1,11 @@
-//! Order-preserving parallel maps over slices with scoped threads. The
-//! items are cut into several chunks per core, handed out as threads come
-//! free: a core that starts late or runs slower (a busy host) takes fewer,
-//! instead of the others waiting for its half. Results come back in input
-//! order, so output stays deterministic whatever the machine.
+//! Order-preserving parallel maps over slices, on the calling thread and
+//! those of a pool that lives as long as the process (rayon's): a build
+//! has about 20 parallel steps, and starting threads for each of them cost
+//! more than handing the work to threads already there (decision 0027).
+//! The items are cut into several chunks per core, handed out as threads
+//! come free: a core that starts late or runs slower (a busy host) takes
+//! fewer, instead of the others waiting for its half. Results come back in
+//! input order, so output stays deterministic whatever the machine.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -93,10 +96,19 @@ fn weighted_cuts<T>(items: &[T], weight: impl Fn(&T) -> usize) -> Vec<usize> {
     cuts
 }
 
-/// Frees `value` on a thread of its own: freeing a fleet's worth of small
+/// Runs `elsewhere` on another thread while `here` runs on this one, and
+/// returns when both have; a panic in either is re-raised here.
+pub fn beside<B>(elsewhere: impl FnOnce() + Send, here: impl FnOnce() -> B) -> B {
+    rayon::in_place_scope(|scope| {
+        scope.spawn(|_| elsewhere());
+        here()
+    })
+}
+
+/// Frees `value` on another thread: freeing a fleet's worth of small
 /// objects takes a few milliseconds of the one thread the next stage waits on.
 pub fn free_elsewhere<T: Send + 'static>(value: T) {
-    std::thread::spawn(move || drop(value));
+    rayon::spawn(move || drop(value));
 }
 
 fn threads() -> usize {
@@ -156,25 +168,22 @@ fn run<T: Sync, S, R: Send>(
             *taken += 1;
         }
     };
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (1..threads.min(chunks))
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut state = None;
-                    while map_next(&mut state) {}
-                })
-            })
-            .collect();
-        let (mut state, mut taken) = (None, 0);
+    let mut taken = 0;
+    // The other threads are the pool's, already started. The scope ends
+    // when their jobs have; a panic in one is re-raised here.
+    rayon::in_place_scope(|scope| {
+        for _ in 1..threads.min(chunks) {
+            scope.spawn(|_| {
+                let mut state = None;
+                while map_next(&mut state) {}
+            });
+        }
+        let mut state = None;
         while map_next(&mut state) {
             hand_over(&mut taken);
         }
-        for handle in handles {
-            // A panic in a worker is a bug; re-raise it on this thread as it is.
-            handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-        }
-        hand_over(&mut taken);
     });
+    hand_over(&mut taken);
 }
 
 #[cfg(test)]
