@@ -29,6 +29,7 @@ pub mod fleet;
 pub mod flowtable;
 pub mod governance;
 pub mod graph;
+mod grouping;
 pub mod ir;
 pub mod lint;
 pub mod lower;

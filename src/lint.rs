@@ -10,7 +10,7 @@ use crate::diagnostics::{Code, Diagnostic, Severity};
 use crate::ir::{
     Expression, Flow, IpBlock, LabelSelector, Namespaces, Operator, Peer, PeerName, PortNumber, PortSet, PortSpec, Program, Protocol,
 };
-use crate::parallel;
+use crate::{grouping, parallel};
 use rustc_hash::FxHashMap;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
@@ -209,8 +209,8 @@ struct ByPair {
 
 impl ByPair {
     fn new(ends: &[(usize, usize)], peers: usize) -> Self {
-        let by_target = counting_sort(0..ends.len(), |i| ends[i].1, peers);
-        let flows = counting_sort(by_target.iter().copied(), |i| ends[i].0, peers);
+        let (by_target, _) = grouping::by_key(0..ends.len(), |i| ends[i].1, peers);
+        let (flows, _) = grouping::by_key(by_target.iter().copied(), |i| ends[i].0, peers);
         let mut runs = Vec::with_capacity(flows.len());
         let mut sources = vec![0; peers + 1];
         let mut start = 0;
@@ -232,24 +232,6 @@ impl ByPair {
         let found = runs.binary_search_by_key(&target, |(t, _)| *t).ok()?;
         Some(&self.flows[runs[found].1.clone()])
     }
-}
-
-/// `items` in order of `key` (below `keys`), those of one key in their order.
-fn counting_sort(items: impl Iterator<Item = usize> + Clone, key: impl Fn(usize) -> usize, keys: usize) -> Vec<usize> {
-    let mut next = vec![0; keys + 1];
-    for item in items.clone() {
-        next[key(item) + 1] += 1;
-    }
-    for k in 0..keys {
-        next[k + 1] += next[k];
-    }
-    let mut sorted = vec![0; next[keys]];
-    for item in items {
-        let k = key(item);
-        sorted[next[k]] = item;
-        next[k] += 1;
-    }
-    sorted
 }
 
 fn same_meaning(peers: &PeerTable, a: (usize, usize), b: (usize, usize), fa: &Flow, fb: &Flow) -> bool {

@@ -6,8 +6,8 @@ use crate::ast::Span;
 use crate::config::Config;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::*;
-use crate::parallel;
 use crate::source::Sources;
+use crate::{grouping, parallel};
 use k8s_openapi::api::networking::v1 as net;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -357,7 +357,6 @@ struct NamespaceHalves<'p> {
 /// The objects of some namespaces, in output order, with the ports and
 /// intents of their pairs: ranges are into this part's own vectors, and
 /// names are still in the halves.
-#[derive(Default)]
 struct Part<'p> {
     work: Vec<Work<'p>>,
     /// The half each pair starts with, which has its name.
@@ -549,20 +548,8 @@ fn by_namespace<'p>(halves: &[Half<'p>], program: &'p Program) -> (Vec<usize>, V
     for (r, &id) in by_rank.iter().enumerate() {
         rank[id] = r;
     }
-    // A counting sort by namespace rank keeps flow order within each.
-    let mut starts = vec![0; names.len() + 1];
-    for &id in &namespace_of {
-        starts[rank[id] + 1] += 1;
-    }
-    for r in 0..names.len() {
-        starts[r + 1] += starts[r];
-    }
-    let mut grouped = vec![0; halves.len()];
-    let mut next = starts.clone();
-    for (i, &id) in namespace_of.iter().enumerate() {
-        grouped[next[rank[id]]] = i;
-        next[rank[id]] += 1;
-    }
+    // Grouped by namespace rank, in flow order within each.
+    let (grouped, starts) = grouping::by_key(0..halves.len(), |i| rank[namespace_of[i]], names.len());
     let isolating = |info: &NamespaceInfo| info.declared && (info.isolation.ingress() || info.isolation.egress());
     let infos: Vec<&NamespaceInfo> = program.namespaces.values().collect();
     let namespaces = by_rank

@@ -39,14 +39,10 @@ pub fn map_chunks_with<T: Sync, S, R: Send>(
     init: impl Fn() -> S + Sync,
     f: impl Fn(&mut S, usize, &[T]) -> Vec<R> + Sync,
 ) -> Vec<R> {
-    let threads = threads();
-    if threads < 2 || items.len() < SMALL {
+    if items.len() < SMALL {
         return collect(|take| run(items, &[0, items.len()], 1, init, f, take));
     }
-    let chunk = items.len().div_ceil(threads * CHUNKS_PER_THREAD);
-    let mut cuts: Vec<usize> = (0..items.len()).step_by(chunk).collect();
-    cuts.push(items.len());
-    collect(|take| run(items, &cuts, threads, init, f, take))
+    map_weighted_chunks(items, |_| 1, init, f)
 }
 
 /// [`map_chunks_with`] with chunks of about equal total `weight` rather
@@ -127,7 +123,7 @@ fn collect<R>(run: impl FnOnce(&mut dyn FnMut(Vec<R>))) -> Vec<R> {
 }
 
 /// Runs `f` on each chunk `items[cuts[k]..cuts[k + 1]]` on up to `threads`
-/// threads (the calling one and others of their own), each taking the next
+/// threads (the calling one and the pool's), each taking the next
 /// chunk not yet taken; hands the results to `take` on the calling thread
 /// in chunk order, each as soon as it and those before it are done.
 fn run<T: Sync, S, R: Send>(

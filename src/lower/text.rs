@@ -150,7 +150,6 @@ impl<'a, 'p> Texts<'a, 'p> {
         let value = Value::Joined(0..self.values.len());
         self.annotations.push((&self.plan.shared.source_key, self.source_key?, value));
         let annotations = self.listed_annotations()?;
-        self.check_metadata(super::DEFAULT_DENY, namespace)?;
         self.write_metadata(out, &annotations, super::DEFAULT_DENY, namespace)?;
         out.extend_from_slice(b"  podSelector:");
         yaml::label_selector(Node::after_key(out, SECTION_DEPTH), &meta::LabelSelector::default());
@@ -192,7 +191,6 @@ impl<'a, 'p> Texts<'a, 'p> {
                 &merged
             }
         };
-        self.check_metadata(name, namespace)?;
         self.write_metadata(out, annotations, name, namespace)?;
         // `spec`'s keys, and a rule's, in the order the writer puts them.
         let fragments = &self.fragments;
@@ -321,28 +319,18 @@ impl<'a, 'p> Texts<'a, 'p> {
         })
     }
 
-    /// Whether the name and namespace of an object named `name` in
-    /// `namespace` break no rule, nor its labels.
-    fn check_metadata(&mut self, name: &str, namespace: &str) -> Option<()> {
+    /// Writes the start of the document of an object named `name` in
+    /// `namespace`, with `annotations`, up to `spec`'s first key; `None`
+    /// when the name, the namespace or the labels break a rule.
+    fn write_metadata(&mut self, out: &mut Vec<u8>, annotations: &Fragment, name: &str, namespace: &str) -> Option<()> {
+        // A chunk's objects come by namespace: its text is made once for them.
         if self.namespace.as_ref().is_none_or(|(last, _)| last != namespace) {
             let text = (validate::is_dns1123_label(namespace).is_ok()).then(|| Fragment::value(SECTION_DEPTH, |node| node.str(namespace)));
             self.namespace = Some((namespace.to_string(), text));
         }
-        (self.labels.is_some() && self.namespace_text(namespace).is_some() && validate::is_dns1123_subdomain(name).is_ok()).then_some(())
-    }
-
-    /// The text of `namespace` as a value of `metadata`, when it is the
-    /// namespace last checked and valid.
-    fn namespace_text(&self, namespace: &str) -> Option<&Fragment> {
-        let (last, text) = self.namespace.as_ref()?;
-        text.as_ref().filter(|_| last == namespace)
-    }
-
-    /// Writes the start of the document of an object named `name` in
-    /// `namespace`, with `annotations`: up to `spec`'s first key.
-    fn write_metadata(&self, out: &mut Vec<u8>, annotations: &Fragment, name: &str, namespace: &str) -> Option<()> {
         let labels = self.labels.as_ref()?;
-        let namespace = self.namespace_text(namespace)?;
+        let namespace = self.namespace.as_ref().and_then(|(_, text)| text.as_ref())?;
+        validate::is_dns1123_subdomain(name).ok()?;
         out.extend_from_slice(HEAD);
         Node::after_key(out, SECTION_DEPTH).fragment(annotations);
         out.extend_from_slice(b"  labels:");
