@@ -9,8 +9,11 @@
 //!   output (`model`), the verification against it (`verify`), and
 //!   Kubernetes validation of every object (`validate`);
 //! * `fleet/emit`: the YAML stream (`emit::yaml_stream`), the same through
-//!   serde-saphyr (the reference the stream must equal), and the
-//!   per-namespace folder files of `build -o` (throughput: YAML bytes);
+//!   serde-saphyr (the reference the stream must equal), the documents
+//!   `build` writes straight from the plan (`documents_from_plan`) against
+//!   copying their bytes into as many fresh allocations (`copy_floor`: what
+//!   memory speed allows), and the per-namespace folder files of `build -o`
+//!   (throughput: YAML bytes);
 //! * `fleet/total`: `compile()` (objects, full self-check) with and without
 //!   the YAML stream, and `build`: the compilation `netpolc build` runs
 //!   (documents, `expect` statements only) with its YAML written to memory
@@ -278,6 +281,27 @@ fn fleet<M: Measurement>(c: &mut Criterion<M>) {
                 }
                 out
             },
+            BatchSize::PerIteration,
+        )
+    });
+    // What `build` runs: each document's text straight from the plan.
+    let plan = || lower::plan(&f.program, &f.sources, &config).0;
+    g.bench_function("documents_from_plan", |b| {
+        b.iter_batched(
+            plan,
+            |plan| netpolc::documents::render(black_box(&plan), None, emit::Format::Yaml),
+            BatchSize::PerIteration,
+        )
+    });
+    // The floor for `documents_from_plan`: the same bytes, each document
+    // copied into an allocation of its own, spread over the cores the same way.
+    let texts: Vec<Vec<u8>> = (netpolc::documents::render(&plan(), None, emit::Format::Yaml).iter())
+        .map(|d| d.text().into_owned().into_bytes())
+        .collect();
+    g.bench_function("copy_floor", |b| {
+        b.iter_batched(
+            || (),
+            |()| netpolc::parallel::map(black_box(&texts), |_, text| text.to_vec()),
             BatchSize::PerIteration,
         )
     });
