@@ -38,7 +38,7 @@ pub fn lint(files: &[ast::File], program: &Program) -> Vec<Diagnostic> {
             flow_lints(flow, program, &mut out);
         }
     };
-    let mut covered = crate::parallel::beside(light, || covered_intents(program));
+    let mut covered = parallel::beside(light, || covered_intents(program));
     out.append(&mut covered);
     out
 }

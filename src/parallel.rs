@@ -53,8 +53,7 @@ pub fn map_weighted_chunks<T: Sync, S, R: Send>(
     init: impl Fn() -> S + Sync,
     f: impl Fn(&mut S, usize, &[T]) -> Vec<R> + Sync,
 ) -> Vec<R> {
-    let cuts = weighted_cuts(items, weight);
-    collect(|take| run(items, &cuts, threads(), init, f, take))
+    collect(|take| map_weighted_chunks_into(items, weight, init, f, take))
 }
 
 /// [`map_weighted_chunks`] that hands each chunk's results to `take` on
