@@ -92,9 +92,11 @@ pub enum Statement {
     /// `ENDPOINT -> TARGET, ...`
     Intent(Intent),
     /// `expect ENDPOINT -> TARGET allowed|denied`: the user's own test.
-    Expect(Expectation),
+    /// Boxed, like `Expose`: both are rare and twice the size of an intent,
+    /// which every statement would otherwise take.
+    Expect(Box<Expectation>),
     /// `expose TARGET to ENDPOINT, ...`: the namespace's consent to intents from elsewhere.
-    Expose(Exposure),
+    Expose(Box<Exposure>),
 }
 
 /// `expose TARGET[:PORTS] to ENDPOINT, ENDPOINT, ...`

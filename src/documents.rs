@@ -33,8 +33,9 @@ struct Built {
     namespace: Arc<str>,
     name: String,
     format: Format,
-    /// Kept only when the document may be reused (watch mode).
-    inputs: Option<lower::Inputs>,
+    /// Kept only when the document may be reused (watch mode); boxed, as
+    /// `build` holds every document at once and never has them.
+    inputs: Option<Box<lower::Inputs>>,
     /// UTF-8 by construction (every writer writes `&str`s and ASCII), kept
     /// as bytes: they are only ever written out, so they are not checked
     /// again when the document is made.
@@ -115,7 +116,7 @@ pub fn render(plan: &Plan, earlier: Option<&[Document]>, format: Format) -> Vec<
                     namespace,
                     name: name.to_string(),
                     format,
-                    inputs: earlier.is_some().then(|| plan.inputs(i)),
+                    inputs: earlier.is_some().then(|| Box::new(plan.inputs(i))),
                     text,
                     violations,
                 }))

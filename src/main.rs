@@ -17,6 +17,20 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Turns transparent huge pages off for this process (decision 0029). A run
+/// touches its memory once and exits; a huge page costs the zeroing of 2 MB
+/// at its first touch, and right after other work on the machine the kernel
+/// may first have to compact memory to find one. Measured here, that made
+/// the slowest tenth of fleet builds 1.6-1.7 times slower than small pages.
+#[cfg(target_os = "linux")]
+fn small_pages_only() {
+    // Only speed is at stake: if the kernel refuses, the default stays.
+    let _ = nix::sys::prctl::set_thp_disable(true);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn small_pages_only() {}
+
 #[derive(Parser)]
 #[command(name = "netpolc", version, about = "Compile .np intents into paired Kubernetes NetworkPolicies")]
 #[command(
@@ -249,6 +263,11 @@ fn main() -> ExitCode {
             return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
+    // The one-shot compilations, which start no other program (children
+    // would inherit the setting).
+    if matches!(cli.command, Command::Build { .. } | Command::Check { .. }) {
+        small_pages_only();
+    }
     let color = match cli.color {
         Color::Always => true,
         Color::Never => false,

@@ -330,13 +330,13 @@ impl Ctx {
                     .unwrap_or_else(|| Spanned::new(Endpoint::AllPods, span));
                 let target = self.target_or_placeholder(next(), span);
                 let allowed = next().is_some_and(|p| p.as_str() == "allowed");
-                Statement::Expect(Expectation { source, target, allowed })
+                Statement::Expect(Box::new(Expectation { source, target, allowed }))
             }
             Rule::expose_stmt => {
                 let _kw = next();
                 let target = self.target_or_placeholder(next(), span);
                 let callers = inner.filter(|p| p.as_rule() == Rule::endpoint).map(|p| self.endpoint(p)).collect();
-                Statement::Expose(Exposure { target, callers })
+                Statement::Expose(Box::new(Exposure { target, callers }))
             }
             _ => Statement::Intent(self.intent(inner)),
         }
