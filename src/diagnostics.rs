@@ -1,11 +1,14 @@
 //! Diagnostics as plain data, the registry of their codes, and the one place
 //! that renders them.
 
+mod plain;
+
 use crate::ast::Span;
 use crate::source::Sources;
 use codespan_reporting::diagnostic as cs;
 use codespan_reporting::term;
 use rustc_hash::FxHashMap;
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::sync::Arc;
 
@@ -314,8 +317,12 @@ fn write_with(
 
 /// One diagnostic as text.
 fn render_one(diagnostic: &Diagnostic, sources: &Sources, config: &term::Config, color: bool) -> Arc<[u8]> {
+    let notes = notes(diagnostic, sources);
+    if !color && let Some(text) = plain::text(diagnostic, &notes, sources) {
+        return Arc::from(text);
+    }
     let mut text: Vec<u8> = Vec::new();
-    let cs = to_codespan(diagnostic, sources);
+    let cs = to_codespan(diagnostic, notes.into_owned());
     let result = if color {
         let mut buffer = term::termcolor::Buffer::ansi();
         let r = term::emit_to_write_style(&mut buffer, config, sources, &cs);
@@ -349,11 +356,28 @@ fn summary(errors: usize, warnings: usize) -> String {
     format!("{}, {}\n", plural(errors, "error"), plural(warnings, "warning"))
 }
 
-fn to_codespan(d: &Diagnostic, sources: &Sources) -> cs::Diagnostic<usize> {
+/// The notes shown under a diagnostic: without the source, its location comes first.
+fn notes<'d>(d: &'d Diagnostic, sources: &Sources) -> Cow<'d, [String]> {
+    if d.show_source {
+        return Cow::Borrowed(&d.notes);
+    }
+    let span = d.span();
+    let (line, column) = sources.line_column(span);
+    let path = sources.get(span.file).map_or("", |f| f.path.as_str());
+    let mut notes = vec![format!("at {path}:{line}:{column}")];
+    notes.extend(d.notes.iter().cloned());
+    Cow::Owned(notes)
+}
+
+fn to_codespan(d: &Diagnostic, notes: Vec<String>) -> cs::Diagnostic<usize> {
     let base = match d.severity() {
         Severity::Error => cs::Diagnostic::error(),
         Severity::Warning => cs::Diagnostic::warning(),
     };
+    let base = base.with_code(d.code.as_str()).with_message(d.message.clone()).with_notes(notes);
+    if !d.show_source {
+        return base;
+    }
     let labels = d
         .labels
         .iter()
@@ -366,18 +390,7 @@ fn to_codespan(d: &Diagnostic, sources: &Sources) -> cs::Diagnostic<usize> {
             label.with_message(l.message.clone())
         })
         .collect();
-    let base = base.with_code(d.code.as_str()).with_message(d.message.clone());
-    if d.show_source {
-        return base.with_labels(labels).with_notes(d.notes.clone());
-    }
-    let span = d.span();
-    let (line, column) = sources.line_column(span);
-    let mut notes = vec![format!(
-        "at {}:{line}:{column}",
-        sources.get(span.file).map_or("", |f| f.path.as_str())
-    )];
-    notes.extend(d.notes.iter().cloned());
-    base.with_notes(notes)
+    base.with_labels(labels)
 }
 
 #[cfg(test)]
@@ -393,6 +406,126 @@ mod tests {
         let mut text = Vec::new();
         write_keeping(&c.diagnostics, &c.sources, false, kept, &mut text).expect("write to a vector");
         (String::from_utf8(text).expect("utf-8"), render(&c.diagnostics, &c.sources, false))
+    }
+
+    /// What codespan-reporting writes for `d` without colour.
+    fn by_codespan(d: &Diagnostic, sources: &Sources) -> String {
+        let mut text = Vec::new();
+        let cs = to_codespan(d, notes(d, sources).into_owned());
+        term::emit_to_io_write(&mut text, &term::Config::default(), sources, &cs).expect("spans inside their files");
+        String::from_utf8(text).expect("utf-8")
+    }
+
+    /// The direct text of `d`, checked against codespan's when there is one.
+    fn direct(d: &Diagnostic, sources: &Sources) -> Option<String> {
+        let text = plain::text(d, &notes(d, sources), sources).map(|t| String::from_utf8(t).expect("utf-8"));
+        if let Some(text) = &text {
+            assert_eq!(*text, by_codespan(d, sources), "{d:?}");
+        }
+        text
+    }
+
+    fn np_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("examples are readable") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                np_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "np") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn direct_texts_are_codespans_for_every_example_and_a_fleet() {
+        let mut files = Vec::new();
+        np_files(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"), &mut files);
+        files.sort();
+        let (mut seen, mut written) = (0, 0);
+        for path in &files {
+            let (sources, early) = crate::source::load(std::slice::from_ref(path)).expect("examples load");
+            let c = crate::compile(sources, early, &crate::Config::default());
+            for d in &c.diagnostics {
+                seen += 1;
+                written += usize::from(direct(d, &c.sources).is_some());
+            }
+        }
+        // Some examples are about the cases left to codespan (labels that
+        // share a line, a character outside ASCII): 63 of 69 when written.
+        assert!(seen > 60 && written * 10 >= seen * 8, "{written} of {seen} written directly");
+
+        let mut sources = Sources::new();
+        for (name, text) in crate::fleet::generate(&crate::fleet::FleetSpec::MEDIUM) {
+            sources.add(name, text);
+        }
+        let c = crate::compile(sources, Vec::new(), &crate::Config::default());
+        // Only the warnings whose two intents share a line fall back (321 of 329 when written).
+        let written = c.diagnostics.iter().filter(|d| direct(d, &c.sources).is_some()).count();
+        let seen = c.diagnostics.len();
+        assert!(seen > 100 && written * 100 >= seen * 95, "{written} of {seen} written directly");
+    }
+
+    #[test]
+    fn direct_texts_are_codespans_at_the_edges() {
+        let lines = [
+            "namespace a\r\n",
+            "web -> api:99999\r\n",
+            "\n",
+            "gap of one\n",
+            "\n",
+            "after\ttab\n",
+            "caf\u{e9} -> x\n",
+            "7\n8\n9\n10\n11\n",
+            "last",
+        ];
+        let text = lines.concat();
+        let mut sources = Sources::new();
+        sources.add("a.np", text.clone());
+        sources.add("b.np", "other\n");
+        let at = |needle: &str| text.find(needle).expect("in the text");
+        let span = |start: usize, end: usize| Span { file: 0, start, end };
+        let word = |needle: &str| span(at(needle), at(needle) + needle.len());
+        let d = |s: Span| Diagnostic::new(Code::PortOutOfRange, s, "a message").with_label("here");
+        let line_end = at("99999") + 5;
+        let cases: Vec<(Diagnostic, bool)> = vec![
+            (d(word("99999")).with_help("a hint"), true),
+            // Up to the `\r`, at the line break, at the very end of the file, empty.
+            (d(span(line_end - 2, line_end + 1)), true),
+            (d(span(line_end + 1, line_end + 1)), true),
+            (d(span(text.len(), text.len())), true),
+            // A secondary label before the primary one, a line between them.
+            (d(word("gap")).with_secondary(word("web"), "first"), true),
+            (d(word("gap")).with_secondary(word("namespace"), ""), true),
+            // Far apart, across a change of gutter width, with an empty message.
+            (
+                Diagnostic::new(Code::PortOutOfRange, word("10"), "m").with_secondary(word("9"), "x"),
+                true,
+            ),
+            (d(word("last")).with_secondary(word("namespace"), "x"), true),
+            (d(word("7")).with_secondary(word("8"), "next line"), true),
+            // Notes of several lines, and one that ends in a line break.
+            (d(word("web")).with_note("one\ntwo").with_help("three\n"), true),
+            (d(word("web")).without_source().with_help("a hint"), true),
+            (Diagnostic::file_level(Code::EmptyFile, 1, "empty"), true),
+            (d(word("web")).with_label("a label\nof two lines"), true),
+            // Left to codespan.
+            (d(word("tab")), false),
+            (d(word("x\n")), false),
+            (d(word("api")).with_secondary(word("web"), "same line"), false),
+            (d(span(at("gap"), at("after"))), false),
+            (
+                d(word("web")).with_secondary(Span { file: 1, start: 0, end: 5 }, "other file"),
+                false,
+            ),
+        ];
+        for (i, (diagnostic, expected)) in cases.iter().enumerate() {
+            assert_eq!(
+                direct(diagnostic, &sources).is_some(),
+                *expected,
+                "case {i}: {}",
+                by_codespan(diagnostic, &sources)
+            );
+        }
     }
 
     #[test]
