@@ -18,10 +18,11 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Turns transparent huge pages off for this process (decision 0029). A run
-/// touches its memory once and exits; a huge page costs the zeroing of 2 MB
-/// at its first touch, and right after other work on the machine the kernel
-/// may first have to compact memory to find one. Measured here, that made
-/// the slowest tenth of fleet builds 1.6-1.7 times slower than small pages.
+/// touches its memory once and exits. A huge page is a free 2 MB block, and
+/// in a VM whose host takes such blocks back soon after they are freed (free
+/// page reporting), each huge-page fault after a pause waits for the host to
+/// supply 2 MB again: measured here, a fleet build after a pause took 1.8
+/// times as long with huge pages as with small ones.
 #[cfg(target_os = "linux")]
 fn small_pages_only() {
     // Only speed is at stake: if the kernel refuses, the default stays.
