@@ -71,8 +71,10 @@ pub(super) fn text(d: &Diagnostic, notes: &[String], sources: &Sources) -> Optio
         gutter(&mut out);
         // The name codespan shows (the path), not the one annotations use.
         let name = Files::name(sources, file).ok()?;
-        let at = format!("┌─ {name}:{}:{}\n", location.line_number, location.column_number);
-        out.extend_from_slice(at.as_bytes());
+        let (line, column) = (location.line_number.to_string(), location.column_number.to_string());
+        for part in ["┌─ ", name, ":", &line, ":", &column, "\n"] {
+            out.extend_from_slice(part.as_bytes());
+        }
         gutter(&mut out);
         out.extend_from_slice("│\n".as_bytes());
         let text = &sources.get(file)?.text;
@@ -86,14 +88,12 @@ pub(super) fn text(d: &Diagnostic, notes: &[String], sources: &Sources) -> Optio
             write_source(&mut out, padding, s.line, source);
             gutter(&mut out);
             out.extend_from_slice("│ ".as_bytes());
-            // A column past the end of the line takes a caret for a label
-            // that reaches it.
-            let caret = if s.primary { b'^' } else { b'-' };
-            out.extend(
-                (0..=source.len())
-                    .take_while(|&c| c < s.end)
-                    .map(|c| if c >= s.start { caret } else { b' ' }),
-            );
+            // Blanks up to the label, then carets; the column just past the
+            // end of the line takes a caret for a label that reaches it.
+            let stop = s.end.min(source.len() + 1);
+            let blank = s.start.min(stop);
+            out.resize(out.len() + blank, b' ');
+            out.resize(out.len() + stop - blank, if s.primary { b'^' } else { b'-' });
             if !s.message.is_empty() {
                 out.push(b' ');
                 out.extend_from_slice(s.message.as_bytes());
