@@ -1,14 +1,15 @@
 //! The text of a diagnostic without colour, written straight into a buffer
 //! when its layout is the simple one: every label on a line of its own, in
 //! one file, over printable ASCII. That is nearly every diagnostic a run
-//! reports (all 3,259 warnings of the benchmark fleet). The text is
-//! byte-for-byte what codespan-reporting writes (the tests compare the two on
-//! every diagnostic of the examples and on constructed edge cases), and
+//! reports (3,204 of the benchmark fleet's 3,259 warnings). The text is
+//! byte-for-byte what codespan-reporting writes (the tests compare the two
+//! on every diagnostic of the examples and of a fleet, and on constructed
+//! edge cases), and
 //! anything else is left to codespan, which writes each character through
 //! `fmt` and made rendering the fleet's warnings a fifth of a build's
 //! instructions (decision 0030).
 
-use super::{Diagnostic, Severity};
+use super::Diagnostic;
 use crate::source::Sources;
 use codespan_reporting::files::Files;
 
@@ -54,11 +55,7 @@ pub(super) fn text(d: &Diagnostic, notes: &[String], sources: &Sources) -> Optio
     }
 
     let mut out = Vec::with_capacity(512);
-    let severity = match d.severity() {
-        Severity::Error => "error",
-        Severity::Warning => "warning",
-    };
-    for part in [severity, "[", d.code.as_str(), "]: ", &d.message, "\n"] {
+    for part in [super::severity_word(d), "[", d.code.as_str(), "]: ", &d.message, "\n"] {
         out.extend_from_slice(part.as_bytes());
     }
     // The widest line number sets the gutter; the snippet is located at the
