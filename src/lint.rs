@@ -284,25 +284,20 @@ impl<'p> PeerTable<'p> {
     fn number(flows: &'p [Flow]) -> (Self, Vec<(usize, usize)>) {
         let runs = parallel::map_chunks(flows, |start, chunk| {
             let mut local: FxHashMap<usize, usize> = FxHashMap::default();
-            let mut seen = Seen {
-                peers: Vec::new(),
-                ends: Vec::with_capacity(chunk.len()),
-            };
+            let mut peers = Vec::new();
             let mut id = |peer: &'p Arc<Peer>| {
                 *local.entry(Arc::as_ptr(peer).addr()).or_insert_with(|| {
                     let meaning = Meaning::of(peer);
-                    seen.peers
-                        .push((peer, std::hash::BuildHasher::hash_one(&rustc_hash::FxBuildHasher, meaning)));
-                    seen.peers.len() - 1
+                    peers.push((peer, std::hash::BuildHasher::hash_one(&rustc_hash::FxBuildHasher, meaning)));
+                    peers.len() - 1
                 })
             };
             // Borrowed from the flows, not from the chunk, to outlive the call.
-            let ends: Vec<(usize, usize)> = flows[start..start + chunk.len()]
+            let ends = flows[start..start + chunk.len()]
                 .iter()
                 .map(|flow| (id(&flow.source), id(&flow.target)))
                 .collect();
-            seen.ends = ends;
-            vec![seen]
+            vec![Seen { peers, ends }]
         });
         let mut table = PeerTable {
             by_hash: FxHashMap::with_capacity_and_hasher(flows.len() / 2, Default::default()),
