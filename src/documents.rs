@@ -14,7 +14,7 @@
 //! used. The comparison is exact (no hash), so a stale text is never written.
 
 use crate::emit::Format;
-use crate::lower::{self, Plan};
+use crate::lower::{self, Plan, Text};
 use crate::validate::Validator;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use std::borrow::Cow;
@@ -39,7 +39,7 @@ struct Built {
     /// UTF-8 by construction (every writer writes `&str`s and ASCII), kept
     /// as bytes: they are only ever written out, so they are not checked
     /// again when the document is made.
-    text: Box<[u8]>,
+    text: Text,
     /// What Kubernetes' validation says about the object (empty: valid).
     violations: Vec<String>,
 }
@@ -57,7 +57,10 @@ impl Document {
 
     /// The text (see [`Document`]).
     pub fn text(&self) -> Cow<'_, str> {
-        String::from_utf8_lossy(&self.0.text)
+        match &self.0.text {
+            Text::Own(text) => String::from_utf8_lossy(text),
+            pieces => Cow::Owned(String::from_utf8_lossy(&pieces.bytes(&self.0.name)).into_owned()),
+        }
     }
 
     /// The rules of Kubernetes' validation that the object breaks.
@@ -99,8 +102,14 @@ pub fn render(plan: &Plan, earlier: Option<&[Document]>, format: Format) -> Vec<
                 if let Some(reused) = earlier.and_then(|docs| reusable(plan, i, docs, format, &mut cursor)) {
                     return reused;
                 }
-                let (text, violations) = match texts.as_mut().and_then(|texts| text_from_plan(texts, i)) {
-                    Some(text) => (text, Vec::new()),
+                let (text, violations) = match texts.as_mut().and_then(|texts| texts.document(i)) {
+                    Some(text) => {
+                        debug_assert!(
+                            std::str::from_utf8(&text.bytes(plan.name(i).1)).is_ok(),
+                            "a document that is not UTF-8"
+                        );
+                        (text, Vec::new())
+                    }
                     None => {
                         let object = plan.build(i);
                         let violations = validator.validate(&object).iter().map(ToString::to_string).collect();
@@ -150,17 +159,8 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Object `i`'s YAML document, when it is valid and `texts` can write it
-/// without building the object.
-fn text_from_plan(texts: &mut lower::Texts, i: usize) -> Option<Box<[u8]>> {
-    SCRATCH.with_borrow_mut(|text| {
-        text.clear();
-        texts.document(i, text).then(|| utf8_bytes(text))
-    })
-}
-
 /// One object's text in `format`.
-fn text_of(object: &NetworkPolicy, format: Format) -> Box<[u8]> {
+fn text_of(object: &NetworkPolicy, format: Format) -> Text {
     SCRATCH.with_borrow_mut(|text| {
         text.clear();
         match format {
@@ -187,9 +187,9 @@ fn text_of(object: &NetworkPolicy, format: Format) -> Box<[u8]> {
 
 /// A document's text, kept as bytes: every writer writes `&str`s and ASCII,
 /// so it is UTF-8 by construction (checked in debug builds, as the tests run).
-fn utf8_bytes(text: &[u8]) -> Box<[u8]> {
+fn utf8_bytes(text: &[u8]) -> Text {
     debug_assert!(std::str::from_utf8(text).is_ok(), "a document that is not UTF-8");
-    text.into()
+    Text::Own(text.into())
 }
 
 /// Renders objects that were built already (for the runs that keep them).
@@ -212,22 +212,28 @@ pub fn write<'a>(documents: impl IntoIterator<Item = &'a Document>, format: Form
     match format {
         Format::Yaml => {
             // Handed over a batch at a time without copying them into a
-            // buffer first: a fleet's documents are tens of megabytes.
+            // buffer first: a fleet's documents are tens of megabytes, most
+            // of it in pieces they share.
             let mut batch: Vec<IoSlice> = Vec::with_capacity(WRITE_BATCH);
             for doc in documents {
-                batch.push(IoSlice::new(&doc.0.text));
-                if batch.len() == WRITE_BATCH {
+                let Built { text, name, .. } = &*doc.0;
+                if batch.len() + text.runs() > WRITE_BATCH {
                     write_all_vectored(out, &mut batch)?;
                 }
+                text.each_run(name, |run| batch.push(IoSlice::new(run)));
             }
             write_all_vectored(out, &mut batch)?;
         }
         Format::Json => {
             out.write_all(b"{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"List\",\n  \"items\": [")?;
             let mut separator: &[u8] = b"\n";
+            let mut runs = Vec::new();
             for doc in documents {
                 out.write_all(separator)?;
-                out.write_all(&doc.0.text)?;
+                doc.0.text.each_run(&doc.0.name, |run| runs.push(run));
+                for run in runs.drain(..) {
+                    out.write_all(run)?;
+                }
                 separator = b",\n";
             }
             let empty = separator == b"\n";
@@ -237,7 +243,7 @@ pub fn write<'a>(documents: impl IntoIterator<Item = &'a Document>, format: Form
     Ok(())
 }
 
-/// Documents written by one call (the most a `writev` takes on Linux).
+/// Runs of text written by one call (the most a `writev` takes on Linux).
 const WRITE_BATCH: usize = 1024;
 
 /// Writes every byte of `slices`, then empties it.
@@ -306,6 +312,22 @@ mod tests {
         };
         write(&documents, Format::Yaml, &mut trickle).unwrap();
         assert_eq!(trickle.written, expected);
+    }
+
+    #[test]
+    fn documents_in_shared_pieces_reach_the_writer_whole_over_several_batches() {
+        let (program, sources) = program(SHOP);
+        let (plan, _) = lower::plan(&program, &sources, &Config::default());
+        let documents = render(&plan, None, Format::Yaml);
+        assert!(documents.iter().any(|d| matches!(d.0.text, Text::AroundName(_))));
+        assert!(documents.iter().any(|d| matches!(d.0.text, Text::Own(_))));
+        // More runs of text than one call takes, in documents of both kinds.
+        let many: Vec<&Document> = documents.iter().cycle().take(WRITE_BATCH).collect();
+        assert!(many.iter().map(|d| d.0.text.runs()).sum::<usize>() > 2 * WRITE_BATCH);
+        let mut whole = Vec::new();
+        write(many.iter().copied(), Format::Yaml, &mut whole).unwrap();
+        let expected: String = many.iter().map(|d| d.text()).collect();
+        assert_eq!(String::from_utf8(whole).unwrap(), expected);
     }
 
     #[test]

@@ -762,6 +762,12 @@ fn push_folded(out: &mut Vec<u8>, s: &str, column: usize) {
     out.push(b'\n');
 }
 
+/// Whether [`Node::str`] writes `s` as it is, on one line (after a space
+/// where a value goes).
+pub(crate) fn is_plain_line(s: &str) -> bool {
+    is_plain(s, false) && (s.len() <= FOLD_WIDTH || s.chars().count() <= FOLD_WIDTH)
+}
+
 /// Writes string `s` as a node at `pos`/`depth`, followed by a newline.
 #[inline]
 fn push_str_node(out: &mut Vec<u8>, s: &str, pos: Pos, depth: usize) {
