@@ -13,6 +13,11 @@ Usage: benches/cli_runs.py MODE N FLEET LABEL=BINARY[,ENV=VALUE...] ...
 
 It prints, per binary, wall time (mean, median, p90), user and system time,
 peak RSS and minor faults, from `wait4`, and how many runs took under 150 ms.
+
+Before and after the runs it measures how many cores the host gives: one
+busy process alone, then two at once (2.0: two whole cores). The two
+virtual cores here are sometimes worth much less than two, and then no
+parallel program scales.
 """
 
 import os
@@ -22,6 +27,19 @@ import sys
 import time
 
 CHURN = ["python3", "-c", "b = bytearray(300 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1"]
+SPIN = ["python3", "-c", "s = 0\nfor i in range(4_000_000): s += i"]
+
+
+def host_cores():
+    """How many times the work of one busy process two of them do in the same time."""
+    start = time.perf_counter()
+    subprocess.run(SPIN, check=True)
+    alone = time.perf_counter() - start
+    start = time.perf_counter()
+    pair = [subprocess.Popen(SPIN) for _ in range(2)]
+    for child in pair:
+        child.wait()
+    return 2 * alone / (time.perf_counter() - start)
 
 
 def configuration(text):
@@ -52,6 +70,7 @@ def main():
     results = {label: [] for label, _, _ in configurations}
     pause = float(os.environ.get("IDLE", "3"))
     rounds = 3 if mode == "blocks" else n
+    cores_before = host_cores()
     for i in range(rounds):
         order = configurations if i % 2 == 0 else configurations[::-1]
         for label, binary, env in order:
@@ -68,6 +87,7 @@ def main():
             else:
                 sys.exit(f"unknown mode {mode}")
             results[label].append(run(binary, env, fleet))
+    print(f"host cores (2.0: two whole cores): {cores_before:.2f} before the runs, {host_cores():.2f} after")
     for label, runs in results.items():
         walls = sorted(r[0] for r in runs)
         mean = lambda j: statistics.mean(r[j] for r in runs)  # noqa: E731
