@@ -85,7 +85,7 @@ pub fn render(plan: &Plan, earlier: Option<&[Document]>, format: Format) -> Vec<
     // valid; the parts of documents written so far (most YAML documents are
     // written straight from the plan; the others, and JSON, from the object,
     // which validation then explains); the last namespace.
-    let by_origin = lower::OriginAnnotations::new(plan);
+    let by_origin = lower::OriginHeads::new(plan);
     let per_thread = || {
         (
             Validator::default(),

@@ -17,7 +17,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 mod text;
-pub(crate) use text::{OriginAnnotations, Text, Texts};
+pub(crate) use text::{OriginHeads, Text, Texts};
 
 /// The label every generated object carries.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "netpolc");

@@ -9,7 +9,7 @@
 //! (a peer list, a pod selector, a port, the labels) is built once per
 //! thread as the reference builds it, checked by `validate`'s own rules and
 //! written by `yaml`'s own writer into a [`Fragment`]; the annotations of
-//! an intent's objects, once per run ([`OriginAnnotations`]).
+//! an intent's objects, once per run ([`OriginHeads`]).
 //!
 //! A document is not one string but a few pieces shared with other
 //! documents, with its name between the first two ([`Text::AroundName`]):
@@ -134,11 +134,11 @@ enum Value<'p> {
 /// intent, and an intent's two halves are most often written on different
 /// threads: the piece is made once, by the thread that asks first, and
 /// shared. It depends on the intent alone.
-pub(crate) struct OriginAnnotations(Vec<OnceLock<Option<Arc<[u8]>>>>);
+pub(crate) struct OriginHeads(Vec<OnceLock<Option<Arc<[u8]>>>>);
 
-impl OriginAnnotations {
+impl OriginHeads {
     pub(crate) fn new(plan: &Plan) -> Self {
-        OriginAnnotations(plan.program.origins.iter().map(|_| OnceLock::new()).collect())
+        OriginHeads(plan.program.origins.iter().map(|_| OnceLock::new()).collect())
     }
 }
 
@@ -146,7 +146,7 @@ impl OriginAnnotations {
 /// per thread.
 pub(crate) struct Texts<'a, 'p> {
     plan: &'a Plan<'p>,
-    by_origin: &'a OriginAnnotations,
+    by_origin: &'a OriginHeads,
     /// It remembers the keys and values it found valid.
     validator: Validator,
     /// `metadata.labels`, or `None` when they break a rule.
@@ -193,7 +193,7 @@ pub(crate) struct Texts<'a, 'p> {
 }
 
 impl<'a, 'p> Texts<'a, 'p> {
-    pub(crate) fn new(plan: &'a Plan<'p>, by_origin: &'a OriginAnnotations) -> Self {
+    pub(crate) fn new(plan: &'a Plan<'p>, by_origin: &'a OriginHeads) -> Self {
         let shared = &plan.shared;
         let mut validator = Validator::default();
         let mut texts = Texts {
@@ -668,7 +668,7 @@ mod tests {
         let mut share = Share::default();
         let order: Vec<usize> = (0..plan.len()).collect();
         for (pass, order) in [order.clone(), order.into_iter().rev().collect()].into_iter().enumerate() {
-            let by_origin = OriginAnnotations::new(plan);
+            let by_origin = OriginHeads::new(plan);
             let mut texts = Texts::new(plan, &by_origin);
             for i in order {
                 let object = plan.build(i);
