@@ -217,21 +217,19 @@ pub fn write<'a>(documents: impl IntoIterator<Item = &'a Document>, format: Form
             let mut batch: Vec<IoSlice> = Vec::with_capacity(WRITE_BATCH);
             for doc in documents {
                 let Built { text, name, .. } = &*doc.0;
-                if batch.len() + text.runs() > WRITE_BATCH {
+                if batch.len() + text.run_count() > WRITE_BATCH {
                     write_all_vectored(out, &mut batch)?;
                 }
-                text.each_run(name, |run| batch.push(IoSlice::new(run)));
+                batch.extend(text.runs(name).map(IoSlice::new));
             }
             write_all_vectored(out, &mut batch)?;
         }
         Format::Json => {
             out.write_all(b"{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"List\",\n  \"items\": [")?;
             let mut separator: &[u8] = b"\n";
-            let mut runs = Vec::new();
             for doc in documents {
                 out.write_all(separator)?;
-                doc.0.text.each_run(&doc.0.name, |run| runs.push(run));
-                for run in runs.drain(..) {
+                for run in doc.0.text.runs(&doc.0.name) {
                     out.write_all(run)?;
                 }
                 separator = b",\n";
@@ -323,7 +321,7 @@ mod tests {
         assert!(documents.iter().any(|d| matches!(d.0.text, Text::Own(_))));
         // More runs of text than one call takes, in documents of both kinds.
         let many: Vec<&Document> = documents.iter().cycle().take(WRITE_BATCH).collect();
-        assert!(many.iter().map(|d| d.0.text.runs()).sum::<usize>() > 2 * WRITE_BATCH);
+        assert!(many.iter().map(|d| d.0.text.run_count()).sum::<usize>() > 2 * WRITE_BATCH);
         let mut whole = Vec::new();
         write(many.iter().copied(), Format::Yaml, &mut whole).unwrap();
         let expected: String = many.iter().map(|d| d.text()).collect();

@@ -765,7 +765,12 @@ fn push_folded(out: &mut Vec<u8>, s: &str, column: usize) {
 /// Whether [`Node::str`] writes `s` as it is, on one line (after a space
 /// where a value goes).
 pub(crate) fn is_plain_line(s: &str) -> bool {
-    is_plain(s, false) && (s.len() <= FOLD_WIDTH || s.chars().count() <= FOLD_WIDTH)
+    is_plain(s, false) && !is_too_wide(s)
+}
+
+/// Whether `s` is over [`FOLD_WIDTH`] characters, which the writer folds when it can.
+fn is_too_wide(s: &str) -> bool {
+    s.len() > FOLD_WIDTH && s.chars().count() > FOLD_WIDTH
 }
 
 /// Writes string `s` as a node at `pos`/`depth`, followed by a newline.
@@ -776,7 +781,7 @@ fn push_str_node(out: &mut Vec<u8>, s: &str, pos: Pos, depth: usize) {
     }
     let column = depth * INDENT_STEP + INDENT_STEP;
     if is_plain(s, false) {
-        if s.len() > FOLD_WIDTH && s.chars().count() > FOLD_WIDTH {
+        if is_too_wide(s) {
             push_folded(out, s, column);
         } else {
             out.extend_from_slice(s.as_bytes());
@@ -792,7 +797,7 @@ fn push_str_node(out: &mut Vec<u8>, s: &str, pos: Pos, depth: usize) {
     } else if s.len() > FOLD_WIDTH {
         // Trailing spaces survive in a folded scalar, so they do not block folding.
         let probe = s.trim_end_matches(' ');
-        if probe.len() != s.len() && !probe.is_empty() && is_plain(probe, false) && s.chars().count() > FOLD_WIDTH {
+        if probe.len() != s.len() && !probe.is_empty() && is_plain(probe, false) && is_too_wide(s) {
             push_folded(out, s, column);
             return;
         }

@@ -52,23 +52,20 @@ pub(crate) enum Text {
 }
 
 impl Text {
-    /// Calls `write` with each run of the text of the document named `name`, in order.
-    pub(crate) fn each_run<'t>(&'t self, name: &'t str, mut write: impl FnMut(&'t [u8])) {
-        match self {
-            Text::Own(text) => write(text),
-            Text::AroundName(pieces) => {
-                for (i, piece) in pieces.iter().enumerate() {
-                    write(piece);
-                    if i == 0 {
-                        write(name.as_bytes());
-                    }
-                }
-            }
-        }
+    /// The runs of the text of the document named `name`, in order.
+    pub(crate) fn runs<'t>(&'t self, name: &'t str) -> impl Iterator<Item = &'t [u8]> {
+        let (first, name, rest): (&[u8], _, &[Arc<[u8]>]) = match self {
+            Text::Own(text) => (text, None, &[]),
+            Text::AroundName(pieces) => match pieces.split_first() {
+                Some((head, rest)) => (head, Some(name.as_bytes()), rest),
+                None => (&[], None, &[]),
+            },
+        };
+        std::iter::once(first).chain(name).chain(rest.iter().map(|piece| &**piece))
     }
 
-    /// How many runs [`Text::each_run`] gives.
-    pub(crate) fn runs(&self) -> usize {
+    /// How many runs [`Text::runs`] gives, at most.
+    pub(crate) fn run_count(&self) -> usize {
         match self {
             Text::Own(_) => 1,
             Text::AroundName(pieces) => pieces.len() + 1,
@@ -77,9 +74,7 @@ impl Text {
 
     /// The whole text of the document named `name`.
     pub(crate) fn bytes(&self, name: &str) -> Vec<u8> {
-        let mut all = Vec::new();
-        self.each_run(name, |run| all.extend_from_slice(run));
-        all
+        self.runs(name).flatten().copied().collect()
     }
 }
 
@@ -107,7 +102,7 @@ impl Opening {
 }
 
 /// Where a peer list sits in its rule, by what comes around it.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum PeersAt {
     /// Right after `to:` or `from:`, with nothing after it.
     Alone,
