@@ -59,7 +59,9 @@ impl Document {
     pub fn text(&self) -> Cow<'_, str> {
         match &self.0.text {
             Text::Own(text) => String::from_utf8_lossy(text),
-            pieces => Cow::Owned(String::from_utf8_lossy(&pieces.bytes(&self.0.name)).into_owned()),
+            pieces => Cow::Owned(
+                String::from_utf8(pieces.bytes(&self.0.name)).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            ),
         }
     }
 
@@ -102,12 +104,10 @@ pub fn render(plan: &Plan, earlier: Option<&[Document]>, format: Format) -> Vec<
                 if let Some(reused) = earlier.and_then(|docs| reusable(plan, i, docs, format, &mut cursor)) {
                     return reused;
                 }
+                let (object_namespace, name) = plan.name(i);
                 let (text, violations) = match texts.as_mut().and_then(|texts| texts.document(i)) {
                     Some(text) => {
-                        debug_assert!(
-                            std::str::from_utf8(&text.bytes(plan.name(i).1)).is_ok(),
-                            "a document that is not UTF-8"
-                        );
+                        debug_assert!(std::str::from_utf8(&text.bytes(name)).is_ok(), "a document that is not UTF-8");
                         (text, Vec::new())
                     }
                     None => {
@@ -116,7 +116,6 @@ pub fn render(plan: &Plan, earlier: Option<&[Document]>, format: Format) -> Vec<
                         (text_of(&object, format), violations)
                     }
                 };
-                let (object_namespace, name) = plan.name(i);
                 let namespace = match &*last_namespace {
                     Some(last) if **last == *object_namespace => Arc::clone(last),
                     _ => Arc::clone(last_namespace.insert(Arc::from(object_namespace))),

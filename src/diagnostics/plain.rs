@@ -4,10 +4,9 @@
 //! reports (3,204 of the benchmark fleet's 3,259 warnings). The text is
 //! byte-for-byte what codespan-reporting writes (the tests compare the two
 //! on every diagnostic of the examples and of a fleet, and on constructed
-//! edge cases), and
-//! anything else is left to codespan, which writes each character through
-//! `fmt` and made rendering the fleet's warnings a fifth of a build's
-//! instructions (decision 0030).
+//! edge cases). Anything else is left to codespan, which writes each
+//! character through `fmt` and made rendering the fleet's warnings a fifth
+//! of a build's instructions (decision 0030).
 
 use super::Diagnostic;
 use crate::source::Sources;

@@ -173,7 +173,7 @@ pub(crate) struct Texts<'a, 'p> {
     pieces: Vec<[Option<Arc<[u8]>>; 3]>,
     /// Lists of several ports, by their items.
     port_lists: FxHashMap<Box<[usize]>, Arc<[u8]>>,
-    /// Where pieces are written before they are shared.
+    /// Where heads are written before they are shared.
     scratch: Vec<u8>,
     /// The annotations being listed: keys, in `key_texts`, and values.
     annotations: Vec<(&'a str, usize, Value<'p>)>,
